@@ -1,0 +1,1 @@
+"""jupyter-server extensions that smchub loads into every project server."""

@@ -1,0 +1,3 @@
+from smchub.app import main
+
+main()

@@ -1,0 +1,131 @@
+"""Shared parts of smchub's REST handlers."""
+
+import json
+
+from jupyterhub import orm as hub_orm
+from jupyterhub.apihandlers.base import APIHandler
+from tornado import web
+
+from .. import orm
+from ..projects import InvalidInput, project_model
+
+# scope that lets a person (or a token of theirs) use the projects API; given to
+# everyone through the default 'user' role, and absent from the OAuth tokens that
+# project servers receive, so a server cannot act for its visitors
+PROJECTS_SCOPE = "custom:smchub:projects"
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+class SMCAPIHandler(APIHandler):
+    """Base for smchub's API: people only, strict JSON bodies, project lookups."""
+
+    @property
+    def smchub(self):
+        return self.settings["smchub"]
+
+    def current_person(self):
+        """The signed-in person making this request, or a 403."""
+        user = self.current_user
+        if user is None:
+            raise web.HTTPError(403, "Missing or invalid credentials.")
+        if not isinstance(user.orm_user if hasattr(user, "orm_user") else user, hub_orm.User):
+            raise web.HTTPError(403, "The projects API is for people, not services.")
+        if PROJECTS_SCOPE not in self.parsed_scopes:
+            raise web.HTTPError(
+                403,
+                f"This token lacks the {PROJECTS_SCOPE} scope; "
+                "make a token with it (or with your own permissions) to use projects.",
+            )
+        return user
+
+    def is_admin(self, user):
+        return bool(user.admin)
+
+    def get_json_body(self):
+        """The body as JSON, refusing what is too big, not UTF-8 or not JSON."""
+        body = self.request.body
+        if not body:
+            return None
+        if len(body) > MAX_BODY_BYTES:
+            raise web.HTTPError(
+                413, f"Request body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}."
+            )
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise web.HTTPError(400, "Request body is not valid UTF-8.")
+        try:
+            return json.loads(text)
+        except ValueError as e:
+            raise web.HTTPError(400, f"Request body is not valid JSON: {e}")
+
+    def json_object_body(self, allowed, required=()):
+        """The body as a JSON object whose keys are among `allowed`."""
+        model = self.get_json_body()
+        if model is None:
+            model = {}
+        if not isinstance(model, dict):
+            raise web.HTTPError(400, "Request body must be a JSON object.")
+        unknown = sorted(set(model) - set(allowed))
+        if unknown:
+            raise web.HTTPError(
+                400,
+                f"Unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}.",
+            )
+        missing = [key for key in required if key not in model]
+        if missing:
+            raise web.HTTPError(400, f"Missing field(s): {', '.join(missing)}.")
+        return model
+
+    def find_project(self, project_id, person, owner_only=False):
+        """The project `person` may see, or 404 (existence is never revealed)."""
+        project = self.db.get(orm.Project, project_id) if len(project_id) <= 36 else None
+        if project is None or project.deleted:
+            raise web.HTTPError(404, f"No such project: {project_id}")
+        if self.is_admin(person):
+            return project
+        collaborator = project.collaborator(person.id)
+        if collaborator is None:
+            raise web.HTTPError(404, f"No such project: {project_id}")
+        if owner_only and collaborator.role != "owner":
+            raise web.HTTPError(403, "Only the project's owner can do that.")
+        return project
+
+    def project_user(self, project):
+        """The JupyterHub user serving `project`."""
+        user = self.find_user(project.id)
+        if user is None:
+            user = self.user_from_username(project.id)
+        return user
+
+    def project_models(self, projects):
+        """JSON forms of `projects`, reading their servers' state from the hub's cache.
+
+        A running server's user is always in JupyterHub's user cache (it was spawned or
+        found at start-up), so a project whose user is not cached is stopped; this keeps
+        listing thousands of projects from loading thousands of spawners.
+        """
+        names = [p.id for p in projects]
+        rows = self.db.query(hub_orm.User.name, hub_orm.User.id, hub_orm.User.last_activity).filter(
+            hub_orm.User.name.in_(names)
+        )
+        found = {name: (uid, last_activity) for name, uid, last_activity in rows}
+        defaults = self.smchub.default_quotas
+        models = []
+        for project in projects:
+            uid, last_activity = found.get(project.id, (None, None))
+            user = dict.get(self.users, uid)
+            models.append(project_model(project, user, self.base_url, defaults, last_activity))
+        return models
+
+    def project_model(self, project):
+        return self.project_models([project])[0]
+
+    def write_json(self, model, status=200):
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(model))
+
+    def invalid(self, error: InvalidInput):
+        raise web.HTTPError(400, str(error))

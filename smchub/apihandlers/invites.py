@@ -1,0 +1,115 @@
+"""Invite links: a collaborator makes one, anyone signed in who opens it joins."""
+
+from jupyterhub.utils import isoformat, url_path_join
+from tornado import web
+
+from .. import orm
+from ..projects import grant_server_access
+from .base import SMCAPIHandler
+
+DEFAULT_EXPIRES_IN = 7 * 24 * 3600
+MAX_EXPIRES_IN = 365 * 24 * 3600
+MAX_USES_LIMIT = 100_000
+
+
+def invite_model(invite):
+    return {
+        "id": invite.id,
+        "prefix": invite.prefix,
+        "created": isoformat(invite.created),
+        "created_by": invite.created_by.name if invite.created_by else None,
+        "expires_at": isoformat(invite.expires_at) if invite.expires_at else None,
+        "max_uses": invite.max_uses,
+        "uses": invite.uses,
+        "usable": invite.usable,
+    }
+
+
+def _positive_int(model, key, low, high):
+    value = model.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise web.HTTPError(400, f"{key} must be a whole number (or null)")
+    if not low <= value <= high:
+        raise web.HTTPError(400, f"{key} must be between {low} and {high}")
+    return value
+
+
+class InviteListAPIHandler(SMCAPIHandler):
+    """Make an invite link for a project, or list the project's links."""
+
+    def get(self, project_id):
+        person = self.current_person()
+        project = self.find_project(project_id, person)
+        self.write_json([invite_model(i) for i in project.invites])
+
+    def post(self, project_id):
+        person = self.current_person()
+        project = self.find_project(project_id, person)
+        model = self.json_object_body({"expires_in", "max_uses"})
+        expires_in = _positive_int(model, "expires_in", 60, MAX_EXPIRES_IN)
+        if "expires_in" not in model:
+            expires_in = DEFAULT_EXPIRES_IN
+        max_uses = _positive_int(model, "max_uses", 1, MAX_USES_LIMIT)
+        invite, token = orm.Invite.new(project, person.orm_user, expires_in, max_uses)
+        self.db.add(invite)
+        self.db.commit()
+        self.log.info("%s made invite %s… for project %s", person.name, invite.prefix, project.id)
+        self.write_json(
+            {
+                "id": invite.id,
+                "token": token,
+                "url": url_path_join(self.hub.base_url, "projects/invite", token),
+                "expires_at": isoformat(invite.expires_at) if invite.expires_at else None,
+                "max_uses": invite.max_uses,
+            },
+            status=201,
+        )
+
+
+class InviteAPIHandler(SMCAPIHandler):
+    """Revoke one invite link."""
+
+    def delete(self, project_id, invite_id):
+        person = self.current_person()
+        project = self.find_project(project_id, person)
+        invite = next((i for i in project.invites if str(i.id) == invite_id), None)
+        if invite is None:
+            raise web.HTTPError(404, f"No such invite: {invite_id}")
+        self.db.delete(invite)
+        self.db.commit()
+        self.set_status(204)
+        self.finish()
+
+
+class InviteAcceptAPIHandler(SMCAPIHandler):
+    """Join the project an invite link belongs to."""
+
+    def post(self, token):
+        person = self.current_person()
+        invite = orm.Invite.find(self.db, token)
+        if invite is None or not invite.usable:
+            raise web.HTTPError(
+                404, "This invite link is unknown, has expired or has been used up."
+            )
+        project = invite.project
+        if project.collaborator(person.id) is None:
+            project.collaborators.append(
+                orm.Collaborator(user_id=person.orm_user.id, role="collaborator")
+            )
+            invite.uses += 1
+            grant_server_access(self.db, self.project_user(project), person.orm_user)
+            self.db.commit()
+            self.db.refresh(project)
+            self.log.info(
+                "%s joined project %s by invite %s…", person.name, project.id, invite.prefix
+            )
+        self.write_json(self.project_model(project))
+
+
+default_handlers = [
+    (r"/api/projects/([^/]+)/invites", InviteListAPIHandler),
+    (r"/api/projects/([^/]+)/invites/([0-9]+)", InviteAPIHandler),
+    (r"/api/invites/([^/]+)", InviteAcceptAPIHandler),
+]

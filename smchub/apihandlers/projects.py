@@ -1,0 +1,200 @@
+"""REST API for projects: /hub/api/projects (DESIGN.md §4)."""
+
+import asyncio
+
+from jupyterhub import orm as hub_orm
+from tornado import web
+
+from .. import orm
+from ..names import is_project_name
+from ..projects import (
+    InvalidInput,
+    check_description,
+    check_quotas,
+    check_title,
+    create_project,
+    grant_server_access,
+    projects_for,
+    revoke_server_access,
+)
+from .base import SMCAPIHandler
+
+
+class ProjectListAPIHandler(SMCAPIHandler):
+    """List the caller's projects, or create one."""
+
+    def get(self):
+        person = self.current_person()
+        offset, limit = self.get_api_pagination()
+        projects, total = projects_for(self.db, person.orm_user, offset, limit)
+        models = self.project_models(projects)
+        if self.accepts_pagination:
+            models = self.paginated_model(models, offset, limit, total)
+        self.write_json(models)
+
+    def post(self):
+        person = self.current_person()
+        model = self.json_object_body({"title", "description"}, required=("title",))
+        try:
+            title = check_title(model["title"])
+            description = check_description(model.get("description", ""))
+        except InvalidInput as e:
+            self.invalid(e)
+        project = create_project(self.db, person.orm_user, title, description)
+        project_user = self.user_from_username(project.id)
+        grant_server_access(self.db, project_user, person.orm_user)
+        self.db.commit()
+        self.log.info("%s created project %s (%r)", person.name, project.id, title)
+        self.write_json(self.project_model(project), status=201)
+
+
+class ProjectAPIHandler(SMCAPIHandler):
+    """Read, change or delete one project."""
+
+    def get(self, project_id):
+        person = self.current_person()
+        self.write_json(self.project_model(self.find_project(project_id, person)))
+
+    def patch(self, project_id):
+        person = self.current_person()
+        project = self.find_project(project_id, person)
+        model = self.json_object_body({"title", "description", "quotas"})
+        try:
+            if "title" in model:
+                project.title = check_title(model["title"])
+            if "description" in model:
+                project.description = check_description(model["description"])
+            if "quotas" in model:
+                if not self.is_admin(person):
+                    raise web.HTTPError(403, "Only admins can change a project's quotas.")
+                overrides = dict(project.quota_overrides or {})
+                overrides.update(check_quotas(model["quotas"]))
+                # a fresh dict, so SQLAlchemy sees the JSON column change
+                project.quota_overrides = overrides
+        except InvalidInput as e:
+            self.db.rollback()
+            self.invalid(e)
+        except web.HTTPError:
+            self.db.rollback()
+            raise
+        self.db.commit()
+        self.write_json(self.project_model(project))
+
+    async def delete(self, project_id):
+        person = self.current_person()
+        project = self.find_project(project_id, person, owner_only=True)
+        project_user = self.project_user(project)
+        if project_user.spawner.active:
+            await self.stop_single_user(project_user)
+        project.deleted = True
+        for invite in list(project.invites):
+            self.db.delete(invite)
+        for collaborator in project.collaborators:
+            revoke_server_access(self.db, project_user, collaborator.user)
+        self.db.commit()
+        self.log.info("%s deleted project %s; its files are kept", person.name, project.id)
+        self.set_status(204)
+        self.finish()
+
+
+class ProjectServerAPIHandler(SMCAPIHandler):
+    """Start or stop a project's server. Both are idempotent and answer 202."""
+
+    # how long a start request waits before answering 'starting': long enough to
+    # turn an immediate refusal (no node has room, too many starts) into an error
+    start_grace = 0.5
+
+    async def post(self, project_id, action):
+        person = self.current_person()
+        project = self.find_project(project_id, person)
+        project_user = self.project_user(project)
+        spawner = project_user.spawner
+        if action == "start":
+            await self._start(project_user, spawner)
+        else:
+            await self._stop(project_user, spawner)
+        self.write_json(self.project_model(project), status=202)
+
+    async def _start(self, project_user, spawner):
+        if spawner.pending == "stop":
+            await spawner._stop_future
+        if spawner.active:
+            return
+        task = asyncio.ensure_future(self.spawn_single_user(project_user))
+        task.add_done_callback(self._log_spawn_failure)
+        done, _ = await asyncio.wait([task], timeout=self.start_grace)
+        if done:
+            exc = task.exception()
+            if isinstance(exc, web.HTTPError):
+                raise exc
+            if exc is not None:
+                raise web.HTTPError(500, f"Project failed to start: {exc}")
+
+    def _log_spawn_failure(self, task):
+        if not task.cancelled() and task.exception() is not None:
+            self.log.warning("Starting a project failed: %s", task.exception())
+
+    async def _stop(self, project_user, spawner):
+        if spawner.pending == "spawn":
+            # JupyterHub cannot cancel a start midway; let it finish, then stop
+            try:
+                await spawner._spawn_future
+            except Exception:
+                return
+        if spawner.pending == "stop" or not spawner.active:
+            return
+        task = asyncio.ensure_future(self.stop_single_user(project_user))
+        await asyncio.wait([task], timeout=self.start_grace)
+
+
+class CollaboratorAPIHandler(SMCAPIHandler):
+    """Add or remove a collaborator."""
+
+    def _person(self, name):
+        name = self.authenticator.normalize_username(name)
+        user = None if is_project_name(name) else hub_orm.User.find(self.db, name)
+        if user is None:
+            raise web.HTTPError(404, f"No such user: {name}")
+        return user
+
+    def put(self, project_id, name):
+        person = self.current_person()
+        project = self.find_project(project_id, person)
+        target = self._person(name)
+        if project.collaborator(target.id) is None:
+            project.collaborators.append(orm.Collaborator(user_id=target.id, role="collaborator"))
+            grant_server_access(self.db, self.project_user(project), target)
+            self.db.commit()
+            self.db.refresh(project)
+            self.log.info("%s added %s to project %s", person.name, target.name, project.id)
+        self.write_json(self.project_model(project))
+
+    def delete(self, project_id, name):
+        person = self.current_person()
+        project = self.find_project(project_id, person)
+        target = self._person(name)
+        collaborator = project.collaborator(target.id)
+        if collaborator is None:
+            raise web.HTTPError(404, f"{target.name} is not a collaborator on this project")
+        if collaborator.role == "owner":
+            raise web.HTTPError(400, "The owner cannot be removed from their project.")
+        caller = project.collaborator(person.id)
+        is_owner = caller is not None and caller.role == "owner"
+        if not (is_owner or target.id == person.id or self.is_admin(person)):
+            raise web.HTTPError(
+                403, "Only the owner can remove other collaborators; you can remove yourself."
+            )
+        self.db.delete(collaborator)
+        revoke_server_access(self.db, self.project_user(project), target)
+        self.db.commit()
+        self.db.refresh(project)
+        self.log.info("%s removed %s from project %s", person.name, target.name, project.id)
+        self.write_json(self.project_model(project))
+
+
+default_handlers = [
+    (r"/api/projects", ProjectListAPIHandler),
+    (r"/api/projects/([^/]+)", ProjectAPIHandler),
+    (r"/api/projects/([^/]+)/(start|stop)", ProjectServerAPIHandler),
+    (r"/api/projects/([^/]+)/collaborators/([^/]+)", CollaboratorAPIHandler),
+]

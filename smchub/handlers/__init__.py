@@ -1,0 +1,3 @@
+from . import pages
+
+default_handlers = list(pages.default_handlers)

@@ -1,0 +1,166 @@
+"""smchub's own tables.
+
+They live in their own MetaData with their own alembic history (version table
+``smchub_alembic_version``), beside JupyterHub's tables, which are left alone. Rows that
+refer to people point at JupyterHub's ``users`` table and go away with the person.
+"""
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from jupyterhub import orm as hub_orm
+from jupyterhub.utils import utcnow
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Unicode,
+    UnicodeText,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+USERS_ID = hub_orm.User.__table__.c.id
+
+
+def now():
+    """Naive UTC, as JupyterHub stores its own timestamps."""
+    return utcnow(with_tz=False)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Project(Base):
+    """A workspace with its own files, terminals and kernels.
+
+    Served by the JupyterHub user whose name is the project's id; its last activity is
+    that user's, as JupyterHub records it from the server.
+    """
+
+    __tablename__ = "smc_projects"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    title: Mapped[str] = mapped_column(Unicode(200))
+    description: Mapped[str] = mapped_column(UnicodeText, default="")
+    created: Mapped[datetime] = mapped_column(DateTime, default=now)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    # only the quotas an admin set for this project; the rest come from
+    # c.SMCHub.default_quotas, so changing a default reaches every project
+    quota_overrides: Mapped[dict] = mapped_column(JSON, default=dict)
+    # the compute node that holds the project's files (None until first placed)
+    node: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+    collaborators: Mapped[list["Collaborator"]] = relationship(
+        back_populates="project",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="Collaborator.added",
+    )
+    invites: Mapped[list["Invite"]] = relationship(
+        back_populates="project", cascade="all, delete-orphan"
+    )
+
+    @property
+    def owner(self):
+        for c in self.collaborators:
+            if c.role == "owner":
+                return c.user
+        return None
+
+    def collaborator(self, user_id):
+        for c in self.collaborators:
+            if c.user_id == user_id:
+                return c
+        return None
+
+    def __repr__(self):
+        return f"<Project {self.id} {self.title!r}>"
+
+
+class Collaborator(Base):
+    """A person with access to a project; the first one is its owner."""
+
+    __tablename__ = "smc_collaborators"
+
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("smc_projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey(USERS_ID, ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(String(16), default="collaborator")
+    added: Mapped[datetime] = mapped_column(DateTime, default=now)
+
+    project: Mapped[Project] = relationship(back_populates="collaborators")
+    user: Mapped[hub_orm.User] = relationship(hub_orm.User, lazy="selectin")
+
+
+def hash_token(token):
+    # invite tokens are 256-bit random values, so one round of sha256 is enough
+    # (JupyterHub salts and stretches because API tokens can be chosen by people)
+    return hashlib.sha256(token.encode("utf8")).hexdigest()
+
+
+class Invite(Base):
+    """A link that adds whoever opens it to a project, with expiry and a use limit.
+
+    Only a hash of the token is stored: the link is shown once, when it is made.
+    """
+
+    __tablename__ = "smc_invites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("smc_projects.id", ondelete="CASCADE"), index=True
+    )
+    hashed: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(8))
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey(USERS_ID, ondelete="SET NULL"), nullable=True
+    )
+    created: Mapped[datetime] = mapped_column(DateTime, default=now)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    max_uses: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+
+    project: Mapped[Project] = relationship(back_populates="invites")
+    created_by: Mapped[hub_orm.User | None] = relationship(hub_orm.User)
+
+    @classmethod
+    def new(cls, project, created_by, expires_in=None, max_uses=None):
+        token = secrets.token_urlsafe(32)
+        invite = cls(
+            project=project,
+            hashed=hash_token(token),
+            prefix=token[:6],
+            created_by=created_by,
+            expires_at=now() + timedelta(seconds=expires_in) if expires_in else None,
+            max_uses=max_uses,
+        )
+        return invite, token
+
+    @classmethod
+    def find(cls, db, token):
+        return db.query(cls).filter_by(hashed=hash_token(token)).one_or_none()
+
+    @property
+    def usable(self):
+        if self.expires_at is not None and self.expires_at <= now():
+            return False
+        if self.max_uses is not None and self.uses >= self.max_uses:
+            return False
+        return not self.project.deleted

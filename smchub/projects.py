@@ -1,0 +1,167 @@
+"""Projects and their collaborators: the rules, and the changes to the database.
+
+Handlers call these; nothing here talks HTTP. Access to a running project server is
+granted with JupyterHub's own sharing (orm.Share on the project's server), so the proxy,
+plain HTTP and websockets all refuse anyone who is not a collaborator.
+"""
+
+from jupyterhub import orm as hub_orm
+from jupyterhub.utils import isoformat, url_path_join
+
+from . import orm
+from .names import new_project_id
+
+TITLE_MAX = 200
+DESCRIPTION_MAX = 10_000
+
+QUOTA_KEYS = {
+    # name: (type, minimum, maximum); maxima are sanity bounds, not policy
+    "memory_mb": (int, 64, 1024 * 1024),
+    "cpu": (float, 0.05, 1024.0),
+    "idle_timeout_s": (int, 0, 365 * 24 * 3600),
+    "disk_mb": (int, 0, 1024 * 1024 * 1024),
+}
+
+
+class InvalidInput(ValueError):
+    """Bad input from a person; the message says what to change."""
+
+
+def check_title(value):
+    if not isinstance(value, str):
+        raise InvalidInput("title must be a string")
+    title = value.strip()
+    if not title:
+        raise InvalidInput("title must not be empty")
+    if len(title) > TITLE_MAX:
+        raise InvalidInput(f"title is {len(title)} characters long; the limit is {TITLE_MAX}")
+    return title
+
+
+def check_description(value):
+    if not isinstance(value, str):
+        raise InvalidInput("description must be a string")
+    if len(value) > DESCRIPTION_MAX:
+        raise InvalidInput(
+            f"description is {len(value)} characters long; the limit is {DESCRIPTION_MAX}"
+        )
+    return value
+
+
+def check_quotas(value):
+    """Validate a partial quotas object; returns the cleaned values."""
+    if not isinstance(value, dict):
+        raise InvalidInput("quotas must be an object")
+    cleaned = {}
+    for key, item in value.items():
+        if key not in QUOTA_KEYS:
+            raise InvalidInput(f"unknown quota {key!r}; quotas are {', '.join(sorted(QUOTA_KEYS))}")
+        kind, low, high = QUOTA_KEYS[key]
+        # bool is an int in Python, but true is not a quota
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            raise InvalidInput(f"quota {key} must be a number")
+        if kind is int and item != int(item):
+            raise InvalidInput(f"quota {key} must be a whole number")
+        if not low <= item <= high:
+            raise InvalidInput(f"quota {key} must be between {low} and {high}")
+        cleaned[key] = kind(item)
+    return cleaned
+
+
+def effective_quotas(defaults, overrides):
+    quotas = {key: QUOTA_KEYS[key][0](defaults[key]) for key in QUOTA_KEYS}
+    quotas.update(overrides or {})
+    return quotas
+
+
+def server_state(user):
+    """The project server's state as a person would describe it."""
+    spawner = user.spawners.get("") if user is not None else None
+    if spawner is None:
+        return "stopped"
+    pending = spawner.pending
+    if pending == "stop":
+        return "stopping"
+    if pending == "spawn" or spawner._proxy_pending:
+        return "starting"
+    # a running server can be briefly 'check'-pending while the hub polls it
+    if spawner.server is not None and (spawner.ready or pending):
+        return "running"
+    return "stopped"
+
+
+def project_model(project, user, base_url, default_quotas, last_active=None):
+    """The JSON form of a project (DESIGN.md §4).
+
+    `user` is the project's serving JupyterHub user if it is loaded (None means its
+    server is not running); `last_active` is that user's last activity.
+    """
+    collaborators = [{"name": c.user.name, "role": c.role} for c in project.collaborators]
+    owner = project.owner
+    return {
+        "id": project.id,
+        "title": project.title,
+        "description": project.description,
+        "owner": owner.name if owner else None,
+        "collaborators": collaborators,
+        "created": isoformat(project.created),
+        "last_active": isoformat(last_active) if last_active else None,
+        "state": server_state(user),
+        "url": url_path_join(base_url, "user", project.id) + "/",
+        "node": project.node,
+        "quotas": effective_quotas(default_quotas, project.quota_overrides),
+    }
+
+
+def create_project(db, owner, title, description=""):
+    """Add the project row and its owner; the caller creates the serving user."""
+    project = orm.Project(
+        id=new_project_id(),
+        title=check_title(title),
+        description=check_description(description),
+        quota_overrides={},
+    )
+    project.collaborators.append(orm.Collaborator(user_id=owner.id, role="owner"))
+    db.add(project)
+    return project
+
+
+# what a collaborator may do with the project's server, granted as a JupyterHub share:
+# reach it (HTTP and websockets), start and stop it from JupyterHub's own pages
+# (spawn, spawn-pending with its progress bar, not-running), and read its state
+COLLABORATOR_SERVER_SCOPES = ("access:servers", "servers", "read:servers")
+
+
+def grant_server_access(db, project_user, person):
+    """Let `person` use the project's server through JupyterHub's sharing."""
+    hub_orm.Share.grant(
+        db, project_user.spawner.orm_spawner, person, scopes=COLLABORATOR_SERVER_SCOPES
+    )
+
+
+def revoke_server_access(db, project_user, person):
+    """Take away `person`'s access to the project's server.
+
+    Deleting the share removes the permission; deleting the OAuth tokens the person holds
+    for this server makes the server's cached check fail on its next refresh.
+    """
+    spawner = project_user.spawner
+    hub_orm.Share.revoke(db, spawner.orm_spawner, person)
+    client_id = spawner.oauth_client_id
+    for token in db.query(hub_orm.APIToken).filter_by(user_id=person.id, client_id=client_id):
+        db.delete(token)
+    db.commit()
+
+
+def projects_for(db, person, offset=0, limit=None):
+    query = (
+        db.query(orm.Project)
+        .join(orm.Collaborator)
+        .filter(orm.Collaborator.user_id == person.id, orm.Project.deleted.is_(False))
+        .order_by(orm.Project.created.desc(), orm.Project.id)
+    )
+    total = query.count()
+    query = query.offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    return query.all(), total

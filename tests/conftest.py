@@ -1,0 +1,36 @@
+"""Fixtures: a real SMCHub in this process, behind the real configurable-http-proxy.
+
+The hub runs on pytest's (session-wide) event loop, so tests talk to it with an async
+HTTP client over loopback, exactly as a browser or script would, and can still look at
+its database. Project servers are real jupyterhub-singleuser processes.
+"""
+
+import os
+import shutil
+import tempfile
+
+import pytest
+
+from .hubfixture import HubUnderTest, RunningHub, remove_project_accounts
+
+
+@pytest.fixture(scope="session")
+def hub_root():
+    # not pytest's tmp_path: its /tmp/pytest-of-root is 0700, and per-project accounts
+    # must be able to walk down to their homes
+    root = tempfile.mkdtemp(prefix="smchub-test-")
+    os.chmod(root, 0o711)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def hub(hub_root):
+    running = RunningHub(os.path.join(hub_root, "hub"))
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+        remove_project_accounts(running.project_ids())
+        HubUnderTest.clear_instance()

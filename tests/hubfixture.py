@@ -1,0 +1,213 @@
+"""A real SMCHub started in-process for tests, and people who use it over HTTP."""
+
+import asyncio
+import os
+import secrets
+import subprocess
+
+import httpx
+from jupyterhub import orm as hub_orm
+from jupyterhub.utils import random_port
+from traitlets.config import Config
+
+from smchub import orm
+from smchub.app import SMCHub
+from smchub.names import unix_name
+
+PASSWORD = "correct horse battery staple"
+
+
+class HubUnderTest(SMCHub):
+    """SMCHub without process-wide side effects (signals, stopping the loop)."""
+
+    def init_signal(self):
+        pass
+
+    def _stop_event_loop(self):
+        pass
+
+    def load_config_file(self, *args, **kwargs):
+        # tests configure the hub entirely through Config objects
+        pass
+
+
+def hub_config(root, **overrides):
+    c = Config()
+    c.SMCHub.data_dir = os.path.join(root, "data")
+    c.JupyterHub.db_url = os.environ.get("SMCHUB_TEST_DB_URL") or (
+        "sqlite:///" + os.path.join(root, "hub.sqlite")
+    )
+    c.JupyterHub.cookie_secret_file = os.path.join(root, "cookie_secret")
+    c.JupyterHub.pid_file = os.path.join(root, "hub.pid")
+    c.JupyterHub.port = random_port()
+    c.JupyterHub.hub_port = random_port()
+    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{random_port()}"
+    c.ConfigurableHTTPProxy.pid_file = os.path.join(root, "proxy.pid")
+    c.ConfigurableHTTPProxy.auth_token = secrets.token_hex(16)
+    c.Authenticator.admin_users = {"admin"}
+    c.JupyterHub.log_level = "INFO"
+    for key, value in overrides.items():
+        section, _, name = key.partition("__")
+        setattr(getattr(c, section), name, value)
+    return c
+
+
+class RunningHub:
+    """Starts and stops an in-process hub; makes people and projects for tests."""
+
+    def __init__(self, root, **config):
+        self.root = root
+        os.makedirs(root, mode=0o711, exist_ok=True)
+        os.chmod(root, 0o711)
+        self.config = hub_config(root, **config)
+        self.app = None
+        self._people = {}
+
+    async def start(self):
+        HubUnderTest.clear_instance()
+        self.app = HubUnderTest.instance(config=self.config)
+        await self.app.initialize([])
+        await self.app.start()
+        self.url = f"http://127.0.0.1:{self.config.JupyterHub.port}"
+        self.admin = await self.person("admin")
+
+    async def stop(self, leave_servers=False):
+        app = self.app
+        if leave_servers:
+            app.cleanup_servers = False
+        app.http_server.stop()
+        await app.cleanup()
+        for pc in app._periodic_callbacks.values():
+            pc.stop()
+        for person in self._people.values():
+            await person.close()
+        self._people = {}
+        app.db.close()
+
+    @property
+    def db(self):
+        return self.app.db
+
+    def project_ids(self):
+        try:
+            return [p.id for p in self.app.db.query(orm.Project)]
+        except Exception:
+            return []
+
+    async def person(self, name=None, admin=False):
+        """A signed-up person with an API token, talking to the hub through the proxy."""
+        if name is None:
+            name = "p" + secrets.token_hex(4)
+        if name in self._people:
+            return self._people[name]
+        app = self.app
+        db = app.db
+        from smchub.authenticators.orm import Account
+
+        if not db.query(Account).filter_by(username=name).first():
+            app.authenticator.signup(db, name, PASSWORD)
+        orm_user = hub_orm.User.find(db, name)
+        if orm_user is None:
+            orm_user = hub_orm.User(name=name, admin=admin or name == "admin")
+            db.add(orm_user)
+            db.commit()
+            from jupyterhub import roles
+
+            roles.assign_default_roles(db, entity=orm_user)
+            db.commit()
+        user = app.users[orm_user]
+        token = user.new_api_token(note="tests")
+        person = Person(self, name, token)
+        self._people[name] = person
+        return person
+
+    def anonymous(self):
+        return Person(self, None, None)
+
+    async def wait_for_state(self, person, project_id, state, timeout=60):
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            r = await person.api("GET", f"projects/{project_id}")
+            assert r.status_code == 200, r.text
+            if r.json()["state"] == state:
+                return r.json()
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"project {project_id} is {r.json()['state']}, not {state}")
+            await asyncio.sleep(0.2)
+
+
+class Person:
+    """Someone using the hub: API calls with their token, pages with their cookies."""
+
+    def __init__(self, hub, name, token):
+        self.hub = hub
+        self.name = name
+        self.token = token
+        headers = {"Authorization": f"token {token}"} if token else {}
+        self.client = httpx.AsyncClient(base_url=hub.url, headers=headers, timeout=60)
+        self._browser = None
+
+    async def close(self):
+        await self.client.aclose()
+        if self._browser is not None:
+            await self._browser.aclose()
+
+    async def api(self, method, path, json_body=None, content=None, **kwargs):
+        if json_body is not None:
+            kwargs["json"] = json_body
+        if content is not None:
+            kwargs["content"] = content
+        return await self.client.request(method, "/hub/api/" + path, **kwargs)
+
+    async def create_project(self, title="A project", **fields):
+        r = await self.api("POST", "projects", {"title": title, **fields})
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    async def browser(self):
+        """An httpx client signed in through the login form, holding cookies like a browser."""
+        if self._browser is not None:
+            return self._browser
+        client = httpx.AsyncClient(base_url=self.hub.url, timeout=60, follow_redirects=True)
+        r = await client.get("/hub/login")
+        assert r.status_code == 200
+        xsrf = client.cookies.get("_xsrf")
+        r = await client.post(
+            "/hub/login",
+            data={"username": self.name, "password": PASSWORD, "_xsrf": xsrf},
+        )
+        assert r.status_code == 200 and r.url.path.endswith("/hub/projects"), (r.status_code, r.url)
+        self._browser = client
+        return client
+
+    async def open_project(self, project_id, path="lab"):
+        """Open a project server page as a browser would, through JupyterHub's OAuth."""
+        client = await self.browser()
+        return await client.get(f"/user/{project_id}/{path}")
+
+    def server_xsrf(self, project_id):
+        """The project server's XSRF token from the browser's cookies."""
+        for cookie in self._browser.cookies.jar:
+            if cookie.name == "_xsrf" and cookie.path.startswith(f"/user/{project_id}"):
+                return cookie.value
+        return None
+
+    async def server_api(self, project_id, method, path, **kwargs):
+        """A call to the project server's REST API with the browser's cookies."""
+        client = await self.browser()
+        headers = kwargs.pop("headers", {})
+        xsrf = self.server_xsrf(project_id)
+        if xsrf:
+            headers["X-XSRFToken"] = xsrf
+        return await client.request(
+            method, f"/user/{project_id}/{path}", headers=headers, follow_redirects=False, **kwargs
+        )
+
+
+def remove_project_accounts(project_ids):
+    """Delete the Unix accounts tests made for projects (their homes go with the test dir)."""
+    if os.geteuid() != 0:
+        return
+    for project_id in project_ids:
+        name = unix_name(project_id)
+        subprocess.run(["userdel", name], capture_output=True)
