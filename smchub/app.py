@@ -98,12 +98,6 @@ class SMCHub(JupyterHub):
         # a person's home is their project list
         return url_path_join(self.base_url, "hub/projects")
 
-    @default("template_paths")
-    def _template_paths_default(self):
-        paths = [os.path.join(DATA_FILES_PATH, "templates")]
-        paths.extend(super()._template_paths_default())
-        return paths
-
     @default("classes")
     def _load_classes(self):
         from .authenticators import SMCAuthenticator
@@ -198,6 +192,16 @@ class SMCHub(JupyterHub):
     def init_tornado_settings(self):
         self.init_data_dir()
         self.tornado_settings["smchub"] = self
+        # smchub's templates go after any the admin configured and before JupyterHub's
+        # own, which stay reachable as "templates/<name>" for {% extends %}
+        ours = os.path.join(DATA_FILES_PATH, "templates")
+        jupyterhub_default = super()._template_paths_default()[0]
+        if ours not in self.template_paths:
+            if jupyterhub_default in self.template_paths:
+                position = self.template_paths.index(jupyterhub_default)
+            else:
+                position = len(self.template_paths)
+            self.template_paths.insert(position, ours)
         super().init_tornado_settings()
 
     def init_handlers(self):

@@ -84,8 +84,7 @@ class ProjectAPIHandler(SMCAPIHandler):
         person = self.current_person()
         project = self.find_project(project_id, person, owner_only=True)
         project_user = self.project_user(project)
-        if project_user.spawner.active:
-            await self.stop_single_user(project_user)
+        await stop_server(self, project_user, wait=True)
         project.deleted = True
         for invite in list(project.invites):
             self.db.delete(invite)
@@ -116,8 +115,8 @@ class ProjectServerAPIHandler(SMCAPIHandler):
         self.write_json(self.project_model(project), status=202)
 
     async def _start(self, project_user, spawner):
-        if spawner.pending == "stop":
-            await spawner._stop_future
+        while spawner.pending == "stop":
+            await asyncio.sleep(0.1)
         if spawner.active:
             return
         task = asyncio.ensure_future(self.spawn_single_user(project_user))
@@ -135,16 +134,33 @@ class ProjectServerAPIHandler(SMCAPIHandler):
             self.log.warning("Starting a project failed: %s", task.exception())
 
     async def _stop(self, project_user, spawner):
-        if spawner.pending == "spawn":
-            # JupyterHub cannot cancel a start midway; let it finish, then stop
-            try:
-                await spawner._spawn_future
-            except Exception:
-                return
-        if spawner.pending == "stop" or not spawner.active:
+        await stop_server(self, project_user, wait=False, grace=self.start_grace)
+
+
+async def stop_server(handler, project_user, wait, grace=0):
+    """Stop a project's server, whatever it is doing now.
+
+    With wait=False, returns after `grace` seconds even if the stop goes on.
+    """
+    spawner = project_user.spawner
+    if spawner.pending == "spawn":
+        # JupyterHub cannot cancel a start midway; let it finish, then stop
+        try:
+            await spawner._spawn_future
+        except Exception:
             return
-        task = asyncio.ensure_future(self.stop_single_user(project_user))
-        await asyncio.wait([task], timeout=self.start_grace)
+    if spawner.pending == "stop":
+        # a stop begun elsewhere (another request, the idle culler, hub shutdown)
+        while wait and spawner.pending == "stop":
+            await asyncio.sleep(0.1)
+        return
+    if not spawner.active:
+        return
+    task = asyncio.ensure_future(handler.stop_single_user(project_user))
+    if wait:
+        await task
+    else:
+        await asyncio.wait([task], timeout=grace)
 
 
 class CollaboratorAPIHandler(SMCAPIHandler):

@@ -1,0 +1,73 @@
+# smchub: the README's two commands are `make run` and `make test`.
+# Both set up what they need first: .venv (with Debian's Python, so per-project Unix
+# accounts can run it), the smchub package, configurable-http-proxy from npm.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+# Debian's python3 lives in /usr, which every project account can reach; a Python
+# under /root (pyenv) could not run as a project's own user
+PYTHON ?= $(shell [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || command -v python3)
+PYTEST_ARGS ?=
+RUN_DIR ?= .run
+
+.PHONY: setup system-deps reachable run test lint bench clean
+
+# Debian packages the hub and its tests need; installed only when missing
+APT_PACKAGES := python3-venv nodejs npm
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  [ "$$(id -u)" = 0 ] || { echo "need root to apt-get install$$missing" >&2; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.installed: $(PY) setup.cfg setup.py pyproject.toml
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(VENV)/bin/configurable-http-proxy: node_modules/.installed $(PY)
+	ln -sf ../../node_modules/.bin/configurable-http-proxy $@
+
+# When the hub runs as root, projects run as their own accounts and must be able to
+# walk down to the environment: grant search (x, not read) to others on the folders
+# above the checkout that lack it (a fresh `mktemp -d` clone is 0700).
+reachable:
+	@if [ "$$(id -u)" = 0 ]; then \
+	  d="$(CURDIR)"; while [ "$$d" != "/" ]; do \
+	    if [ "$$(( 0$$(stat -c %a "$$d") & 1 ))" = 0 ]; then \
+	      echo "chmod o+x $$d (so per-project accounts can reach $(CURDIR))"; chmod o+x "$$d"; fi; \
+	    d="$$(dirname "$$d")"; done; \
+	fi
+
+setup: system-deps $(VENV)/.installed $(VENV)/bin/configurable-http-proxy reachable
+
+run: setup
+	@mkdir -p $(RUN_DIR)
+	@echo "smchub is starting at http://127.0.0.1:8000/ — open http://127.0.0.1:8000/hub/signup to make an account"
+	cd $(RUN_DIR) && exec ../$(VENV)/bin/smchub
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: setup
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) node_modules build dist *.egg-info
