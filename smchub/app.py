@@ -7,14 +7,18 @@ import sys
 
 from jupyterhub.app import JupyterHub
 from jupyterhub.utils import url_path_join
+from tornado.ioloop import PeriodicCallback
 from tornado.web import StaticFileHandler
-from traitlets import Dict, Unicode, default, validate
+from traitlets import Dict, Float, Integer, List, Unicode, default, validate
+from traitlets.utils.importstring import import_item
 
-from . import apihandlers, dbutil, handlers
+from . import apihandlers, dbutil, handlers, nodes, orm
 from ._data import DATA_FILES_PATH
 from ._version import __version__
 from .apihandlers.base import PROJECTS_SCOPE
+from .culler import cull_idle_projects
 from .names import is_project_name
+from .placement import Overcommit, PlacementRefused, Request, place_project
 from .projects import QUOTA_KEYS, InvalidInput, check_quotas
 
 DEFAULT_QUOTAS = {"memory_mb": 2000, "cpu": 1.0, "idle_timeout_s": 3600, "disk_mb": 3000}
@@ -70,6 +74,67 @@ class SMCHub(JupyterHub):
         merged.update(cleaned)
         return merged
 
+    compute_nodes = List(
+        Dict(),
+        help="""Compute nodes, created or updated in the database at every start.
+
+        Each is a dict: name, backend ("local", "docker", "swarm", "kubernetes"), url
+        (a Docker Engine: unix:///var/run/docker.sock or tcp://host:2376), cpu and
+        memory_mb (capacity), labels (dict), options (backend settings, e.g. tls_ca,
+        tls_cert, tls_key, image, host_ip), state ("active", "draining", "down").
+        Nodes can also be managed with /hub/api/nodes and `smchub node`. With no nodes
+        at all, smchub makes one, "local", running projects as local processes.
+        """,
+    ).tag(config=True)
+
+    @validate("compute_nodes")
+    def _validate_compute_nodes(self, proposal):
+        names = set()
+        for spec in proposal.value:
+            try:
+                cleaned = nodes.check_node_spec(spec)
+            except nodes.InvalidNode as e:
+                raise ValueError(f"c.SMCHub.compute_nodes: {e}")
+            if cleaned["name"] in names:
+                raise ValueError(f"c.SMCHub.compute_nodes: node {cleaned['name']!r} twice")
+            names.add(cleaned["name"])
+        return proposal.value
+
+    overcommit = Dict(
+        {"memory": 1.0, "cpu": 4.0},
+        help="""How far placement may allocate past a node's capacity.
+
+        {"memory": 1.0, "cpu": 4.0} hands out each node's memory once and its CPUs four
+        times over (projects rarely all compute at once).
+        """,
+    ).tag(config=True)
+
+    placement_spread = Integer(
+        3,
+        help="New projects go to a random node among this many with the most room.",
+    ).tag(config=True)
+
+    backend_classes = Dict(
+        help="""Backend class for each kind of compute node (kind -> class or import string)."""
+    ).tag(config=True)
+
+    @default("backend_classes")
+    def _backend_classes_default(self):
+        return {
+            "local": "smchub.spawners.local.LocalBackend",
+            "docker": "smchub.spawners.docker.DockerBackend",
+        }
+
+    idle_check_interval = Float(
+        60,
+        help="Seconds between checks for projects idle past their idle_timeout_s quota.",
+    ).tag(config=True)
+
+    subcommands = {
+        **JupyterHub.subcommands,
+        "node": ("smchub.cli.NodeApp", "Manage compute nodes: list, add, drain, remove"),
+    }
+
     @property
     def projects_root(self):
         return os.path.join(os.path.abspath(self.data_dir), "projects")
@@ -102,10 +167,11 @@ class SMCHub(JupyterHub):
     def _load_classes(self):
         from .authenticators import SMCAuthenticator
         from .spawners import ProjectSpawner
+        from .spawners.docker import DockerBackend
         from .spawners.local import LocalBackend
 
         classes = super()._load_classes()
-        for cls in (SMCHub, ProjectSpawner, LocalBackend, SMCAuthenticator):
+        for cls in (SMCHub, ProjectSpawner, LocalBackend, DockerBackend, SMCAuthenticator):
             if cls not in classes:
                 classes.append(cls)
         return classes
@@ -116,6 +182,8 @@ class SMCHub(JupyterHub):
         super().init_db()
         # our own history, in our own version table; at head this does nothing
         dbutil.upgrade(self.db.get_bind())
+        nodes.sync_config_nodes(self.db, self.compute_nodes, self.log)
+        self._backends = {}
 
     def init_data_dir(self):
         os.makedirs(self.projects_root, mode=0o711, exist_ok=True)
@@ -214,6 +282,65 @@ class SMCHub(JupyterHub):
         ]
         # ahead of JupyterHub's own, so that ours win where the paths overlap
         self.handlers[:0] = self.add_url_prefix(self.hub_prefix, ours)
+
+    # --- placement and node backends ------------------------------------------
+
+    def place_project(self, project, quotas):
+        """The node to run `project` on (recording it as the project's home node)."""
+        rows, loads = nodes.loads_for(self.db, nodes.allocations_in_hub(self.users))
+        request = Request(
+            memory_mb=quotas["memory_mb"], cpu=quotas["cpu"], labels=project.node_labels or {}
+        )
+        overcommit = Overcommit(
+            memory=float(self.overcommit.get("memory", 1.0)),
+            cpu=float(self.overcommit.get("cpu", 4.0)),
+        )
+        name = place_project(
+            loads, request, home_node=project.node, overcommit=overcommit,
+            spread=self.placement_spread,
+        )  # fmt: skip
+        if project.node != name:
+            project.node = name
+            self.db.commit()
+        return next(n for n in rows if n.name == name)
+
+    def backend_for(self, node_name):
+        """The backend running projects on `node_name` (None if the node is gone)."""
+        node = self.db.get(orm.ComputeNode, node_name)
+        if node is None:
+            return None
+        key = (node.backend, node.url, repr(sorted((node.options or {}).items())))
+        cached = self._backends.get(node_name)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        cls = self.backend_classes.get(node.backend)
+        if cls is None:
+            raise PlacementRefused(
+                f"node {node_name!r} uses the {node.backend!r} backend, which this hub "
+                "has no class for (c.SMCHub.backend_classes)",
+                status=500,
+            )
+        if isinstance(cls, str):
+            cls = import_item(cls)
+        backend = cls(
+            parent=self,
+            log=self.log,
+            hub=self,
+            node_name=node.name,
+            node_url=node.url or "",
+            node_options=dict(node.options or {}),
+        )
+        self._backends[node_name] = (key, backend)
+        return backend
+
+    async def start(self):
+        await super().start()
+        if self.subapp or self.generate_config or self.generate_certs:
+            return
+        if self.idle_check_interval > 0:
+            pc = PeriodicCallback(lambda: cull_idle_projects(self), 1e3 * self.idle_check_interval)
+            self._periodic_callbacks["smchub_idle_culler"] = pc
+            pc.start()
 
 
 def _ancestors(path):

@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -63,6 +64,8 @@ class Project(Base):
     quota_overrides: Mapped[dict] = mapped_column(JSON, default=dict)
     # the compute node that holds the project's files (None until first placed)
     node: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # node labels this project must run on (set by admins), e.g. {"gpu": "yes"}
+    node_labels: Mapped[dict] = mapped_column(JSON, default=dict)
 
     collaborators: Mapped[list["Collaborator"]] = relationship(
         back_populates="project",
@@ -164,3 +167,36 @@ class Invite(Base):
         if self.max_uses is not None and self.uses >= self.max_uses:
             return False
         return not self.project.deleted
+
+
+NODE_BACKENDS = ("local", "docker", "swarm", "kubernetes")
+NODE_STATES = ("active", "draining", "down")
+
+
+class ComputeNode(Base):
+    """A machine (or engine) that runs project servers.
+
+    ``backend`` says how: local processes, a Docker Engine, a Docker Swarm, Kubernetes.
+    Capacity is what placement may hand out (times the overcommit factors).
+    """
+
+    __tablename__ = "smc_compute_nodes"
+
+    name: Mapped[str] = mapped_column(Unicode(255), primary_key=True)
+    backend: Mapped[str] = mapped_column(String(32))
+    url: Mapped[str] = mapped_column(Unicode(1024), default="")
+    cpu: Mapped[float] = mapped_column(Float)
+    memory_mb: Mapped[int] = mapped_column(Integer)
+    labels: Mapped[dict] = mapped_column(JSON, default=dict)
+    # backend settings: TLS files of a Docker Engine, the image, the address the hub
+    # reaches its servers at, the folder of project homes...
+    options: Mapped[dict] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    created: Mapped[datetime] = mapped_column(DateTime, default=now)
+    # when the node's engine last answered a health check
+    last_seen: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # declared in c.SMCHub.compute_nodes (synced at every start)
+    from_config: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    def __repr__(self):
+        return f"<ComputeNode {self.name} {self.backend} {self.state}>"

@@ -68,6 +68,16 @@ def check_quotas(value):
     return cleaned
 
 
+def check_node_labels(value):
+    """Labels a project's node must have, e.g. {"gpu": "yes"}."""
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and len(k) <= 63 and len(v) <= 255
+        for k, v in value.items()
+    ):
+        raise InvalidInput("node_labels must be an object mapping label names to strings")
+    return dict(value)
+
+
 def effective_quotas(defaults, overrides):
     quotas = {key: QUOTA_KEYS[key][0](defaults[key]) for key in QUOTA_KEYS}
     quotas.update(overrides or {})
@@ -110,6 +120,7 @@ def project_model(project, user, base_url, default_quotas, last_active=None):
         "url": url_path_join(base_url, "user", project.id) + "/",
         "node": project.node,
         "quotas": effective_quotas(default_quotas, project.quota_overrides),
+        "node_labels": project.node_labels or {},
     }
 
 

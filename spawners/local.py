@@ -1,8 +1,10 @@
 """The local backend: a project server as a process on the hub's own machine.
 
 When the hub runs as root (as SageMathCloud's compute nodes did), each project runs as
-its own Unix account, in a home folder only that account can open. Otherwise every
-project runs as the hub's own user, and the log says that projects are not isolated.
+its own Unix account, in a home folder only that account can open, inside a cgroup that
+holds it to its memory and CPU quotas. Otherwise every project runs as the hub's own
+user, and the log and the project's info say that projects are neither isolated nor
+limited.
 """
 
 import asyncio
@@ -14,27 +16,19 @@ import time
 
 import psutil
 from jupyterhub.utils import random_port
-from traitlets import Integer, Unicode
-from traitlets.config import LoggingConfigurable
+from traitlets import Integer
 
 from ..names import unix_name
-from . import unixuser
+from . import cgroups, unixuser
+from .backend import NodeBackend
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-class LocalBackend(LoggingConfigurable):
+class LocalBackend(NodeBackend):
     """Runs project servers as local processes."""
 
     kind = "local"
-
-    projects_root = Unicode(
-        help="""Folder holding one home folder per project on this node.
-
-        Set by the hub from c.SMCHub.data_dir; every folder above it must be
-        searchable (o+x) by the per-project accounts.
-        """
-    ).tag(config=True)
 
     log_max_bytes = Integer(
         10 * 1024 * 1024,
@@ -45,17 +39,28 @@ class LocalBackend(LoggingConfigurable):
         10, help="Seconds a project server gets to exit after SIGTERM before SIGKILL."
     ).tag(config=True)
 
-    _warned_not_root = False
+    _cgroups = None  # detected once per process: (version, roots or reason)
+
+    @property
+    def projects_root(self):
+        return self.node_options.get("projects_root") or self.hub.projects_root
+
+    @property
+    def logs_dir(self):
+        return os.path.join(os.path.dirname(self.projects_root), "logs")
 
     def home_for(self, project_id):
         return os.path.join(self.projects_root, project_id)
 
-    def log_path(self, project_id):
-        return os.path.join(os.path.dirname(self.projects_root), "logs", f"{project_id}.log")
+    @classmethod
+    def cgroup_support(cls):
+        if cls._cgroups is None:
+            cls._cgroups = cgroups.detect() if os.geteuid() == 0 else (None, "the hub is not root")
+        return cls._cgroups
 
     def _open_log(self, project_id):
-        path = self.log_path(project_id)
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        os.makedirs(self.logs_dir, mode=0o700, exist_ok=True)
+        path = os.path.join(self.logs_dir, f"{project_id}.log")
         mode = "ab"
         if os.path.exists(path) and os.path.getsize(path) > self.log_max_bytes:
             mode = "wb"
@@ -68,15 +73,28 @@ class LocalBackend(LoggingConfigurable):
             account = await unixuser.ensure_account(unix_name(project_id), home)
             unixuser.ensure_home(home, account.uid, account.gid)
             return account, home
-        if not self._warned_not_root:
-            self.log.warning(
-                "The hub is not running as root: every project runs as %s, "
-                "without per-project accounts",
-                os.environ.get("USER", os.getuid()),
-            )
-            LocalBackend._warned_not_root = True
         os.makedirs(home, mode=0o700, exist_ok=True)
         return None, home
+
+    def limits(self, project_id, quotas):
+        """The project's cgroup (or None) and a note on what is enforced."""
+        version, roots = self.cgroup_support()
+        if version is None:
+            note = f"memory and CPU limits are not enforced on node {self.node_name}: {roots}"
+            self.log.warning("Project %s: %s", project_id, note)
+            return None, note
+        group = cgroups.ProjectCgroup(version, roots, project_id)
+        try:
+            group.create(quotas["memory_mb"], quotas["cpu"])
+        except (OSError, cgroups.CgroupError) as e:
+            note = f"memory and CPU limits are not enforced on node {self.node_name}: {e}"
+            self.log.warning("Project %s: %s", project_id, note)
+            return None, note
+        note = (
+            f"{quotas['memory_mb']} MB of memory and {quotas['cpu']:g} CPU enforced "
+            f"by cgroup {version}; the disk quota is reported, not enforced"
+        )
+        return group, note
 
     def environment(self, spawner, account, home):
         env = spawner.get_env()
@@ -91,16 +109,27 @@ class LocalBackend(LoggingConfigurable):
             env.update(USER=account.name, LOGNAME=account.name)
         return env
 
-    async def start(self, spawner, project_id):
-        """Start the server; returns (ip, port, handle)."""
-        account, home = await self.prepare(project_id)
-        ip = "127.0.0.1"
-        spawner.ip = ip
+    async def start(self, spawner, project, quotas):
+        account, home = await self.prepare(project.id)
+        group, note = self.limits(project.id, quotas)
+        spawner.ip = "127.0.0.1"
         spawner.port = random_port()
         env = self.environment(spawner, account, home)
+        env.update(self.limits_env(quotas, group is not None, note))
         cmd = spawner.cmd + spawner.get_args()
-        self.log.info("Starting project %s on the local node: %s", project_id, " ".join(cmd))
-        with self._open_log(project_id) as log:
+
+        become = unixuser.preexec_for(account) if account else None
+
+        def preexec():
+            # in the child, still root: join the cgroup, then become the project
+            if group is not None:
+                group.join_self()
+            if become is not None:
+                become()
+
+        self.log.info("Starting project %s on node %s as %s", project.id, self.node_name,
+                      account.name if account else "the hub's user")  # fmt: skip
+        with self._open_log(project.id) as log:
             proc = subprocess.Popen(
                 cmd,
                 env=env,
@@ -110,60 +139,71 @@ class LocalBackend(LoggingConfigurable):
                 stderr=subprocess.STDOUT,
                 # its own session, so stop() can signal the server and its kernels at once
                 start_new_session=True,
-                preexec_fn=unixuser.preexec_for(account) if account else None,
+                preexec_fn=preexec,
             )
         spawner._local_proc = proc
         handle = {"pid": proc.pid, "create_time": _create_time(proc.pid)}
         if account is not None:
             handle["uid"] = account.uid
-        return ip, spawner.port, handle
+        if group is not None:
+            handle["cgroup"] = group.version
+        return spawner.ip, spawner.port, handle
 
     async def poll(self, spawner, handle):
         proc = getattr(spawner, "_local_proc", None)
         if proc is not None and proc.pid == handle.get("pid"):
-            status = proc.poll()
-            return status
+            return proc.poll()
         # found again after a hub restart: it is not our child any more
-        process = _process(handle)
-        if process is None:
-            return 1
-        return None
+        return None if _process(handle) is not None else 1
 
     async def stop(self, spawner, handle, now=False):
+        project_id = spawner.project_id
         process = _process(handle)
-        proc = getattr(spawner, "_local_proc", None)
         if process is not None:
             pgid = handle["pid"]
-            self._signal_group(pgid, signal.SIGKILL if now else signal.SIGTERM)
+            _signal_group(pgid, signal.SIGKILL if now else signal.SIGTERM)
             deadline = time.monotonic() + (0 if now else self.stop_timeout)
             while _alive(process) and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
             if _alive(process):
                 self.log.warning("Project server %s ignored SIGTERM; killing it", pgid)
-            self._signal_group(pgid, signal.SIGKILL)
+            _signal_group(pgid, signal.SIGKILL)
+        proc = getattr(spawner, "_local_proc", None)
         if proc is not None:
             proc.poll()
             spawner._local_proc = None
-        if handle.get("uid"):
-            # a project's account is its own: whatever still runs as it (a kernel that
-            # left the session, a nohup job) belongs to this project and stops with it
-            self._kill_account_processes(handle["uid"])
+        # whatever is left of the project (a kernel that left the session, a nohup job)
+        # stops with it: its cgroup, or else its own account, holds only its processes
+        if handle.get("cgroup"):
+            version, roots = self.cgroup_support()
+            if version:
+                group = cgroups.ProjectCgroup(version, roots, project_id)
+                group.kill_all()
+                for _ in range(50):
+                    if not group.pids():
+                        break
+                    await asyncio.sleep(0.05)
+                group.remove()
+        elif handle.get("uid"):
+            _kill_account_processes(handle["uid"])
 
-    def _signal_group(self, pgid, sig):
+
+def _signal_group(pgid, sig):
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _kill_account_processes(uid):
+    if uid in (0, os.getuid()):
+        return
+    for process in psutil.process_iter(["uids"]):
         try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
+            if process.info["uids"] and process.info["uids"].real == uid:
+                process.kill()
+        except psutil.Error:
             pass
-
-    def _kill_account_processes(self, uid):
-        if uid == 0 or uid == os.getuid():
-            return
-        for process in psutil.process_iter(["uids"]):
-            try:
-                if process.info["uids"] and process.info["uids"].real == uid:
-                    process.kill()
-            except psutil.Error:
-                pass
 
 
 def _create_time(pid):

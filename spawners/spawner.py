@@ -9,16 +9,18 @@ from traitlets import Dict, Integer, Unicode, default
 
 from .. import orm
 from ..names import is_project_name
-from .local import LocalBackend
+from ..placement import PlacementRefused
+from ..projects import effective_quotas
 
 
 class ProjectSpawner(Spawner):
-    """Starts a project's server (jupyterhub-singleuser with JupyterLab) on its node.
+    """Starts a project's server (jupyterhub-singleuser with JupyterLab) on a node.
 
     The JupyterHub user being spawned is a project (its name is the project id); people
-    never have servers of their own. The node's backend does the actual work; this class
-    keeps the node and the backend's handle in its state, so a restarted hub finds every
-    running project again.
+    never have servers of their own. Placement picks the node (the one holding the
+    project's files, or a new one with room); the node's backend does the work. The
+    state keeps the node, the quotas it was given and the backend's handle, so a
+    restarted hub finds every running project again.
     """
 
     revocation_delay = Integer(
@@ -29,17 +31,9 @@ class ProjectSpawner(Spawner):
         """,
     ).tag(config=True)
 
-    local_node = Unicode("local", help="Name of the node that runs projects locally.").tag(
-        config=True
-    )
-
-    backend_config = Dict(
-        help="Extra settings passed to every node backend (for tests and tuning)."
-    ).tag(config=True)
-
     @default("cmd")
     def _default_cmd(self):
-        # the hub's own interpreter, so project servers use the environment smchub is in
+        # the hub's own interpreter, so local project servers use smchub's environment
         return [sys.executable, "-m", "jupyterhub.singleuser"]
 
     @default("default_url")
@@ -53,27 +47,35 @@ class ProjectSpawner(Spawner):
     @default("args")
     def _default_args(self):
         return [
-            # load the localhub extension explicitly, whatever is installed in
-            # jupyter_server_config.d
+            # load the localhub extension explicitly, whatever jupyter_server_config.d holds
             "--ServerApp.jpserver_extensions=smchub.extensions.localhub=True",
             f"--HubOAuth.cache_max_age={self.revocation_delay}",
         ]
 
-    # state
+    # state, kept across hub restarts
     node_name = Unicode(allow_none=True, default_value=None)
-    handle = Dict()
+    allocated = Dict(help="the quotas the running server was given")
+    handle = Dict(help="the backend's handle on the running server")
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._events = []
         self._events_changed = asyncio.Event()
 
-    # --- state ---------------------------------------------------------------
+    @property
+    def hub_app(self):
+        return self.user.settings["smchub"]
+
+    @property
+    def project_id(self):
+        return self.user.name
 
     def get_state(self):
         state = super().get_state()
         if self.node_name:
             state["node"] = self.node_name
+        if self.allocated:
+            state["quotas"] = self.allocated
         if self.handle:
             state["handle"] = self.handle
         return state
@@ -81,17 +83,13 @@ class ProjectSpawner(Spawner):
     def load_state(self, state):
         super().load_state(state)
         self.node_name = state.get("node")
+        self.allocated = state.get("quotas") or {}
         self.handle = state.get("handle") or {}
 
     def clear_state(self):
         super().clear_state()
         self.handle = {}
-
-    # --- project and node ----------------------------------------------------
-
-    @property
-    def project_id(self):
-        return self.user.name
+        self.allocated = {}
 
     def _project(self):
         if not is_project_name(self.user.name):
@@ -104,16 +102,6 @@ class ProjectSpawner(Spawner):
         if project is None or project.deleted:
             raise web.HTTPError(404, f"No such project: {self.user.name}")
         return project
-
-    def _backend(self, node_name):
-        backend = LocalBackend(parent=self, log=self.log)
-        for key, value in self.backend_config.items():
-            setattr(backend, key, value)
-        if not backend.projects_root:
-            backend.projects_root = self.user.settings["smchub"].projects_root
-        return backend
-
-    # --- progress ------------------------------------------------------------
 
     def _progress(self, percent, message):
         self._events.append({"progress": percent, "message": message})
@@ -130,35 +118,42 @@ class ProjectSpawner(Spawner):
             self._events_changed.clear()
             try:
                 await asyncio.wait_for(self._events_changed.wait(), timeout=1)
-            except TimeoutError:
+            except asyncio.TimeoutError:
                 pass
-
-    # --- lifecycle -----------------------------------------------------------
 
     async def start(self):
         self._events = []
+        app = self.hub_app
         project = self._project()
-        node_name = project.node or self.local_node
-        self._progress(10, f"Placing project on node {node_name}")
-        backend = self._backend(node_name)
-        self._progress(30, f"Starting the project server on {node_name}")
-        ip, port, handle = await backend.start(self, project.id)
-        if project.node != node_name:
-            project.node = node_name
-            self.user.db.commit()
-        self.node_name = node_name
+        quotas = effective_quotas(app.default_quotas, project.quota_overrides)
+        try:
+            # placing and recording the allocation happen without a pause in between,
+            # so a burst of starts sees each other's allocations
+            node = app.place_project(project, quotas)
+        except PlacementRefused as e:
+            raise web.HTTPError(e.status, str(e))
+        self.node_name = node.name
+        self.allocated = quotas
+        self._progress(10, f"Placed on node {node.name}")
+        backend = app.backend_for(node.name)
+        self._progress(20, f"Starting the project server on {node.name}")
+        ip, port, handle = await backend.start(self, project, quotas)
         self.handle = handle
         self._progress(60, "Waiting for the project server to answer")
         return ip, port
 
     async def poll(self):
-        if not self.handle:
+        if not self.handle or not self.node_name:
             return 0
-        status = await self._backend(self.node_name).poll(self, self.handle)
-        return status
+        backend = self.hub_app.backend_for(self.node_name)
+        if backend is None:
+            return 1
+        return await backend.poll(self, self.handle)
 
     async def stop(self, now=False):
-        if not self.handle:
+        if not self.handle or not self.node_name:
             return
-        await self._backend(self.node_name).stop(self, self.handle, now=now)
+        backend = self.hub_app.backend_for(self.node_name)
+        if backend is not None:
+            await backend.stop(self, self.handle, now=now)
         self.handle = {}

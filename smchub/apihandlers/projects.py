@@ -10,6 +10,7 @@ from ..names import is_project_name
 from ..projects import (
     InvalidInput,
     check_description,
+    check_node_labels,
     check_quotas,
     check_title,
     create_project,
@@ -58,7 +59,7 @@ class ProjectAPIHandler(SMCAPIHandler):
     def patch(self, project_id):
         person = self.current_person()
         project = self.find_project(project_id, person)
-        model = self.json_object_body({"title", "description", "quotas"})
+        model = self.json_object_body({"title", "description", "quotas", "node_labels"})
         try:
             if "title" in model:
                 project.title = check_title(model["title"])
@@ -71,6 +72,10 @@ class ProjectAPIHandler(SMCAPIHandler):
                 overrides.update(check_quotas(model["quotas"]))
                 # a fresh dict, so SQLAlchemy sees the JSON column change
                 project.quota_overrides = overrides
+            if "node_labels" in model:
+                if not self.is_admin(person):
+                    raise web.HTTPError(403, "Only admins can choose a project's nodes.")
+                project.node_labels = check_node_labels(model["node_labels"])
         except InvalidInput as e:
             self.db.rollback()
             self.invalid(e)

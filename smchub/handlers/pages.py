@@ -4,7 +4,7 @@ from jupyterhub.handlers import BaseHandler
 from jupyterhub.utils import url_path_join
 from tornado import web
 
-from .. import orm
+from .. import nodes, orm
 from ..names import is_project_name
 
 
@@ -62,6 +62,21 @@ class InvitePageHandler(SMCPageHandler):
         self.finish(html)
 
 
+class NodesPageHandler(SMCPageHandler):
+    """Admins: the compute nodes, their state and load."""
+
+    @web.authenticated
+    async def get(self):
+        user = self.current_user
+        if not user.admin:
+            raise web.HTTPError(403, "Only admins can see compute nodes.")
+        rows, loads = nodes.loads_for(self.db, nodes.allocations_in_hub(self.users))
+        html = await self.render_template(
+            "nodes.html", user=user, nodes=[(n, loads[n.name]) for n in rows]
+        )
+        self.finish(html)
+
+
 class PeopleHomeHandler(SMCPageHandler):
     """People have projects, not servers: their home and spawn pages are the project list."""
 
@@ -74,6 +89,7 @@ default_handlers = [
     (r"/projects/?", ProjectsPageHandler),
     (r"/projects/invite/([^/]+)", InvitePageHandler),
     (r"/projects/([^/]+)", ProjectPageHandler),
+    (r"/nodes", NodesPageHandler),
     (r"/home", PeopleHomeHandler),
     (r"/spawn/?", PeopleHomeHandler),
 ]

@@ -1,0 +1,89 @@
+"""Admin REST API for compute nodes: /hub/api/nodes."""
+
+from tornado import web
+
+from .. import nodes, orm
+from .base import SMCAPIHandler
+
+
+class NodeAPIHandlerBase(SMCAPIHandler):
+    def current_admin(self):
+        person = self.current_person()
+        if not person.admin:
+            raise web.HTTPError(403, "Only admins can see and manage compute nodes.")
+        return person
+
+    def models(self, rows=None):
+        all_rows, loads = nodes.loads_for(self.db, nodes.allocations_in_hub(self.users))
+        rows = all_rows if rows is None else rows
+        return [nodes.node_model(n, loads.get(n.name)) for n in rows]
+
+    def find_node(self, name):
+        node = self.db.get(orm.ComputeNode, name)
+        if node is None:
+            raise web.HTTPError(404, f"No such node: {name}")
+        return node
+
+
+class NodeListAPIHandler(NodeAPIHandlerBase):
+    def get(self):
+        self.current_admin()
+        self.write_json(self.models())
+
+    def post(self):
+        self.current_admin()
+        model = self.json_object_body(nodes.NODE_FIELDS, required=("name", "backend"))
+        try:
+            spec = nodes.check_node_spec(model)
+            if self.db.get(orm.ComputeNode, spec["name"]) is not None:
+                raise web.HTTPError(409, f"Node {spec['name']} already exists.")
+            node = nodes.new_node(spec)
+        except nodes.InvalidNode as e:
+            raise web.HTTPError(400, str(e))
+        self.db.add(node)
+        self.db.commit()
+        self.log.info("Added compute node %s (%s %s)", node.name, node.backend, node.url)
+        self.write_json(self.models([node])[0], status=201)
+
+
+class NodeAPIHandler(NodeAPIHandlerBase):
+    def get(self, name):
+        self.current_admin()
+        self.write_json(self.models([self.find_node(name)])[0])
+
+    def patch(self, name):
+        self.current_admin()
+        node = self.find_node(name)
+        model = self.json_object_body(nodes.NODE_FIELDS - {"name", "backend"})
+        try:
+            spec = nodes.check_node_spec(model, partial=True)
+        except nodes.InvalidNode as e:
+            raise web.HTTPError(400, str(e))
+        nodes.update_node(node, spec)
+        self.db.commit()
+        self.log.info("Changed compute node %s: %s", node.name, sorted(spec))
+        self.write_json(self.models([node])[0])
+
+    def delete(self, name):
+        self.current_admin()
+        node = self.find_node(name)
+        held = nodes.projects_on(self.db, name)
+        if held:
+            listed = ", ".join(f"{p.id} ({p.title})" for p in held[:20])
+            more = f" and {len(held) - 20} more" if len(held) > 20 else ""
+            raise web.HTTPError(
+                409,
+                f"Node {name} still holds the files of {len(held)} project(s): {listed}{more}. "
+                "Drain it and move them first.",
+            )
+        self.db.delete(node)
+        self.db.commit()
+        self.log.info("Removed compute node %s", name)
+        self.set_status(204)
+        self.finish()
+
+
+default_handlers = [
+    (r"/api/nodes", NodeListAPIHandler),
+    (r"/api/nodes/([^/]+)", NodeAPIHandler),
+]

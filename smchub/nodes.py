@@ -1,0 +1,186 @@
+"""Compute nodes: checking their definitions, syncing config, and what runs where."""
+
+import re
+
+import psutil
+from jupyterhub import orm as hub_orm
+
+from . import orm
+from .placement import node_loads
+from .projects import effective_quotas
+
+NODE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+NODE_FIELDS = {"name", "backend", "url", "cpu", "memory_mb", "labels", "options", "state"}
+DEFAULT_NODE = "local"
+
+
+class InvalidNode(ValueError):
+    """A node definition that cannot be used; the message says what to fix."""
+
+
+def check_node_spec(spec, partial=False):
+    """Clean a node definition (from config, the API or the CLI)."""
+    if not isinstance(spec, dict):
+        raise InvalidNode("a node is an object with name, backend, url, cpu, memory_mb, ...")
+    unknown = sorted(set(spec) - NODE_FIELDS)
+    if unknown:
+        fields = ", ".join(sorted(NODE_FIELDS))
+        raise InvalidNode(f"unknown node field(s) {', '.join(unknown)}; fields are {fields}")
+    cleaned = {}
+    if "name" in spec or not partial:
+        name = spec.get("name")
+        if not isinstance(name, str) or not NODE_NAME_RE.match(name):
+            raise InvalidNode(
+                f"node name {name!r} must be 1-63 lowercase letters, digits, '.', '_' or '-'"
+            )
+        cleaned["name"] = name
+    if "backend" in spec or not partial:
+        backend = spec.get("backend")
+        if backend not in orm.NODE_BACKENDS:
+            raise InvalidNode(
+                f"node backend {backend!r} must be one of {', '.join(orm.NODE_BACKENDS)}"
+            )
+        cleaned["backend"] = backend
+    if "url" in spec:
+        if not isinstance(spec["url"], str) or len(spec["url"]) > 1024:
+            raise InvalidNode("node url must be a string (e.g. unix:///var/run/docker.sock)")
+        cleaned["url"] = spec["url"]
+    for key, kind, low in (("cpu", float, 0.01), ("memory_mb", int, 16)):
+        if key in spec:
+            value = spec[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
+                raise InvalidNode(f"node {key} must be a number of at least {low}")
+            if kind is int and value != int(value):
+                raise InvalidNode(f"node {key} must be a whole number")
+            cleaned[key] = kind(value)
+    for key in ("labels", "options"):
+        if key in spec:
+            value = spec[key]
+            if not isinstance(value, dict):
+                raise InvalidNode(f"node {key} must be an object")
+            if key == "labels" and not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+            ):
+                raise InvalidNode("node labels map strings to strings")
+            cleaned[key] = dict(value)
+    if "state" in spec:
+        if spec["state"] not in orm.NODE_STATES:
+            raise InvalidNode(f"node state must be one of {', '.join(orm.NODE_STATES)}")
+        cleaned["state"] = spec["state"]
+    if cleaned.get("backend") in ("docker", "swarm") and not partial and not cleaned.get("url"):
+        raise InvalidNode(
+            f"a {cleaned['backend']} node needs the url of its Docker Engine "
+            "(unix:///var/run/docker.sock or tcp://host:2376 with TLS options)"
+        )
+    return cleaned
+
+
+def machine_capacity():
+    """This machine's CPUs and memory, for the local node."""
+    return float(psutil.cpu_count() or 1), int(psutil.virtual_memory().total / 2**20)
+
+
+def new_node(spec):
+    cpu, memory_mb = machine_capacity()
+    node = orm.ComputeNode(
+        name=spec["name"],
+        backend=spec["backend"],
+        url=spec.get("url", ""),
+        cpu=spec.get("cpu", cpu),
+        memory_mb=spec.get("memory_mb", memory_mb),
+        labels=spec.get("labels", {}),
+        options=spec.get("options", {}),
+        state=spec.get("state", "active"),
+    )
+    if node.backend != "local" and ("cpu" not in spec or "memory_mb" not in spec):
+        raise InvalidNode(f"node {node.name!r}: give its capacity (cpu and memory_mb)")
+    return node
+
+
+def update_node(node, spec):
+    for key, value in spec.items():
+        if key != "name":
+            setattr(node, key, value)
+
+
+def sync_config_nodes(db, specs, log):
+    """Create or update the nodes declared in c.SMCHub.compute_nodes."""
+    for raw in specs:
+        spec = check_node_spec(raw)
+        node = db.get(orm.ComputeNode, spec["name"])
+        if node is None:
+            node = new_node(spec)
+            db.add(node)
+            log.info("Adding compute node %s (%s) from config", node.name, node.backend)
+        else:
+            # the state an admin set (draining) survives restarts unless config says
+            state = spec.pop("state", None)
+            update_node(node, spec)
+            if state:
+                node.state = state
+        node.from_config = True
+    if not specs and db.query(orm.ComputeNode).count() == 0:
+        log.info("Adding the default compute node %r: local processes", DEFAULT_NODE)
+        db.add(new_node({"name": DEFAULT_NODE, "backend": "local"}))
+    db.commit()
+
+
+def allocations_in_hub(users):
+    """(node, project, memory_mb, cpu) for every project server the hub has started or
+    is starting, from its spawners in memory (so starts in flight count)."""
+    for user in list(users.values()):
+        spawner = user.spawners.get("")
+        if spawner is None or not (spawner.active or spawner._spawn_pending):
+            continue
+        node_name = getattr(spawner, "node_name", None)
+        quotas = getattr(spawner, "allocated", None)
+        if node_name and quotas:
+            yield node_name, user.name, quotas["memory_mb"], quotas["cpu"]
+
+
+def allocations_in_db(db, default_quotas):
+    """The same, from the database (for the CLI, when the hub may not be running)."""
+    rows = (
+        db.query(hub_orm.Spawner, hub_orm.User.name)
+        .join(hub_orm.User, hub_orm.Spawner.user_id == hub_orm.User.id)
+        .filter(hub_orm.Spawner.server_id.isnot(None))
+    )
+    for spawner, name in rows:
+        state = spawner.state or {}
+        node_name = state.get("node")
+        project = db.get(orm.Project, name)
+        if node_name and project is not None:
+            quotas = effective_quotas(default_quotas, project.quota_overrides)
+            yield node_name, name, quotas["memory_mb"], quotas["cpu"]
+
+
+def loads_for(db, allocations):
+    nodes = db.query(orm.ComputeNode).order_by(orm.ComputeNode.name).all()
+    return nodes, node_loads(nodes, allocations)
+
+
+def projects_on(db, node_name):
+    """Projects (not deleted) whose files are on the node."""
+    return (
+        db.query(orm.Project)
+        .filter(orm.Project.node == node_name, orm.Project.deleted.is_(False))
+        .order_by(orm.Project.created)
+        .all()
+    )
+
+
+def node_model(node, load):
+    model = {
+        "name": node.name,
+        "backend": node.backend,
+        "url": node.url,
+        "cpu": node.cpu,
+        "memory_mb": node.memory_mb,
+        "labels": node.labels or {},
+        "options": {k: v for k, v in (node.options or {}).items() if "key" not in k.lower()},
+        "state": node.state,
+        "from_config": node.from_config,
+        "last_seen": node.last_seen.isoformat() + "Z" if node.last_seen else None,
+        "load": load.as_dict() if load else None,
+    }
+    return model

@@ -1,0 +1,171 @@
+"""The docker backend: a project server as a container on a node's Docker Engine.
+
+One Docker Engine per node, reached at the node's url (a unix socket, or tcp with TLS
+given in the node's options: tls_ca, tls_cert, tls_key). Each project keeps its home in
+a named volume on its node; its container uses the host's network, is held to the
+project's memory and CPU quotas, and is removed when the project stops (the volume
+stays). dockerspawner keeps one client per spawner class; smchub needs one per node,
+so the containers are managed here with the Docker SDK directly.
+"""
+
+import asyncio
+import shlex
+
+from docker.errors import APIError, NotFound
+from docker.tls import TLSConfig
+from jupyterhub.utils import random_port
+from traitlets import Integer, List, Unicode
+
+import docker
+
+from .backend import NodeBackend
+
+HOME = "/home/project"
+
+
+class DockerBackend(NodeBackend):
+    """Runs project servers as containers on one Docker Engine."""
+
+    kind = "docker"
+
+    image = Unicode(
+        "smchub/project:latest",
+        help="Image of project servers (a node's options may name another: image).",
+    ).tag(config=True)
+
+    project_uid = Integer(
+        1000, help="Unix uid (and gid) the project server runs as inside its container."
+    ).tag(config=True)
+
+    command = List(
+        ["jupyterhub-singleuser"],
+        help="Command that starts the project server inside the image.",
+    ).tag(config=True)
+
+    stop_timeout = Integer(10, help="Seconds a container gets to stop before it is killed.").tag(
+        config=True
+    )
+
+    _client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            options = self.node_options or {}
+            tls = None
+            if options.get("tls_cert") or options.get("tls_ca"):
+                cert = None
+                if options.get("tls_cert"):
+                    cert = (options["tls_cert"], options["tls_key"])
+                tls = TLSConfig(
+                    client_cert=cert,
+                    ca_cert=options.get("tls_ca"),
+                    verify=bool(options.get("tls_ca")),
+                )
+            self._client = docker.DockerClient(base_url=self.node_url, tls=tls, timeout=60)
+        return self._client
+
+    def container_name(self, project_id):
+        return f"smchub-project-{project_id}"
+
+    def volume_name(self, project_id):
+        return f"smchub-home-{project_id}"
+
+    @property
+    def host_ip(self):
+        """Where the hub reaches servers on this node (containers share its network)."""
+        return (self.node_options or {}).get("host_ip", "127.0.0.1")
+
+    def _run(self, fn, *args, **kwargs):
+        # the Docker SDK blocks; keep it off the event loop
+        return asyncio.to_thread(fn, *args, **kwargs)
+
+    async def check(self):
+        return await self._run(self.client.ping)
+
+    def _entrypoint(self, cmd):
+        uid = self.project_uid
+        # the volume starts out owned by root: hand the home to the project's uid, then
+        # drop root for good before the server starts
+        script = (
+            f"chown {uid}:{uid} {HOME} && chmod 700 {HOME} && "
+            f"exec setpriv --reuid={uid} --regid={uid} --clear-groups -- "
+            + " ".join(shlex.quote(c) for c in cmd)
+        )
+        return ["/bin/sh", "-c", script]
+
+    def _create_and_start(self, project_id, env, quotas, args):
+        client = self.client
+        name = self.container_name(project_id)
+        try:
+            stale = client.containers.get(name)
+            stale.remove(force=True)
+        except NotFound:
+            pass
+        volume = self.volume_name(project_id)
+        try:
+            client.volumes.get(volume)
+        except NotFound:
+            client.volumes.create(volume, labels={"smchub.project": project_id})
+        image = (self.node_options or {}).get("image") or self.image
+        memory = f"{int(quotas['memory_mb'])}m"
+        container = client.containers.create(
+            image,
+            command=self._entrypoint(self.command + args),
+            name=name,
+            environment=env,
+            network_mode="host",
+            volumes={volume: {"bind": HOME, "mode": "rw"}},
+            working_dir=HOME,
+            mem_limit=memory,
+            memswap_limit=memory,
+            nano_cpus=int(float(quotas["cpu"]) * 1e9),
+            labels={"smchub.project": project_id, "smchub.node": self.node_name},
+            init=True,
+        )
+        container.start()
+        return container.id
+
+    async def start(self, spawner, project, quotas):
+        spawner.ip = self.host_ip
+        spawner.port = random_port()
+        env = spawner.get_env()
+        env.update(self.limits_env(quotas, True, self._note(quotas)))
+        env.update(HOME=HOME, SHELL="/bin/bash", USER="project", LANG="C.UTF-8")
+        env["JUPYTERHUB_ROOT_DIR"] = HOME
+        self.log.info("Starting project %s as a container on node %s", project.id, self.node_name)
+        container_id = await self._run(
+            self._create_and_start, project.id, env, quotas, spawner.get_args()
+        )
+        handle = {"container": container_id, "volume": self.volume_name(project.id)}
+        return spawner.ip, spawner.port, handle
+
+    def _note(self, quotas):
+        return (
+            f"{quotas['memory_mb']} MB of memory and {quotas['cpu']:g} CPU enforced by Docker "
+            f"on node {self.node_name}; the disk quota is reported, not enforced"
+        )
+
+    async def poll(self, spawner, handle):
+        try:
+            container = await self._run(self.client.containers.get, handle["container"])
+        except NotFound:
+            return 1
+        state = container.attrs.get("State", {})
+        if state.get("Running"):
+            return None
+        return state.get("ExitCode", 1) or 1
+
+    async def stop(self, spawner, handle, now=False):
+        def stop_and_remove():
+            try:
+                container = self.client.containers.get(handle["container"])
+            except NotFound:
+                return
+            try:
+                container.stop(timeout=0 if now else self.stop_timeout)
+            except APIError:
+                pass
+            container.remove(force=True)
+
+        await self._run(stop_and_remove)
