@@ -1,6 +1,7 @@
 """A real SMCHub started in-process for tests, and people who use it over HTTP."""
 
 import asyncio
+import json
 import os
 import secrets
 import subprocess
@@ -8,6 +9,8 @@ import subprocess
 import httpx
 from jupyterhub import orm as hub_orm
 from jupyterhub.utils import random_port
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import websocket_connect
 from traitlets.config import Config
 
 from smchub import orm
@@ -46,6 +49,7 @@ def hub_config(root, **overrides):
     c.ConfigurableHTTPProxy.auth_token = secrets.token_hex(16)
     c.Authenticator.admin_users = {"admin"}
     c.JupyterHub.log_level = "INFO"
+    c.SMCHub.idle_check_interval = 1
     for key, value in overrides.items():
         section, _, name = key.partition("__")
         setattr(getattr(c, section), name, value)
@@ -125,15 +129,7 @@ class RunningHub:
         return Person(self, None, None)
 
     async def wait_for_state(self, person, project_id, state, timeout=60):
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            r = await person.api("GET", f"projects/{project_id}")
-            assert r.status_code == 200, r.text
-            if r.json()["state"] == state:
-                return r.json()
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"project {project_id} is {r.json()['state']}, not {state}")
-            await asyncio.sleep(0.2)
+        return await person.wait_for_state(project_id, state, timeout)
 
 
 class Person:
@@ -158,6 +154,32 @@ class Person:
         if content is not None:
             kwargs["content"] = content
         return await self.client.request(method, "/hub/api/" + path, **kwargs)
+
+    async def wait_for_state(self, project_id, state, timeout=60):
+        """The project once it is in `state` (polling the API as the projects page does)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            r = await self.api("GET", f"projects/{project_id}")
+            assert r.status_code == 200, r.text
+            if r.json()["state"] == state:
+                return r.json()
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"project {project_id} is {r.json()['state']}, not {state}")
+            await asyncio.sleep(0.2)
+
+    async def start_project(self, project_id):
+        r = await self.api("POST", f"projects/{project_id}/start")
+        assert r.status_code == 202, r.text
+        return await self.wait_for_state(project_id, "running")
+
+    async def stop_project(self, project_id):
+        r = await self.api("POST", f"projects/{project_id}/stop")
+        assert r.status_code == 202, r.text
+        return await self.wait_for_state(project_id, "stopped")
+
+    async def execute(self, project_id, code, timeout=60):
+        """Run `code` in a new kernel of the project; returns what it printed."""
+        return await run_in_kernel(self, project_id, code, timeout)
 
     async def create_project(self, title="A project", **fields):
         r = await self.api("POST", "projects", {"title": title, **fields})
@@ -202,6 +224,45 @@ class Person:
         return await client.request(
             method, f"/user/{project_id}/{path}", headers=headers, follow_redirects=False, **kwargs
         )
+
+
+async def run_in_kernel(person, project_id, code, timeout=60):
+    """Start a kernel in the project with the person's token, run code, return stdout."""
+    r = await person.client.post(f"/user/{project_id}/api/kernels", json={"name": "python3"})
+    assert r.status_code == 201, r.text
+    kernel_id = r.json()["id"]
+    url = (
+        f"{person.hub.url.replace('http', 'ws')}/user/{project_id}/api/kernels/{kernel_id}/channels"
+    )
+    ws = await websocket_connect(
+        HTTPRequest(url, headers={"Authorization": f"token {person.token}"})
+    )
+    msg_id = secrets.token_hex(8)
+    header = {"msg_id": msg_id, "msg_type": "execute_request", "username": person.name,
+              "session": secrets.token_hex(8), "version": "5.3", "date": ""}  # fmt: skip
+    ws.write_message(json.dumps({
+        "header": header, "parent_header": {}, "metadata": {}, "channel": "shell",
+        "content": {"code": code, "silent": False}, "buffers": [],
+    }))  # fmt: skip
+    out = []
+    try:
+        while True:
+            raw = await asyncio.wait_for(ws.read_message(), timeout)
+            if raw is None:
+                raise AssertionError("the kernel's websocket closed")
+            message = json.loads(raw)
+            if message["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind = message["msg_type"]
+            if kind == "stream":
+                out.append(message["content"]["text"])
+            elif kind == "error":
+                raise AssertionError("\n".join(message["content"]["traceback"]))
+            elif kind == "status" and message["content"]["execution_state"] == "idle":
+                return "".join(out)
+    finally:
+        ws.close()
+        await person.client.delete(f"/user/{project_id}/api/kernels/{kernel_id}")
 
 
 def remove_project_accounts(project_ids):

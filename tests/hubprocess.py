@@ -1,0 +1,131 @@
+"""A real smchub started as its own process, for tests that stop and restart the hub."""
+
+import asyncio
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import textwrap
+
+import httpx
+from jupyterhub.utils import random_port
+
+from .hubfixture import PASSWORD, Person
+
+SMCHUB = os.path.join(os.path.dirname(sys.executable), "smchub")
+
+
+class HubProcess:
+    """`smchub -f <root>/jupyterhub_config.py`, with everything under `root`."""
+
+    def __init__(self, root, extra_config=""):
+        self.root = root
+        os.makedirs(root, mode=0o711, exist_ok=True)
+        os.chmod(root, 0o711)
+        self.port = random_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config_file = os.path.join(root, "jupyterhub_config.py")
+        self.log_file = os.path.join(root, "hub.log")
+        db_url = os.environ.get("SMCHUB_TEST_DB_URL") or "sqlite:///" + os.path.join(
+            root, "hub.sqlite"
+        )
+        settings = {
+            "c.JupyterHub.port": self.port,
+            "c.JupyterHub.hub_port": random_port(),
+            "c.ConfigurableHTTPProxy.api_url": f"http://127.0.0.1:{random_port()}",
+            "c.ConfigurableHTTPProxy.auth_token": secrets.token_hex(16),
+            "c.JupyterHub.db_url": db_url,
+            "c.JupyterHub.cookie_secret_file": os.path.join(root, "cookie_secret"),
+            "c.JupyterHub.pid_file": os.path.join(root, "hub.pid"),
+            "c.ConfigurableHTTPProxy.pid_file": os.path.join(root, "proxy.pid"),
+            "c.SMCHub.data_dir": os.path.join(root, "data"),
+            "c.Authenticator.admin_users": {"admin"},
+        }
+        with open(self.config_file, "w") as f:
+            f.write("c = get_config()\n")
+            for key, value in settings.items():
+                f.write(f"{key} = {value!r}\n")
+            f.write(textwrap.dedent(extra_config))
+        self.proc = None
+        self.people = {}
+
+    async def start(self, timeout=60):
+        log = open(self.log_file, "ab")
+        self.proc = subprocess.Popen(
+            [SMCHUB, "-f", self.config_file],
+            cwd=self.root,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        async with httpx.AsyncClient(base_url=self.url, timeout=10) as client:
+            for _ in range(int(timeout * 10)):
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"smchub exited:\n{self.log()}")
+                try:
+                    if (await client.get("/hub/api")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise RuntimeError(f"smchub did not answer in {timeout}s:\n{self.log()}")
+
+    async def stop(self):
+        """SIGTERM, as an admin stopping the service would."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        for _ in range(300):
+            if self.proc.poll() is not None:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        for person in self.people.values():
+            await person.close()
+        self.people = {}
+
+    def log(self):
+        with open(self.log_file, errors="replace") as f:
+            return f.read()[-20000:]
+
+    async def person(self, name=None):
+        """Sign up through the page, then make an API token as the person would."""
+        name = name or "p" + secrets.token_hex(4)
+        if name in self.people:
+            return self.people[name]
+        async with httpx.AsyncClient(base_url=self.url, timeout=30, follow_redirects=True) as c:
+            await c.get("/hub/signup")
+            r = await c.post(
+                "/hub/signup",
+                data={
+                    "username": name,
+                    "password": PASSWORD,
+                    "password_confirm": PASSWORD,
+                    "_xsrf": c.cookies.get("_xsrf"),
+                },
+            )
+            if r.url.path != "/hub/projects":
+                # already signed up (a restarted hub): sign in instead
+                await c.get("/hub/login")
+                r = await c.post(
+                    "/hub/login",
+                    data={"username": name, "password": PASSWORD, "_xsrf": c.cookies.get("_xsrf")},
+                )
+            assert r.url.path == "/hub/projects", (r.status_code, r.url, r.text[-500:])
+            r = await c.post(
+                f"/hub/api/users/{name}/tokens",
+                json={"note": "tests"},
+                headers={"X-XSRFToken": c.cookies.get("_xsrf", path="/hub/")},
+            )
+            assert r.status_code == 201, r.text
+            token = r.json()["token"]
+        person = Person(self, name, token)
+        self.people[name] = person
+        return person
+
+    async def wait_for_state(self, person, project_id, state, timeout=60):
+        return await person.wait_for_state(project_id, state, timeout)

@@ -1,0 +1,78 @@
+"""Restarting the hub keeps running projects running and reachable."""
+
+import json
+import os
+import signal
+import sqlite3
+
+import pytest
+
+from .hubfixture import remove_project_accounts
+from .hubprocess import HubProcess
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def server_pid(hub, project_id):
+    """The project's server pid, as the hub recorded it in its database."""
+    with sqlite3.connect(os.path.join(hub.root, "hub.sqlite")) as db:
+        (state,) = db.execute(
+            "select spawners.state from spawners join users on users.id = spawners.user_id "
+            "where users.name = ?",
+            (project_id,),
+        ).fetchone()
+    return json.loads(state)["handle"]["pid"]
+
+
+@pytest.fixture
+async def restartable_hub(hub_root):
+    hub = HubProcess(os.path.join(hub_root, "restart"), "c.JupyterHub.cleanup_servers = False\n")
+    await hub.start()
+    yield hub
+    # this hub leaves servers running on purpose: stop them before it goes
+    await hub.stop()
+    with open(hub.config_file, "a") as f:
+        f.write("c.JupyterHub.cleanup_servers = True\n")
+    await hub.start()
+    await hub.stop()
+    projects = os.path.join(hub.root, "data", "projects")
+    remove_project_accounts(os.listdir(projects) if os.path.isdir(projects) else [])
+
+
+@pytest.mark.skipif(
+    os.environ.get("SMCHUB_TEST_DB_URL", "").startswith("postgres"),
+    reason="reads the SQLite database file",
+)
+async def test_projects_survive_a_hub_restart(restartable_hub):
+    hub = restartable_hub
+    alice = await hub.person("alice")
+    kept = (await alice.create_project("Kept running"))["id"]
+    killed = (await alice.create_project("Dies while the hub is down"))["id"]
+    for pid in (kept, killed):
+        await alice.start_project(pid)
+        r = await alice.client.put(
+            f"/user/{pid}/api/contents/work.txt",
+            json={"type": "file", "format": "text", "content": f"work of {pid}"},
+        )
+        assert r.status_code in (200, 201)
+    kept_pid = server_pid(hub, kept)
+
+    await hub.stop()
+    os.kill(server_pid(hub, killed), signal.SIGKILL)
+    os.kill(kept_pid, 0)  # still running without the hub
+    await hub.start()
+
+    alice = await hub.person("alice")
+    project = await alice.wait_for_state(kept, "running", timeout=10)
+    assert project["node"] == "local"
+    r = await alice.client.get(f"/user/{kept}/api/contents/work.txt")
+    assert r.status_code == 200
+    assert r.json()["content"] == f"work of {kept}"
+    assert server_pid(hub, kept) == kept_pid  # the same server, found again
+
+    assert (await alice.api("GET", f"projects/{killed}")).json()["state"] == "stopped"
+    await alice.start_project(killed)
+    r = await alice.client.get(f"/user/{killed}/api/contents/work.txt")
+    assert r.json()["content"] == f"work of {killed}"
+    for pid in (kept, killed):
+        await alice.stop_project(pid)
