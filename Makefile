@@ -58,9 +58,11 @@ run: setup
 	@echo "smchub is starting at http://127.0.0.1:8000/ — open http://127.0.0.1:8000/hub/signup to make an account"
 	cd $(RUN_DIR) && exec ../$(VENV)/bin/smchub
 
+# the whole suite twice: on SQLite (the embedded default), then on a real PostgreSQL
 test: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	tests/services/with-postgres.sh $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

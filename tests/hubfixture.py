@@ -34,12 +34,26 @@ class HubUnderTest(SMCHub):
         pass
 
 
+def new_database_url(root):
+    """A fresh, empty database for one hub: SQLite in `root`, or a new database on the
+    test PostgreSQL server when SMCHUB_TEST_PG_URL names one (make test does both)."""
+    server = os.environ.get("SMCHUB_TEST_PG_URL")
+    if not server:
+        return "sqlite:///" + os.path.join(root, "hub.sqlite")
+    import psycopg
+
+    name = "smchub_" + secrets.token_hex(6)
+    conn = psycopg.connect(server + "postgres", autocommit=True)
+    with conn.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE {name}")
+    conn.close()
+    return server + name
+
+
 def hub_config(root, **overrides):
     c = Config()
     c.SMCHub.data_dir = os.path.join(root, "data")
-    c.JupyterHub.db_url = os.environ.get("SMCHUB_TEST_DB_URL") or (
-        "sqlite:///" + os.path.join(root, "hub.sqlite")
-    )
+    c.JupyterHub.db_url = new_database_url(root)
     c.JupyterHub.cookie_secret_file = os.path.join(root, "cookie_secret")
     c.JupyterHub.pid_file = os.path.join(root, "hub.pid")
     c.JupyterHub.port = random_port()

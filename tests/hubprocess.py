@@ -11,7 +11,7 @@ import textwrap
 import httpx
 from jupyterhub.utils import random_port
 
-from .hubfixture import PASSWORD, Person
+from .hubfixture import PASSWORD, Person, new_database_url
 
 SMCHUB = os.path.join(os.path.dirname(sys.executable), "smchub")
 
@@ -27,9 +27,7 @@ class HubProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.config_file = os.path.join(root, "jupyterhub_config.py")
         self.log_file = os.path.join(root, "hub.log")
-        db_url = os.environ.get("SMCHUB_TEST_DB_URL") or "sqlite:///" + os.path.join(
-            root, "hub.sqlite"
-        )
+        self.db_url = db_url = new_database_url(root)
         settings = {
             "c.JupyterHub.port": self.port,
             "c.JupyterHub.hub_port": random_port(),

@@ -3,9 +3,9 @@
 import json
 import os
 import signal
-import sqlite3
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from .hubfixture import remove_project_accounts
 from .hubprocess import HubProcess
@@ -15,13 +15,18 @@ pytestmark = pytest.mark.timeout(300)
 
 def server_pid(hub, project_id):
     """The project's server pid, as the hub recorded it in its database."""
-    with sqlite3.connect(os.path.join(hub.root, "hub.sqlite")) as db:
+    engine = create_engine(hub.db_url)
+    with engine.connect() as db:
         (state,) = db.execute(
-            "select spawners.state from spawners join users on users.id = spawners.user_id "
-            "where users.name = ?",
-            (project_id,),
-        ).fetchone()
-    return json.loads(state)["handle"]["pid"]
+            text(
+                "select spawners.state from spawners join users on users.id = spawners.user_id "
+                "where users.name = :name"
+            ),
+            {"name": project_id},
+        ).one()
+    engine.dispose()
+    state = json.loads(state) if isinstance(state, str) else state
+    return state["handle"]["pid"]
 
 
 @pytest.fixture
@@ -39,10 +44,6 @@ async def restartable_hub(hub_root):
     remove_project_accounts(os.listdir(projects) if os.path.isdir(projects) else [])
 
 
-@pytest.mark.skipif(
-    os.environ.get("SMCHUB_TEST_DB_URL", "").startswith("postgres"),
-    reason="reads the SQLite database file",
-)
 async def test_projects_survive_a_hub_restart(restartable_hub):
     hub = restartable_hub
     alice = await hub.person("alice")
