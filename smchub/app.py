@@ -5,6 +5,7 @@ import shutil
 import stat
 import sys
 
+from jupyterhub.apihandlers.base import API404 as JupyterHubAPI404
 from jupyterhub.app import JupyterHub
 from jupyterhub.utils import url_path_join
 from tornado.ioloop import PeriodicCallback
@@ -15,7 +16,7 @@ from traitlets.utils.importstring import import_item
 from . import apihandlers, dbutil, handlers, nodes, orm
 from ._data import DATA_FILES_PATH
 from ._version import __version__
-from .apihandlers.base import PROJECTS_SCOPE
+from .apihandlers.base import API404, PROJECTS_SCOPE
 from .culler import cull_idle_projects
 from .names import is_project_name
 from .placement import Overcommit, PlacementRefused, Request, place_project
@@ -282,6 +283,11 @@ class SMCHub(JupyterHub):
         ]
         # ahead of JupyterHub's own, so that ours win where the paths overlap
         self.handlers[:0] = self.add_url_prefix(self.hub_prefix, ours)
+        # JupyterHub's catch-all for unknown API paths answers without a message
+        self.handlers = [
+            (h[0], API404, *h[2:]) if len(h) > 1 and h[1] is JupyterHubAPI404 else h
+            for h in self.handlers
+        ]
 
     # --- placement and node backends ------------------------------------------
 

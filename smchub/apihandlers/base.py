@@ -60,6 +60,13 @@ class SMCAPIHandler(APIHandler):
         except ValueError as e:
             raise web.HTTPError(400, f"Request body is not valid JSON: {e}")
 
+    def get_api_pagination(self):
+        offset, limit = super().get_api_pagination()
+        # databases store 64-bit integers; no list is a billion long
+        if offset > 10**9:
+            raise web.HTTPError(400, f"offset {offset} is too large")
+        return offset, limit
+
     def json_object_body(self, allowed, required=()):
         """The body as a JSON object whose keys are among `allowed`."""
         model = self.get_json_body()
@@ -129,3 +136,14 @@ class SMCAPIHandler(APIHandler):
 
     def invalid(self, error: InvalidInput):
         raise web.HTTPError(400, str(error))
+
+
+class API404(APIHandler):
+    """JSON 404 for API paths that match nothing, saying which path that was."""
+
+    def check_xsrf_cookie(self):
+        pass
+
+    async def prepare(self):
+        await super().prepare()
+        raise web.HTTPError(404, f"No such API endpoint: {self.request.method} {self.request.path}")
