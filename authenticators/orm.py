@@ -1,15 +1,74 @@
 """Accounts for SMCAuthenticator, kept in smchub's tables and migrations."""
 
-from datetime import datetime
+import secrets
+from datetime import datetime, timedelta
 
+from jupyterhub import orm as hub_orm
 from sqlalchemy import DateTime, ForeignKey, Integer, String, Unicode
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..orm import USERS_ID, Base, now
+from ..orm import USERS_ID, Base, hash_token, now
+
+ACCOUNT_STATES = ("active", "pending", "rejected")
+
+
+class SignupToken(Base):
+    """A registration token (a class's sign-up code), with expiry and a use limit.
+
+    Only a hash is stored: the code is shown once, when an admin makes it.
+    """
+
+    __tablename__ = "smc_signup_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hashed: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(8))
+    note: Mapped[str] = mapped_column(Unicode(255), default="")
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey(USERS_ID, ondelete="SET NULL"), nullable=True
+    )
+    created: Mapped[datetime] = mapped_column(DateTime, default=now)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    max_uses: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+
+    created_by: Mapped[hub_orm.User | None] = relationship(hub_orm.User)
+
+    @classmethod
+    def new(cls, created_by, note="", expires_in=None, max_uses=None):
+        token = secrets.token_urlsafe(24)
+        row = cls(
+            hashed=hash_token(token),
+            prefix=token[:6],
+            note=note,
+            created_by=created_by,
+            expires_at=now() + timedelta(seconds=expires_in) if expires_in else None,
+            max_uses=max_uses,
+            uses=0,
+        )
+        return row, token
+
+    @classmethod
+    def find(cls, db, token):
+        if not token or len(token) > 200:
+            return None
+        return db.query(cls).filter_by(hashed=hash_token(token)).one_or_none()
+
+    def problem(self):
+        """Why this code cannot be used now, or None."""
+        if self.expires_at is not None and self.expires_at <= now():
+            return "That sign-up code has expired; ask for a new one."
+        if self.max_uses is not None and self.uses >= self.max_uses:
+            return "That sign-up code has been used up; ask for a new one."
+        return None
 
 
 class Account(Base):
-    """A username/password account; the person is the JupyterHub user of that name."""
+    """A username/password account; the person is the JupyterHub user of that name.
+
+    ``state`` is "active", "pending" (waiting for an admin, in approval mode) or
+    "rejected". The JupyterHub user of that name is made at the first sign-in.
+    """
 
     __tablename__ = "smc_accounts"
 
@@ -21,3 +80,84 @@ class Account(Base):
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey(USERS_ID, ondelete="SET NULL"), nullable=True
     )
+    state: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    # the sign-up code it was made with, if any (a class's roster)
+    signup_token_id: Mapped[int | None] = mapped_column(
+        ForeignKey("smc_signup_tokens.id", ondelete="SET NULL"), nullable=True
+    )
+
+    signup_token: Mapped[SignupToken | None] = relationship(SignupToken, lazy="selectin")
+
+    @classmethod
+    def find(cls, db, login):
+        """The account whose username or email is `login` (already lowercased)."""
+        column = cls.email if "@" in login else cls.username
+        return db.query(cls).filter(column == login).one_or_none()
+
+    def __repr__(self):
+        return f"<Account {self.username} {self.state}>"
+
+
+class PasswordReset(Base):
+    """A one-time link, made by an admin, that sets a person's password.
+
+    It names a username rather than an account: a person an admin added in JupyterHub
+    (without a password) gets their account when they first use the link.
+    """
+
+    __tablename__ = "smc_password_resets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hashed: Mapped[str] = mapped_column(String(64), unique=True)
+    username: Mapped[str] = mapped_column(Unicode(255), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey(USERS_ID, ondelete="SET NULL"), nullable=True
+    )
+    created: Mapped[datetime] = mapped_column(DateTime, default=now)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+    created_by: Mapped[hub_orm.User | None] = relationship(hub_orm.User)
+
+    @classmethod
+    def new(cls, username, created_by, expires_in):
+        token = secrets.token_urlsafe(32)
+        row = cls(
+            hashed=hash_token(token),
+            username=username,
+            created_by=created_by,
+            expires_at=now() + timedelta(seconds=expires_in),
+        )
+        return row, token
+
+    @classmethod
+    def find_usable(cls, db, token):
+        """The unexpired reset for `token`, or None."""
+        if not token or len(token) > 200:
+            return None
+        row = db.query(cls).filter_by(hashed=hash_token(token)).one_or_none()
+        if row is None or row.expires_at <= now():
+            return None
+        return row
+
+    @classmethod
+    def forget(cls, db, username):
+        """Make every link for `username` stop working (the caller commits)."""
+        db.query(cls).filter_by(username=username).delete()
+
+
+class LoginFailures(Base):
+    """Failed sign-ins counted against one account or one client address.
+
+    ``kind`` is "account" (key: the username, or the name typed when no account has
+    it, so that lockout does not reveal which accounts exist) or "address" (key: the
+    client's IP address). Kept in the database so a restart does not reset them.
+    """
+
+    __tablename__ = "smc_login_failures"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(Unicode(255), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    # start of the window in which `count` failures happened
+    since: Mapped[datetime] = mapped_column(DateTime, default=now, index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

@@ -25,8 +25,8 @@ c.SMCHub.data_dir = "/srv/smchub/data"
 
 # --- accounts -----------------------------------------------------------------------
 c.Authenticator.admin_users = {"instructor"}
-# open sign-up for the first week of class, then close it:
-c.SMCAuthenticator.open_signup = True
+# who may make an account; admins in admin_users get a set-password link in the log
+c.SMCAuthenticator.signup_mode = "open"  # or "token" (a class sign-up code), "approval", "closed"
 c.SMCAuthenticator.min_password_length = 10
 # Any JupyterHub authenticator works instead, e.g. GitHub OAuth or LTI from an LMS:
 # c.JupyterHub.authenticator_class = "github"

@@ -25,12 +25,13 @@ class HubProcess:
         os.chmod(root, 0o711)
         self.port = random_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.hub_port = random_port()
         self.config_file = os.path.join(root, "jupyterhub_config.py")
         self.log_file = os.path.join(root, "hub.log")
         self.db_url = db_url = new_database_url(root)
         settings = {
             "c.JupyterHub.port": self.port,
-            "c.JupyterHub.hub_port": random_port(),
+            "c.JupyterHub.hub_port": self.hub_port,
             "c.ConfigurableHTTPProxy.api_url": f"http://127.0.0.1:{random_port()}",
             "c.ConfigurableHTTPProxy.auth_token": secrets.token_hex(16),
             "c.JupyterHub.db_url": db_url,
@@ -101,6 +102,7 @@ class HubProcess:
                 "/hub/signup",
                 data={
                     "username": name,
+                    "email": f"{name}@example.org",
                     "password": PASSWORD,
                     "password_confirm": PASSWORD,
                     "_xsrf": c.cookies.get("_xsrf"),

@@ -70,7 +70,7 @@ def test_generate_config_includes_smchub_settings(tmp_path):
         "c.SMCHub.default_quotas",
         "c.JupyterHub.bind_url",
         "c.ProjectSpawner.revocation_delay",
-        "c.SMCAuthenticator.open_signup",
+        "c.SMCAuthenticator.signup_mode",
     ):
         assert setting in text, setting
 

@@ -1,0 +1,197 @@
+"""SMCAuthenticator's pages: sign up, change password, reset password, manage accounts."""
+
+from jupyterhub import orm as hub_orm
+from jupyterhub.handlers import BaseHandler
+from jupyterhub.scopes import has_scope
+from jupyterhub.utils import new_token, url_path_join
+from tornado import web
+from tornado.httputil import url_concat
+
+from .orm import Account, PasswordReset
+from .passwords import password_problem
+from .smc import SignupError
+
+# JupyterHub's admin role has it; so may a service an admin trusts with people
+ADMIN_SCOPE = "admin:users"
+
+
+class AccountPageHandler(BaseHandler):
+    """Shared parts of the account pages."""
+
+    async def render_page(self, template, status=200, **ns):
+        self.set_status(status)
+        html = await self.render_template(
+            template, min_password_length=self.authenticator.min_password_length, **ns
+        )
+        self.finish(html)
+
+    def new_password_problem(self, username, password, confirm):
+        if password != confirm:
+            return "The two passwords differ."
+        return password_problem(password, username, self.authenticator.min_password_length)
+
+    def sign_out_elsewhere(self, orm_user):
+        """End every browser session of `orm_user` (a new cookie id invalidates the old)."""
+        orm_user.cookie_id = new_token()
+        self.db.commit()
+
+
+class SignUpHandler(AccountPageHandler):
+    """The sign-up page: make an account, then arrive signed in on the projects page.
+
+    In approval mode the new account waits for an admin, and the page says so.
+    """
+
+    async def _render(self, status=200, **ns):
+        authenticator = self.authenticator
+        fields = {"error": None, "username": "", "email": "", "token": "", "pending": False}
+        fields.update(ns)
+        await self.render_page(
+            "signup.html",
+            status,
+            signup_mode=authenticator.signup_mode,
+            require_email=authenticator.require_email,
+            **fields,
+        )
+
+    async def get(self):
+        if self.current_user:
+            self.redirect(self.get_next_url(self.current_user))
+            return
+        await self._render(token=self.get_argument("token", "").strip()[:200])
+
+    async def post(self):
+        username = self.get_body_argument("username", "").strip()
+        email = self.get_body_argument("email", "").strip()
+        token = self.get_body_argument("token", "").strip()
+        password = self.get_body_argument("password", "")
+        confirm = self.get_body_argument("password_confirm", password)
+        try:
+            if password != confirm:
+                raise SignupError("The two passwords differ.")
+            account = await self.authenticator.register(self.db, username, password, email, token)
+        except SignupError as e:
+            await self._render(e.status, error=str(e), username=username, email=email, token=token)
+            return
+        if account.state == "pending":
+            await self._render(pending=True, username=account.username)
+            return
+        user = await self.auth_to_user({"name": account.username})
+        account.user_id = user.id
+        self.db.commit()
+        self.set_login_cookie(user)
+        self.redirect(self.get_next_url(user))
+
+
+class ChangePasswordHandler(AccountPageHandler):
+    """/hub/account: a signed-in person changes their password."""
+
+    async def _render(self, status=200, **ns):
+        user = self.current_user
+        account = Account.find(self.db, user.name)
+        await self.render_page("account.html", status, user=user, account=account, **ns)
+
+    @web.authenticated
+    async def get(self):
+        await self._render()
+
+    @web.authenticated
+    async def post(self):
+        user = self.current_user
+        authenticator = self.authenticator
+        current = self.get_body_argument("current_password", "")
+        password = self.get_body_argument("password", "")
+        confirm = self.get_body_argument("password_confirm", password)
+        if Account.find(self.db, user.name) is None:
+            await self._render(
+                400, error="You have no password here yet; ask an admin for a set-password link."
+            )
+            return
+        problem = self.new_password_problem(user.name, password, confirm)
+        if problem:
+            await self._render(400, error=problem)
+            return
+        address = authenticator.client_address(self)
+        try:
+            account = await authenticator.check_password(self.db, user.name, current, address)
+        except web.HTTPError as e:
+            await self._render(e.status_code, error=e.log_message)
+            return
+        if account is None:
+            await self._render(400, error="Your current password is wrong.")
+            return
+        await authenticator.set_password(self.db, user.name, password)
+        self.sign_out_elsewhere(user.orm_user)
+        self.set_hub_cookie(user)
+        self.set_login_cookie(user)
+        self.log.info("%s changed their password", user.name)
+        await self._render(
+            changed=True,
+            message="Your password is changed. Browsers signed in as you elsewhere are now "
+            "signed out.",
+        )
+
+
+class ResetPasswordHandler(AccountPageHandler):
+    """/hub/reset/<token>: a one-time link an admin made sets a new password."""
+
+    def _find(self, token):
+        """(reset, username), or (None, None) when the link cannot be used."""
+        reset = PasswordReset.find_usable(self.db, token)
+        if reset is None:
+            return None, None
+        username = reset.username
+        if Account.find(self.db, username) is None and hub_orm.User.find(self.db, username) is None:
+            return None, None
+        return reset, username
+
+    async def _render(self, status=200, **ns):
+        await self.render_page("reset.html", status, **ns)
+
+    async def get(self, token):
+        reset, username = self._find(token)
+        if reset is None:
+            await self._render(404, usable=False)
+            return
+        await self._render(usable=True, username=username, token=token)
+
+    async def post(self, token):
+        reset, username = self._find(token)
+        if reset is None:
+            await self._render(404, usable=False)
+            return
+        password = self.get_body_argument("password", "")
+        confirm = self.get_body_argument("password_confirm", password)
+        problem = self.new_password_problem(username, password, confirm)
+        if problem:
+            await self._render(400, usable=True, username=username, token=token, error=problem)
+            return
+        await self.authenticator.set_password(self.db, username, password)
+        orm_user = hub_orm.User.find(self.db, username)
+        if orm_user is not None:
+            self.sign_out_elsewhere(orm_user)
+        self.log.info("%s set a new password with a reset link", username)
+        login_url = url_concat(url_path_join(self.hub.base_url, "login"), {"username": username})
+        await self._render(usable=False, done=True, username=username, login_url=login_url)
+
+
+class AccountsAdminHandler(AccountPageHandler):
+    """/hub/accounts: admins approve sign-ups, make sign-up codes and reset links."""
+
+    @web.authenticated
+    async def get(self):
+        if not has_scope(ADMIN_SCOPE, self.parsed_scopes):
+            raise web.HTTPError(403, "Only admins can manage accounts.")
+        await self.render_page(
+            "accounts.html",
+            user=self.current_user,
+            signup_mode=self.authenticator.signup_mode,
+        )
+
+
+default_handlers = [
+    (r"/signup", SignUpHandler),
+    (r"/account", ChangePasswordHandler),
+    (r"/reset/([^/]+)", ResetPasswordHandler),
+    (r"/accounts", AccountsAdminHandler),
+]

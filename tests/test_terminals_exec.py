@@ -1,0 +1,100 @@
+"""Inside a project: terminals, exec and raw files, through the proxy, for collaborators only."""
+
+import asyncio
+import json
+import os
+import pwd
+
+import pytest
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.websocket import websocket_connect
+
+from smchub.names import unix_name
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture
+async def project(hub):
+    owner = await hub.person()
+    collaborator = await hub.person()
+    stranger = await hub.person()
+    pid = (await owner.create_project("Inside"))["id"]
+    await owner.api("PUT", f"projects/{pid}/collaborators/{collaborator.name}")
+    await owner.start_project(pid)
+    yield owner, collaborator, stranger, pid
+    await owner.stop_project(pid)
+
+
+async def terminal_output(hub, person, pid, command):
+    r = await person.client.post(f"/user/{pid}/api/terminals")
+    assert r.status_code == 200, r.text
+    name = r.json()["name"]
+    url = f"{hub.url.replace('http', 'ws')}/user/{pid}/terminals/websocket/{name}"
+    ws = await websocket_connect(
+        HTTPRequest(url, headers={"Authorization": f"token {person.token}"})
+    )
+    ws.write_message(json.dumps(["stdin", f"{command}; echo END-OF-TEST\r"]))
+    text = ""
+    try:
+        while text.count("END-OF-TEST") < 2:  # the echo of the command line, then the output
+            message = json.loads(await asyncio.wait_for(ws.read_message(), 30))
+            if message[0] == "stdout":
+                text += message[1]
+    finally:
+        ws.close()
+        await person.client.delete(f"/user/{pid}/api/terminals/{name}")
+    return text
+
+
+async def test_a_terminal_is_a_shell_as_the_project_in_its_home(hub, project):
+    owner, collaborator, stranger, pid = project
+    text = await terminal_output(hub, collaborator, pid, "echo USER=$(id -un) HOME=$(pwd)")
+    home = os.path.join(hub.app.projects_root, pid)
+    expected_user = unix_name(pid) if os.geteuid() == 0 else pwd.getpwuid(os.getuid()).pw_name
+    assert f"USER={expected_user} HOME={home}" in text
+    # strangers cannot open a terminal, nor connect to one
+    r = await stranger.client.post(f"/user/{pid}/api/terminals")
+    assert r.status_code == 403
+    url = f"{hub.url.replace('http', 'ws')}/user/{pid}/terminals/websocket/1"
+    with pytest.raises(HTTPClientError) as refused:
+        await websocket_connect(
+            HTTPRequest(url, headers={"Authorization": f"token {stranger.token}"})
+        )
+    assert refused.value.code == 403
+
+
+async def test_exec_and_raw_files_for_collaborators_only(hub, project):
+    owner, collaborator, stranger, pid = project
+    r = await collaborator.client.post(
+        f"/user/{pid}/smc/api/exec",
+        json={"command": "echo hello > greeting.txt && id -u && pwd", "bash": True},
+    )
+    assert r.status_code == 200, r.text
+    result = r.json()
+    assert result["exit_code"] == 0 and not result["timed_out"]
+    uid, cwd = result["stdout"].split()
+    assert cwd == os.path.join(hub.app.projects_root, pid)
+    if os.geteuid() == 0:
+        assert int(uid) == pwd.getpwnam(unix_name(pid)).pw_uid
+    r = await owner.client.get(f"/user/{pid}/smc/raw/greeting.txt")
+    assert r.status_code == 200 and r.content == b"hello\n"
+    r = await owner.client.get(f"/user/{pid}/smc/api/info")
+    assert r.status_code == 200
+    info = r.json()
+    assert info["processes"] and info["processes"][0]["rss"] > 0
+    assert info["limits"]["memory_mb"] == hub.app.default_quotas["memory_mb"]
+    # the hub relays the same info for the project page
+    r = await owner.api("GET", f"projects/{pid}/info")
+    assert r.status_code == 200 and r.json()["processes"]
+
+    r = await stranger.client.post(f"/user/{pid}/smc/api/exec", json={"command": "id"})
+    assert r.status_code == 403
+    r = await stranger.client.get(f"/user/{pid}/smc/raw/greeting.txt")
+    assert r.status_code == 403
+    assert (await stranger.api("GET", f"projects/{pid}/info")).status_code == 404
+    # path escapes are refused whoever asks
+    r = await owner.client.get(f"/user/{pid}/smc/raw/..%2F..%2Fetc%2Fpasswd")
+    assert r.status_code in (400, 404)
+    r = await owner.client.post(f"/user/{pid}/smc/api/exec", json={"command": "ls", "cwd": "../.."})
+    assert r.status_code == 400
