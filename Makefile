@@ -58,11 +58,13 @@ run: setup
 	@echo "smchub is starting at http://127.0.0.1:8000/ — open http://127.0.0.1:8000/hub/signup to make an account"
 	cd $(RUN_DIR) && exec ../$(VENV)/bin/smchub
 
-# the whole suite twice: on SQLite (the embedded default), then on a real PostgreSQL
+# The whole suite twice: on SQLite (the embedded default), then on a real PostgreSQL;
+# both with two Docker Engines as compute nodes (Debian's docker.io, started here and
+# stopped afterwards, with the project image built on them when its inputs changed).
 test: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
-	tests/services/with-postgres.sh $(VENV)/bin/pytest $(PYTEST_ARGS)
+	tests/services/with-docker.sh bash -c '$(VENV)/bin/pytest $(PYTEST_ARGS) && \
+	  tests/services/with-postgres.sh $(VENV)/bin/pytest $(PYTEST_ARGS)'
 
 lint: setup
 	$(VENV)/bin/ruff check .

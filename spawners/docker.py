@@ -9,18 +9,18 @@ so the containers are managed here with the Docker SDK directly.
 """
 
 import asyncio
-import shlex
 
+import docker
 from docker.errors import APIError, NotFound
 from docker.tls import TLSConfig
 from jupyterhub.utils import random_port
 from traitlets import Integer, List, Unicode
 
-import docker
-
 from .backend import NodeBackend
 
-HOME = "/home/project"
+# the image gives this folder to uid 1000; Docker copies a mount point's owner onto an
+# empty named volume, so the project's volume mounted here belongs to the project
+HOME = "/home/user"
 
 
 class DockerBackend(NodeBackend):
@@ -33,8 +33,9 @@ class DockerBackend(NodeBackend):
         help="Image of project servers (a node's options may name another: image).",
     ).tag(config=True)
 
-    project_uid = Integer(
-        1000, help="Unix uid (and gid) the project server runs as inside its container."
+    project_user = Unicode(
+        "1000:1000",
+        help="uid:gid the project server runs as inside its container (the image's 'user').",
     ).tag(config=True)
 
     command = List(
@@ -83,17 +84,6 @@ class DockerBackend(NodeBackend):
     async def check(self):
         return await self._run(self.client.ping)
 
-    def _entrypoint(self, cmd):
-        uid = self.project_uid
-        # the volume starts out owned by root: hand the home to the project's uid, then
-        # drop root for good before the server starts
-        script = (
-            f"chown {uid}:{uid} {HOME} && chmod 700 {HOME} && "
-            f"exec setpriv --reuid={uid} --regid={uid} --clear-groups -- "
-            + " ".join(shlex.quote(c) for c in cmd)
-        )
-        return ["/bin/sh", "-c", script]
-
     def _create_and_start(self, project_id, env, quotas, args):
         client = self.client
         name = self.container_name(project_id)
@@ -111,7 +101,8 @@ class DockerBackend(NodeBackend):
         memory = f"{int(quotas['memory_mb'])}m"
         container = client.containers.create(
             image,
-            command=self._entrypoint(self.command + args),
+            command=self.command + args,
+            user=self.project_user,
             name=name,
             environment=env,
             network_mode="host",
@@ -121,7 +112,6 @@ class DockerBackend(NodeBackend):
             memswap_limit=memory,
             nano_cpus=int(float(quotas["cpu"]) * 1e9),
             labels={"smchub.project": project_id, "smchub.node": self.node_name},
-            init=True,
         )
         container.start()
         return container.id
@@ -131,7 +121,7 @@ class DockerBackend(NodeBackend):
         spawner.port = random_port()
         env = spawner.get_env()
         env.update(self.limits_env(quotas, True, self._note(quotas)))
-        env.update(HOME=HOME, SHELL="/bin/bash", USER="project", LANG="C.UTF-8")
+        env.update(HOME=HOME, SHELL="/bin/bash", USER="user", LANG="C.UTF-8")
         env["JUPYTERHUB_ROOT_DIR"] = HOME
         self.log.info("Starting project %s as a container on node %s", project.id, self.node_name)
         container_id = await self._run(

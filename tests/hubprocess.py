@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -87,9 +88,10 @@ class HubProcess:
             await person.close()
         self.people = {}
 
-    def log(self):
+    def log(self, tail=20000):
         with open(self.log_file, errors="replace") as f:
-            return f.read()[-20000:]
+            text = f.read()
+        return text[-tail:] if tail else text
 
     async def person(self, name=None):
         """Sign up through the page, then make an API token as the person would."""
@@ -97,6 +99,8 @@ class HubProcess:
         if name in self.people:
             return self.people[name]
         async with httpx.AsyncClient(base_url=self.url, timeout=30, follow_redirects=True) as c:
+            if name == "admin":
+                await self._set_admin_password(c)
             await c.get("/hub/signup")
             r = await c.post(
                 "/hub/signup",
@@ -126,6 +130,22 @@ class HubProcess:
         person = Person(self, name, token)
         self.people[name] = person
         return person
+
+    async def _set_admin_password(self, client):
+        """Admins from c.Authenticator.admin_users set their password by the link in the log."""
+        links = re.findall(
+            r"Admin admin has no password yet: open (\S+) to set one", self.log(tail=None)
+        )
+        if not links:
+            return  # set already, by an earlier start
+        page = await client.get(links[-1])
+        if page.status_code != 200:
+            return  # used already
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+        r = await client.post(
+            links[-1], data={"password": PASSWORD, "password_confirm": PASSWORD, "_xsrf": xsrf}
+        )
+        assert r.status_code == 200, r.text[-500:]
 
     async def wait_for_state(self, person, project_id, state, timeout=60):
         return await person.wait_for_state(project_id, state, timeout)
