@@ -18,6 +18,7 @@ from ._data import DATA_FILES_PATH
 from ._version import __version__
 from .apihandlers.base import API404, PROJECTS_SCOPE
 from .culler import cull_idle_projects
+from .health import check_nodes
 from .names import is_project_name
 from .placement import Overcommit, PlacementRefused, Request, place_project
 from .projects import QUOTA_KEYS, InvalidInput, check_quotas
@@ -125,6 +126,15 @@ class SMCHub(JupyterHub):
             "local": "smchub.spawners.local.LocalBackend",
             "docker": "smchub.spawners.docker.DockerBackend",
         }
+
+    node_check_interval = Float(
+        10,
+        help="""Seconds between health checks of the compute nodes (0: never).
+
+        A node whose engine does not answer is marked down (no new projects; its
+        projects are reported stopped) and becomes active again when it answers.
+        """,
+    ).tag(config=True)
 
     idle_check_interval = Float(
         60,
@@ -343,10 +353,33 @@ class SMCHub(JupyterHub):
         await super().start()
         if self.subapp or self.generate_config or self.generate_certs:
             return
+        self._warm_backends()
+        if self.node_check_interval > 0:
+            pc = PeriodicCallback(lambda: check_nodes(self), 1e3 * self.node_check_interval)
+            self._periodic_callbacks["smchub_node_health"] = pc
+            pc.start()
         if self.idle_check_interval > 0:
             pc = PeriodicCallback(lambda: cull_idle_projects(self), 1e3 * self.idle_check_interval)
             self._periodic_callbacks["smchub_idle_culler"] = pc
             pc.start()
+
+    def _warm_backends(self):
+        """Let local nodes start their fork servers now rather than at the first start."""
+        for node in self.db.query(orm.ComputeNode).filter_by(state="active"):
+            try:
+                warm = getattr(self.backend_for(node.name), "warm", None)
+            except PlacementRefused:
+                continue
+            if warm is not None:
+                warm()
+
+    async def cleanup(self):
+        await super().cleanup()
+        # backends with processes of their own (the local fork server) stop them
+        for _, backend in getattr(self, "_backends", {}).values():
+            close = getattr(backend, "close", None)
+            if close is not None:
+                await close()
 
 
 def _ancestors(path):

@@ -155,7 +155,8 @@ def allocations_in_db(db, default_quotas):
 
 
 def loads_for(db, allocations):
-    nodes = db.query(orm.ComputeNode).order_by(orm.ComputeNode.name).all()
+    # fresh from the database: the CLI and health checks change nodes behind our back
+    nodes = db.query(orm.ComputeNode).populate_existing().order_by(orm.ComputeNode.name).all()
     return nodes, node_loads(nodes, allocations)
 
 

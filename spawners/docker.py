@@ -11,9 +11,10 @@ so the containers are managed here with the Docker SDK directly.
 import asyncio
 
 import docker
-from docker.errors import APIError, NotFound
+from docker.errors import APIError, DockerException, NotFound
 from docker.tls import TLSConfig
 from jupyterhub.utils import random_port
+from requests.exceptions import RequestException
 from traitlets import Integer, List, Unicode
 
 from .backend import NodeBackend
@@ -141,6 +142,11 @@ class DockerBackend(NodeBackend):
             container = await self._run(self.client.containers.get, handle["container"])
         except NotFound:
             return 1
+        except (DockerException, RequestException) as e:
+            # the node's engine is gone: its projects are not running as far as anyone
+            # can tell (the health check marks the node down)
+            self.log.warning("Node %s does not answer: %s", self.node_name, e)
+            return 1
         state = container.attrs.get("State", {})
         if state.get("Running"):
             return None
@@ -158,4 +164,8 @@ class DockerBackend(NodeBackend):
                 pass
             container.remove(force=True)
 
-        await self._run(stop_and_remove)
+        try:
+            await self._run(stop_and_remove)
+        except (DockerException, RequestException) as e:
+            # left for the next start on this node, which removes a stale container
+            self.log.warning("Could not remove the container on node %s: %s", self.node_name, e)

@@ -1,0 +1,42 @@
+"""Node health: a node whose engine stops answering is marked down, and comes back by
+itself when it answers again.
+
+A down node gets no new projects (placement needs an active node), and its projects are
+reported stopped as their spawners' polls fail. 'draining' is the admin's to set and
+clear; 'down' belongs to this check.
+"""
+
+import asyncio
+
+from . import orm
+
+CHECK_TIMEOUT = 10
+
+
+async def check_node(app, node_name):
+    """Whether the node's engine answers (within CHECK_TIMEOUT seconds)."""
+    backend = app.backend_for(node_name)
+    if backend is None:
+        return False
+    try:
+        return bool(await asyncio.wait_for(backend.check(), CHECK_TIMEOUT))
+    except Exception as e:
+        app.log.debug("Node %s did not answer: %s", node_name, e)
+        return False
+
+
+async def check_nodes(app):
+    """Check every node once; record answers and flip active <-> down."""
+    nodes = app.db.query(orm.ComputeNode).populate_existing().all()
+    answers = await asyncio.gather(*(check_node(app, n.name) for n in nodes))
+    now = orm.now()
+    for node, answered in zip(nodes, answers, strict=True):
+        if answered:
+            node.last_seen = now
+            if node.state == "down":
+                app.log.info("Node %s answers again: active", node.name)
+                node.state = "active"
+        elif node.state == "active":
+            app.log.warning("Node %s does not answer: marking it down", node.name)
+            node.state = "down"
+    app.db.commit()
