@@ -156,6 +156,11 @@ class ArchiveHandler(LocalHubHandler):
         self._target_name = clean_relative(path)
         if os.path.exists(self._target) and not os.path.isdir(self._target):
             raise web.HTTPError(400, "path must name a folder to unpack into, not a file")
+        if self.get_query_argument("check", "") in ("1", "true"):
+            # a dry run, so a sender can learn that the target is refused before it
+            # starts streaming (a refusal mid-upload can only cut the connection)
+            self.finish({"path": self._target_name, "ok": True})
+            return
         # the limit is enforced in data_received, with a 413 that names it; tornado's own
         # check would only send a bare 400
         self.request.connection.set_max_body_size(2**62)

@@ -91,8 +91,28 @@ class ProjectCopyAPIHandler(ProjectServerMixin, SMCAPIHandler):
 
 async def copy_between_servers(source_user, path, target_user, target_path):
     """Stream `path` of one project server into `target_path` of another."""
+    try:
+        return await _copy(source_user, path, target_user, target_path)
+    except httpx.HTTPError as e:
+        raise web.HTTPError(502, f"the copy was cut short: {e.__class__.__name__} {e}")
+
+
+async def _copy(source_user, path, target_user, target_path):
     timeout = httpx.Timeout(60, read=600, write=600)
+    target_url = server_url(target_user, "smc/api/archive")
     async with httpx.AsyncClient(timeout=timeout) as client:
+        # ask the target first: once the upload streams, a refusal can only cut it off
+        check = await client.put(
+            target_url,
+            params={"path": target_path, "check": "1"},
+            # the server answers before reading a body: do not reuse this connection
+            headers={**server_headers(target_user), "Connection": "close"},
+        )
+        if check.status_code != 200:
+            raise web.HTTPError(
+                _client_status(check.status_code),
+                f"writing into {target_path!r} of the target project: {_message(check)}",
+            )
         async with client.stream(
             "GET",
             server_url(source_user, "smc/api/archive"),
@@ -106,7 +126,7 @@ async def copy_between_servers(source_user, path, target_user, target_path):
                     f"reading {path!r} from the source project: {_message(download)}",
                 )
             upload = await client.put(
-                server_url(target_user, "smc/api/archive"),
+                target_url,
                 params={"path": target_path},
                 headers={**server_headers(target_user), "Content-Type": "application/x-tar"},
                 content=download.aiter_raw(CHUNK),
