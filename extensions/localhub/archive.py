@@ -184,7 +184,8 @@ class ArchiveHandler(LocalHubHandler):
     async def put(self):
         spool, self._spool = self._spool, None
         try:
-            counts = await asyncio.to_thread(unpack, spool, self._target)
+            backup = self.get_query_argument("backup", "") in ("1", "true")
+            counts = await asyncio.to_thread(unpack, spool, self._target, backup)
         except ArchiveRefused as e:
             raise web.HTTPError(400, f"archive refused, nothing was written: {e}") from None
         except OSError as e:

@@ -189,11 +189,39 @@ def check_destination(steps: list[Step], target: str) -> None:
                 raise ArchiveRefused(f"member {step.name!r}: {e}") from None
 
 
-def write_steps(tar: tarfile.TarFile, steps: list[Step], target: str) -> dict:
-    """Write the checked `steps` under `target`; {files, bytes} written."""
+def same_content(path: str, tar: tarfile.TarFile, member: tarfile.TarInfo) -> bool:
+    """Whether the regular file at `path` holds exactly the member's bytes."""
+    if os.path.islink(path) or not os.path.isfile(path) or os.path.getsize(path) != member.size:
+        return False
+    with open(path, "rb") as mine, tar.extractfile(member) as theirs:
+        while True:
+            a, b = mine.read(CHUNK), theirs.read(CHUNK)
+            if a != b:
+                return False
+            if not a:
+                return True
+
+
+def backup_name(path: str) -> str:
+    """Where an existing file goes before it is replaced, as rsync --backup names it."""
+    candidate = path + "~"
+    n = 1
+    while os.path.lexists(candidate):
+        candidate = f"{path}.~{n}~"
+        n += 1
+    return candidate
+
+
+def write_steps(tar: tarfile.TarFile, steps: list[Step], target: str, backup=False) -> dict:
+    """Write the checked `steps` under `target`; {files, bytes, backed_up} written.
+
+    With `backup`, a file that would be replaced by different content is first renamed
+    (name~), so nobody's changes are lost; files already identical are left alone.
+    """
     os.makedirs(target, exist_ok=True)
     created_folders = []
     files = size = 0
+    backed_up = []
     for step in steps:
         member = step.member
         destination = os.path.join(target, step.name)
@@ -204,6 +232,13 @@ def write_steps(tar: tarfile.TarFile, steps: list[Step], target: str) -> dict:
                 os.mkdir(destination, 0o700)
                 created_folders.append((destination, member))
             continue
+        if backup and os.path.lexists(destination):
+            if step.kind == "file" and same_content(destination, tar, member):
+                continue
+            if os.path.isfile(destination) and not os.path.islink(destination):
+                saved = backup_name(destination)
+                os.rename(destination, saved)
+                backed_up.append(os.path.relpath(saved, target))
         if os.path.lexists(destination):
             # replace what is there; never write through it
             os.unlink(destination)
@@ -227,10 +262,13 @@ def write_steps(tar: tarfile.TarFile, steps: list[Step], target: str) -> dict:
     for destination, member in reversed(created_folders):
         os.chmod(destination, (member.mode & FILE_MODE_MASK) | 0o700)
         os.utime(destination, (member.mtime, member.mtime))
-    return {"files": files, "bytes": size}
+    counts = {"files": files, "bytes": size}
+    if backup:
+        counts["backed_up"] = backed_up
+    return counts
 
 
-def unpack(spool, target: str) -> dict:
+def unpack(spool, target: str, backup=False) -> dict:
     """Unpack the tar archive (plain or compressed) in the file `spool` under `target`.
 
     `target` is a real path inside the home. Blocks. Raises ArchiveRefused, before writing
@@ -248,4 +286,4 @@ def unpack(spool, target: str) -> dict:
             raise ArchiveRefused(f"the archive is damaged: {e}") from None
         steps = plan_members(members)
         check_destination(steps, target)
-        return write_steps(tar, steps, target)
+        return write_steps(tar, steps, target, backup=backup)

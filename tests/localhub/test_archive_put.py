@@ -252,3 +252,38 @@ async def test_upload_needs_authentication(api, home):
     r = await put_archive(api, "dest", tar_bytes([GOOD]), headers={"Authorization": "token wrong"})
     assert r.code == 403
     assert listing(home) == []
+
+
+async def test_backup_keeps_changed_files_and_skips_identical_ones(api, home):
+    first = tar_bytes([(member("hw/q1.txt"), b"question 1"), (member("hw/q2.txt"), b"question 2")])
+    r = await put_archive(api, "course", first)
+    assert r.code == 200
+    # the student answers q1; the instructor then sends the folder again, with q3
+    (home / "course" / "hw" / "q1.txt").write_bytes(b"my answer")
+    again = tar_bytes(
+        [
+            (member("hw/q1.txt"), b"question 1"),
+            (member("hw/q2.txt"), b"question 2"),
+            (member("hw/q3.txt"), b"question 3"),
+        ]
+    )
+    r = await api(
+        "smc", "api", "archive", params={"path": "course", "backup": "1"}, method="PUT", body=again
+    )
+    assert r.code == 200, r.body
+    result = json.loads(r.body)
+    # q2 was identical: left alone; q1 differed: kept as q1.txt~ before being replaced
+    assert result["files"] == 2
+    assert result["backed_up"] == ["hw/q1.txt~"]
+    hw = home / "course" / "hw"
+    assert (hw / "q1.txt~").read_bytes() == b"my answer"
+    assert (hw / "q1.txt").read_bytes() == b"question 1"
+    assert (hw / "q3.txt").read_bytes() == b"question 3"
+    # a second change gets a numbered backup, never overwriting the first
+    (hw / "q1.txt").write_bytes(b"my second answer")
+    r = await api(
+        "smc", "api", "archive", params={"path": "course", "backup": "1"}, method="PUT", body=again
+    )
+    assert json.loads(r.body)["backed_up"] == ["hw/q1.txt.~1~"]
+    assert (hw / "q1.txt~").read_bytes() == b"my answer"
+    assert (hw / "q1.txt.~1~").read_bytes() == b"my second answer"
