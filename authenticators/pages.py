@@ -76,7 +76,9 @@ class SignUpHandler(AccountPageHandler):
         if account.state == "pending":
             await self._render(pending=True, username=account.username)
             return
-        user = await self.auth_to_user({"name": account.username})
+        user = await self.auth_to_user(
+            {"name": account.username, "user_info": {"email": account.email}}
+        )
         account.user_id = user.id
         self.db.commit()
         self.set_login_cookie(user)

@@ -332,7 +332,9 @@ class SMCAuthenticator(Authenticator):
             if user is not None:
                 account.user_id = user.id
                 db.commit()
-        return {"name": account.username}
+        # user_info is JupyterHub's own place for what an authenticator knows of a
+        # person; the hub reads the email there (e.g. to enrol them in courses)
+        return {"name": account.username, "user_info": {"email": account.email}}
 
     # --- passwords --------------------------------------------------------------------
 

@@ -127,6 +127,14 @@ class SMCHub(JupyterHub):
             "docker": "smchub.spawners.docker.DockerBackend",
         }
 
+    course_parallelism = Integer(
+        4,
+        help="""How many students a course step (assign, collect, return) works on at once.
+
+        Each needs the student's project server running for a moment.
+        """,
+    ).tag(config=True)
+
     node_check_interval = Float(
         10,
         help="""Seconds between health checks of the compute nodes (0: never).
@@ -195,6 +203,8 @@ class SMCHub(JupyterHub):
         dbutil.upgrade(self.db.get_bind())
         nodes.sync_config_nodes(self.db, self.compute_nodes, self.log)
         self._backends = {}
+        # running and recent course steps, by job id (their results are in the database)
+        self.course_jobs = {}
 
     def init_data_dir(self):
         os.makedirs(self.projects_root, mode=0o711, exist_ok=True)

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Unicode,
     UnicodeText,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -200,3 +201,109 @@ class ComputeNode(Base):
 
     def __repr__(self):
         return f"<ComputeNode {self.name} {self.backend} {self.state}>"
+
+
+class Course(Base):
+    """A class run from an instructor's project.
+
+    The course project's collaborators are the course's instructors and assistants; its
+    folders are the assignments and handouts.
+    """
+
+    __tablename__ = "smc_courses"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("smc_projects.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(Unicode(200))
+    created: Mapped[datetime] = mapped_column(DateTime, default=now)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    project: Mapped[Project] = relationship()
+    students: Mapped[list["CourseStudent"]] = relationship(
+        back_populates="course", cascade="all, delete-orphan", order_by="CourseStudent.id"
+    )
+    assignments: Mapped[list["Assignment"]] = relationship(
+        back_populates="course", cascade="all, delete-orphan", order_by="Assignment.id"
+    )
+
+
+class CourseStudent(Base):
+    """A student of a course: a person (or, before they sign up, an email address) and
+    the project the course made for them."""
+
+    __tablename__ = "smc_course_students"
+    __table_args__ = (
+        UniqueConstraint("course_id", "user_id", name="uq_smc_course_students_course_user"),
+        UniqueConstraint("course_id", "email", name="uq_smc_course_students_course_email"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    course_id: Mapped[str] = mapped_column(
+        ForeignKey("smc_courses.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey(USERS_ID, ondelete="SET NULL"), nullable=True, index=True
+    )
+    email: Mapped[str | None] = mapped_column(Unicode(255), nullable=True, index=True)
+    project_id: Mapped[str | None] = mapped_column(
+        ForeignKey("smc_projects.id", ondelete="SET NULL"), nullable=True
+    )
+    added: Mapped[datetime] = mapped_column(DateTime, default=now)
+    removed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    course: Mapped[Course] = relationship(back_populates="students")
+    user: Mapped[hub_orm.User | None] = relationship(hub_orm.User, lazy="selectin")
+    work: Mapped[list["StudentAssignment"]] = relationship(
+        back_populates="student", cascade="all, delete-orphan"
+    )
+
+    @property
+    def name(self):
+        return self.user.name if self.user is not None else self.email
+
+
+class Assignment(Base):
+    """A folder of the course project that goes out to every student.
+
+    Assignments are collected, graded and returned; handouts are only copied out.
+    """
+
+    __tablename__ = "smc_assignments"
+    __table_args__ = (UniqueConstraint("course_id", "path", name="uq_smc_assignments_course_path"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    course_id: Mapped[str] = mapped_column(
+        ForeignKey("smc_courses.id", ondelete="CASCADE"), index=True
+    )
+    path: Mapped[str] = mapped_column(Unicode(1024))
+    kind: Mapped[str] = mapped_column(String(16), default="assignment")
+    due: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    created: Mapped[datetime] = mapped_column(DateTime, default=now)
+
+    course: Mapped[Course] = relationship(back_populates="assignments")
+
+
+class StudentAssignment(Base):
+    """Where one student is with one assignment (or handout)."""
+
+    __tablename__ = "smc_student_assignments"
+
+    student_id: Mapped[int] = mapped_column(
+        ForeignKey("smc_course_students.id", ondelete="CASCADE"), primary_key=True
+    )
+    assignment_id: Mapped[int] = mapped_column(
+        ForeignKey("smc_assignments.id", ondelete="CASCADE"), primary_key=True
+    )
+    assigned: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    collected: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    graded: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    returned: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    grade: Mapped[str | None] = mapped_column(Unicode(64), nullable=True)
+    comments: Mapped[str] = mapped_column(UnicodeText, default="")
+    # the last step that failed for this student, and why
+    error: Mapped[str | None] = mapped_column(UnicodeText, nullable=True)
+
+    student: Mapped[CourseStudent] = relationship(back_populates="work")
+    assignment: Mapped[Assignment] = relationship()

@@ -7,6 +7,7 @@ plain HTTP and websockets all refuse anyone who is not a collaborator.
 
 from jupyterhub import orm as hub_orm
 from jupyterhub.utils import isoformat, url_path_join
+from sqlalchemy.orm import lazyload, selectinload
 
 from . import orm
 from .names import new_project_id
@@ -100,20 +101,22 @@ def server_state(user):
     return "stopped"
 
 
-def project_model(project, user, base_url, default_quotas, last_active=None):
+def project_model(project, user, base_url, default_quotas, last_active=None, collaborators=None):
     """The JSON form of a project (DESIGN.md §4).
 
     `user` is the project's serving JupyterHub user if it is loaded (None means its
-    server is not running); `last_active` is that user's last activity.
+    server is not running); `last_active` is that user's last activity; `collaborators`,
+    the project's [(name, role)] from collaborator_lists() if the caller has them.
     """
-    collaborators = [{"name": c.user.name, "role": c.role} for c in project.collaborators]
-    owner = project.owner
+    if collaborators is None:
+        collaborators = [(c.user.name, c.role) for c in project.collaborators]
+    owner = next((name for name, role in collaborators if role == "owner"), None)
     return {
         "id": project.id,
         "title": project.title,
         "description": project.description,
-        "owner": owner.name if owner else None,
-        "collaborators": collaborators,
+        "owner": owner,
+        "collaborators": [{"name": name, "role": role} for name, role in collaborators],
         "created": isoformat(project.created),
         "last_active": isoformat(last_active) if last_active else None,
         "state": server_state(user),
@@ -164,9 +167,38 @@ def revoke_server_access(db, project_user, person):
     db.commit()
 
 
+# loading a project for a check: its collaborator rows, without the people's User rows
+# (which would load, eagerly, everything shared with them); they load if touched
+PROJECT_ONLY = [selectinload(orm.Project.collaborators).lazyload(orm.Collaborator.user)]
+
+
+def collaborator_lists(db, project_ids):
+    """Each project's collaborators as [(name, role)], in the order they were added.
+
+    One query for all the projects, reading only names: loading the people's User rows
+    would also load, eagerly, their roles, groups and every server shared with them, and
+    then the same for each of those servers' users.
+    """
+    lists = {project_id: [] for project_id in project_ids}
+    if not lists:
+        return lists
+    rows = (
+        db.query(orm.Collaborator.project_id, hub_orm.User.name, orm.Collaborator.role)
+        .join(hub_orm.User, hub_orm.User.id == orm.Collaborator.user_id)
+        .filter(orm.Collaborator.project_id.in_(list(lists)))
+        # as Project.collaborators is ordered; the owner comes first, even in a tie
+        .order_by(orm.Collaborator.added, orm.Collaborator.role != "owner")
+    )
+    for project_id, name, role in rows:
+        lists[project_id].append((name, role))
+    return lists
+
+
 def projects_for(db, person, offset=0, limit=None):
     query = (
         db.query(orm.Project)
+        # the page's collaborators are read with collaborator_lists()
+        .options(lazyload(orm.Project.collaborators))
         .join(orm.Collaborator)
         .filter(orm.Collaborator.user_id == person.id, orm.Project.deleted.is_(False))
         .order_by(orm.Project.created.desc(), orm.Project.id)

@@ -114,7 +114,7 @@ class RunningHub:
         except Exception:
             return []
 
-    async def person(self, name=None, admin=False):
+    async def person(self, name=None, admin=False, email=None):
         """A signed-up person with an API token, talking to the hub through the proxy."""
         if name is None:
             name = "p" + secrets.token_hex(4)
@@ -125,10 +125,12 @@ class RunningHub:
         from smchub.authenticators.orm import Account
 
         if not db.query(Account).filter_by(username=name).first():
-            app.authenticator.signup(db, name, PASSWORD)
+            app.authenticator.signup(db, name, PASSWORD, email)
         orm_user = hub_orm.User.find(db, name)
         if orm_user is None:
             orm_user = hub_orm.User(name=name, admin=admin or name == "admin")
+            # what the authenticator reports at sign-in
+            orm_user.user_info = {"email": email} if email else None
             db.add(orm_user)
             db.commit()
             from jupyterhub import roles

@@ -87,6 +87,12 @@ class ArchiveHandler(LocalHubHandler):
         if not os.path.lexists(real):
             raise web.HTTPError(404, f"no such file or folder in the project home: {path!r}")
         name = posixpath.basename(clean_relative(path))
+        if self.get_query_argument("contents", "") in ("1", "true"):
+            # what is inside the folder, without the folder itself (how the hub copies
+            # one folder onto another of a different name)
+            if not os.path.isdir(real):
+                raise web.HTTPError(400, f"contents=1 needs a folder, and {path!r} is not one")
+            name = ""
         limit = self.localhub.archive_max_bytes
         try:
             packing = await asyncio.to_thread(scan_tree, real, name, limit)

@@ -1,5 +1,5 @@
-from . import files, invites, nodes, oauth, projects, users
+from . import courses, files, invites, nodes, oauth, projects, users
 
 default_handlers = []
-for _module in (projects, files, invites, nodes, users, oauth):
+for _module in (projects, files, courses, invites, nodes, users, oauth):
     default_handlers.extend(_module.default_handlers)

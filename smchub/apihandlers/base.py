@@ -7,7 +7,14 @@ from jupyterhub.apihandlers.base import APIHandler
 from tornado import web
 
 from .. import orm
-from ..projects import InvalidInput, project_model
+from ..projects import (
+    PROJECT_ONLY,
+    InvalidInput,
+    collaborator_lists,
+    create_project,
+    grant_server_access,
+    project_model,
+)
 
 # scope that lets a person (or a token of theirs) use the projects API; given to
 # everyone through the default 'user' role, and absent from the OAuth tokens that
@@ -87,7 +94,11 @@ class SMCAPIHandler(APIHandler):
 
     def find_project(self, project_id, person, owner_only=False):
         """The project `person` may see, or 404 (existence is never revealed)."""
-        project = self.db.get(orm.Project, project_id) if len(project_id) <= 36 else None
+        project = (
+            self.db.get(orm.Project, project_id, options=PROJECT_ONLY)
+            if len(project_id) <= 36
+            else None
+        )
         if project is None or project.deleted:
             raise web.HTTPError(404, f"No such project: {project_id}")
         if self.is_admin(person):
@@ -98,6 +109,28 @@ class SMCAPIHandler(APIHandler):
         if owner_only and collaborator.role != "owner":
             raise web.HTTPError(403, "Only the project's owner can do that.")
         return project
+
+    def new_project(self, owner, title, description="", collaborators=()):
+        """Create a project (already-checked title) with its serving JupyterHub user."""
+        project = create_project(self.db, owner, title, description)
+        project_user = self.user_from_username(project.id)
+        grant_server_access(self.db, project_user, owner)
+        for person in collaborators:
+            if person.id != owner.id and project.collaborator(person.id) is None:
+                project.collaborators.append(orm.Collaborator(user_id=person.id))
+                grant_server_access(self.db, project_user, person)
+        self.db.commit()
+        return project
+
+    def add_collaborator(self, project, person):
+        """Add `person` to `project` (nothing if already there); commits."""
+        if project.collaborator(person.id) is None:
+            project.collaborators.append(orm.Collaborator(user_id=person.id, role="collaborator"))
+            grant_server_access(self.db, self.project_user(project), person)
+            self.db.commit()
+            self.db.refresh(project)
+            return True
+        return False
 
     def project_user(self, project):
         """The JupyterHub user serving `project`."""
@@ -118,12 +151,18 @@ class SMCAPIHandler(APIHandler):
             hub_orm.User.name.in_(names)
         )
         found = {name: (uid, last_activity) for name, uid, last_activity in rows}
+        collaborators = collaborator_lists(self.db, names)
         defaults = self.smchub.default_quotas
         models = []
         for project in projects:
             uid, last_activity = found.get(project.id, (None, None))
             user = dict.get(self.users, uid)
-            models.append(project_model(project, user, self.base_url, defaults, last_activity))
+            models.append(
+                project_model(
+                    project, user, self.base_url, defaults, last_activity,
+                    collaborators=collaborators[project.id],
+                )
+            )  # fmt: skip
         return models
 
     def project_model(self, project):

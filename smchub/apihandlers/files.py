@@ -89,15 +89,21 @@ class ProjectCopyAPIHandler(ProjectServerMixin, SMCAPIHandler):
         )
 
 
-async def copy_between_servers(source_user, path, target_user, target_path):
-    """Stream `path` of one project server into `target_path` of another."""
+async def copy_between_servers(
+    source_user, path, target_user, target_path, contents=False, backup=False
+):
+    """Stream `path` of one project server into `target_path` of another.
+
+    With `contents`, the folder's contents land in target_path (not the folder itself);
+    with `backup`, files the target has changed are kept as name~ before being replaced.
+    """
     try:
-        return await _copy(source_user, path, target_user, target_path)
+        return await _copy(source_user, path, target_user, target_path, contents, backup)
     except httpx.HTTPError as e:
         raise web.HTTPError(502, f"the copy was cut short: {e.__class__.__name__} {e}")
 
 
-async def _copy(source_user, path, target_user, target_path):
+async def _copy(source_user, path, target_user, target_path, contents, backup):
     timeout = httpx.Timeout(60, read=600, write=600)
     target_url = server_url(target_user, "smc/api/archive")
     async with httpx.AsyncClient(timeout=timeout) as client:
@@ -116,7 +122,7 @@ async def _copy(source_user, path, target_user, target_path):
         async with client.stream(
             "GET",
             server_url(source_user, "smc/api/archive"),
-            params={"path": path},
+            params={"path": path, **({"contents": "1"} if contents else {})},
             headers=server_headers(source_user),
         ) as download:
             if download.status_code != 200:
@@ -127,7 +133,7 @@ async def _copy(source_user, path, target_user, target_path):
                 )
             upload = await client.put(
                 target_url,
-                params={"path": target_path},
+                params={"path": target_path, **({"backup": "1"} if backup else {})},
                 headers={**server_headers(target_user), "Content-Type": "application/x-tar"},
                 content=download.aiter_raw(CHUNK),
             )
@@ -137,7 +143,10 @@ async def _copy(source_user, path, target_user, target_path):
             f"writing into {target_path!r} of the target project: {_message(upload)}",
         )
     body = upload.json()
-    return {"files": body.get("files"), "bytes": body.get("bytes")}
+    result = {"files": body.get("files"), "bytes": body.get("bytes")}
+    if backup:
+        result["backed_up"] = body.get("backed_up", [])
+    return result
 
 
 class ProjectInfoAPIHandler(ProjectServerMixin, SMCAPIHandler):

@@ -4,7 +4,6 @@ from jupyterhub.utils import isoformat, url_path_join
 from tornado import web
 
 from .. import orm
-from ..projects import grant_server_access
 from .base import SMCAPIHandler
 
 DEFAULT_EXPIRES_IN = 7 * 24 * 3600
@@ -95,13 +94,8 @@ class InviteAcceptAPIHandler(SMCAPIHandler):
             )
         project = invite.project
         if project.collaborator(person.id) is None:
-            project.collaborators.append(
-                orm.Collaborator(user_id=person.orm_user.id, role="collaborator")
-            )
             invite.uses += 1
-            grant_server_access(self.db, self.project_user(project), person.orm_user)
-            self.db.commit()
-            self.db.refresh(project)
+            self.add_collaborator(project, person.orm_user)
             self.log.info(
                 "%s joined project %s by invite %s…", person.name, project.id, invite.prefix
             )

@@ -5,7 +5,6 @@ import asyncio
 from jupyterhub import orm as hub_orm
 from tornado import web
 
-from .. import orm
 from ..names import is_project_name
 from ..projects import (
     InvalidInput,
@@ -13,12 +12,11 @@ from ..projects import (
     check_node_labels,
     check_quotas,
     check_title,
-    create_project,
-    grant_server_access,
     projects_for,
     revoke_server_access,
 )
 from .base import SMCAPIHandler
+from .courses import claim_enrolments
 
 
 class ProjectListAPIHandler(SMCAPIHandler):
@@ -26,6 +24,8 @@ class ProjectListAPIHandler(SMCAPIHandler):
 
     def get(self):
         person = self.current_person()
+        # course places waiting for this person's email become theirs now
+        claim_enrolments(self, person.orm_user)
         offset, limit = self.get_api_pagination()
         projects, total = projects_for(self.db, person.orm_user, offset, limit)
         models = self.project_models(projects)
@@ -41,10 +41,7 @@ class ProjectListAPIHandler(SMCAPIHandler):
             description = check_description(model.get("description", ""))
         except InvalidInput as e:
             self.invalid(e)
-        project = create_project(self.db, person.orm_user, title, description)
-        project_user = self.user_from_username(project.id)
-        grant_server_access(self.db, project_user, person.orm_user)
-        self.db.commit()
+        project = self.new_project(person.orm_user, title, description)
         self.log.info("%s created project %s (%r)", person.name, project.id, title)
         self.write_json(self.project_model(project), status=201)
 
@@ -182,11 +179,7 @@ class CollaboratorAPIHandler(SMCAPIHandler):
         person = self.current_person()
         project = self.find_project(project_id, person)
         target = self._person(name)
-        if project.collaborator(target.id) is None:
-            project.collaborators.append(orm.Collaborator(user_id=target.id, role="collaborator"))
-            grant_server_access(self.db, self.project_user(project), target)
-            self.db.commit()
-            self.db.refresh(project)
+        if self.add_collaborator(project, target):
             self.log.info("%s added %s to project %s", person.name, target.name, project.id)
         self.write_json(self.project_model(project))
 

@@ -6,6 +6,7 @@ from tornado import web
 
 from .. import nodes, orm
 from ..names import is_project_name
+from ..projects import projects_for
 
 
 class SMCPageHandler(BaseHandler):
@@ -77,6 +78,35 @@ class NodesPageHandler(SMCPageHandler):
         self.finish(html)
 
 
+class CoursesPageHandler(SMCPageHandler):
+    """The courses a person teaches, and a form to start one in one of their projects."""
+
+    @web.authenticated
+    async def get(self):
+        user = self.current_user
+        mine, _ = projects_for(self.db, user.orm_user, limit=500)
+        html = await self.render_template("courses.html", user=user, projects=mine)
+        self.finish(html)
+
+
+class CoursePageHandler(SMCPageHandler):
+    """One course, for its instructors."""
+
+    @web.authenticated
+    async def get(self, course_id):
+        user = self.current_user
+        course = self.db.get(orm.Course, course_id) if is_project_name(course_id) else None
+        visible = (
+            course is not None
+            and not course.deleted
+            and (user.admin or course.project.collaborator(user.id) is not None)
+        )
+        if not visible:
+            raise web.HTTPError(404, f"No such course: {course_id}")
+        html = await self.render_template("course.html", user=user, course=course)
+        self.finish(html)
+
+
 class PeopleHomeHandler(SMCPageHandler):
     """People have projects, not servers: their home and spawn pages are the project list."""
 
@@ -90,6 +120,8 @@ default_handlers = [
     (r"/projects/invite/([^/]+)", InvitePageHandler),
     (r"/projects/([^/]+)", ProjectPageHandler),
     (r"/nodes", NodesPageHandler),
+    (r"/courses/?", CoursesPageHandler),
+    (r"/courses/([^/]+)", CoursePageHandler),
     (r"/home", PeopleHomeHandler),
     (r"/spawn/?", PeopleHomeHandler),
 ]

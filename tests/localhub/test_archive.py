@@ -222,3 +222,15 @@ async def test_vanishing_file_cuts_the_transfer(api, home, monkeypatch):
     monkeypatch.setattr(archive, "scan_tree", scan_then_delete)
     with pytest.raises(HTTPStreamClosedError):
         await get_archive(api, "box")
+
+
+async def test_contents_of_a_folder_without_the_folder(api, home):
+    (home / "hw").mkdir()
+    (home / "hw" / "q.txt").write_text("q")
+    r = await api("smc", "api", "archive", params={"path": "hw", "contents": "1"})
+    assert r.code == 200
+    with tarfile.open(fileobj=io.BytesIO(r.body)) as tar:
+        assert tar.getnames() == ["q.txt"]
+    (home / "file.txt").write_text("f")
+    r = await api("smc", "api", "archive", params={"path": "file.txt", "contents": "1"})
+    assert r.code == 400

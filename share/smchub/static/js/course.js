@@ -1,0 +1,122 @@
+// One course: students with their status per assignment, the steps, grades, progress.
+(function () {
+  "use strict";
+  const { api, el, guard, when } = window.smchub;
+  const courseId = document.getElementById("course").dataset.courseId;
+  const errorBox = document.getElementById("course-error");
+  let course = null;
+  let lastJob = null;
+
+  function status(work, assignment) {
+    if (work.error) return el("span", { class: "text-danger", title: work.error }, "error: " + work.error);
+    const steps = assignment.kind === "handout" ? ["assigned"] : ["assigned", "collected", "graded", "returned"];
+    const done = steps.filter((s) => work[s]);
+    return el("span", { title: done.map((s) => `${s} ${when(work[s])}`).join("\n") },
+      done.length ? done[done.length - 1] : "—");
+  }
+
+  function gradeEditor(student, assignment) {
+    const work = student.work[assignment.id];
+    const input = el("input", { class: "form-control form-control-sm grade", value: work.grade || "",
+      "aria-label": `Grade of ${student.name} for ${assignment.path}`, size: 4 });
+    const comments = el("input", { class: "form-control form-control-sm comments", value: work.comments || "",
+      placeholder: "comments", "aria-label": `Comments for ${student.name} on ${assignment.path}` });
+    const save = el("button", { class: "btn btn-sm btn-outline-secondary", onclick: (event) =>
+      guard(errorBox, async () => {
+        course = await api("PUT", `courses/${courseId}/assignments/${assignment.id}/grades/${student.id}`,
+          { grade: input.value, comments: comments.value });
+        render();
+      }, event.target) }, "Save");
+    return el("div", { class: "d-flex gap-1" }, input, comments, save);
+  }
+
+  function render() {
+    document.getElementById("course-title").textContent = course.title;
+    const head = document.getElementById("students-head");
+    head.replaceChildren(el("tr", {}, el("th", {}, "Student"),
+      ...course.assignments.map((a) => el("th", {}, a.path)), el("th", {})));
+    const body = document.getElementById("students-body");
+    body.replaceChildren(...course.students.map((s) => el("tr", { "data-student": s.name },
+      el("td", {}, s.name, s.signed_up ? "" : el("small", { class: "text-muted" }, " (not signed up yet)")),
+      ...course.assignments.map((a) => el("td", { "data-assignment": a.path },
+        status(s.work[a.id], a), a.kind === "assignment" ? gradeEditor(s, a) : null)),
+      el("td", {}, el("button", { class: "btn btn-sm btn-outline-danger", onclick: (event) =>
+        guard(errorBox, async () => {
+          course = await api("DELETE", `courses/${courseId}/students/${s.id}`);
+          render();
+        }, event.target) }, "Remove")))));
+    const list = document.getElementById("assignments");
+    list.replaceChildren(...course.assignments.map((a) => {
+      const steps = a.kind === "handout" ? [["assign", "Copy out"]] :
+        [["assign", "Assign"], ["collect", "Collect"], ["return", "Return"]];
+      return el("li", { class: "list-group-item d-flex justify-content-between", "data-assignment": a.path },
+        el("span", {}, `${a.path} (${a.kind})`, a.due ? ` — due ${when(a.due)}` : ""),
+        el("span", { class: "d-flex gap-1" }, ...steps.map(([step, label]) =>
+          el("button", { class: `btn btn-sm btn-primary step-${step}`, onclick: (event) =>
+            guard(errorBox, () => runStep(a, step), event.target) }, label))));
+    }));
+  }
+
+  async function runStep(assignment, step, students) {
+    const job = await api("POST", `courses/${courseId}/assignments/${assignment.id}/${step}`,
+      students ? { students } : {});
+    lastJob = { assignment, step };
+    await follow(job, assignment);
+  }
+
+  async function follow(job, assignment) {
+    const box = document.getElementById("job");
+    box.hidden = false;
+    document.getElementById("job-label").textContent = `${job.step} ${assignment.path}`;
+    document.getElementById("job-retry").hidden = true;
+    while (true) {
+      document.getElementById("job-count").textContent = `${job.done} of ${job.total}`;
+      document.getElementById("job-bar").style.width = `${job.total ? (100 * job.done) / job.total : 100}%`;
+      const failures = document.getElementById("job-failures");
+      failures.replaceChildren(...job.failed.map((f) => el("li", {}, `${f.name}: ${f.error}`)));
+      if (job.finished) break;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      job = await api("GET", `courses/${courseId}/jobs/${job.id}`);
+    }
+    document.getElementById("job-label").textContent =
+      `${job.step} ${assignment.path}: done` + (job.failed.length ? `, ${job.failed.length} failed` : "");
+    const retry = document.getElementById("job-retry");
+    retry.hidden = !job.failed.length;
+    retry.onclick = (event) => guard(errorBox,
+      () => runStep(lastJob.assignment, lastJob.step, job.failed.map((f) => f.student)), event.target);
+    await refresh();
+  }
+
+  async function refresh() {
+    course = await api("GET", `courses/${courseId}`);
+    render();
+  }
+
+  document.getElementById("add-students").addEventListener("submit", (event) => {
+    event.preventDefault();
+    guard(errorBox, async () => {
+      const answer = await api("POST", `courses/${courseId}/students`,
+        { students: document.getElementById("students-list").value });
+      document.getElementById("add-results").replaceChildren(...answer.results.map((r) =>
+        el("li", { class: r.result === "error" ? "text-danger" : "" },
+          `${r.entry}: ${r.result}${r.message ? " — " + r.message : ""}`)));
+      document.getElementById("students-list").value = "";
+      course = answer.course;
+      render();
+    }, event.submitter);
+  });
+  document.getElementById("add-assignment").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const due = document.getElementById("assignment-due").value;
+    guard(errorBox, async () => {
+      course = await api("POST", `courses/${courseId}/assignments`, {
+        path: document.getElementById("assignment-path").value,
+        kind: document.getElementById("assignment-kind").value,
+        due: due ? new Date(due).toISOString() : null,
+      });
+      document.getElementById("assignment-path").value = "";
+      render();
+    }, event.submitter);
+  });
+  guard(errorBox, refresh);
+})();

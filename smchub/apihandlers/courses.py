@@ -1,0 +1,322 @@
+"""REST API for courses: /hub/api/courses (instructors are the course project's
+collaborators; admins may do everything)."""
+
+import asyncio
+
+from tornado import web
+
+from .. import orm
+from ..courses import (
+    KINDS,
+    check_assignment_path,
+    check_due,
+    check_grade,
+    course_model,
+    courses_taught_by,
+    find_person,
+    grades_csv,
+    is_email,
+    parse_student_list,
+    pending_enrolments,
+    student_project_title,
+)
+from ..courses import instructors as course_instructors
+from ..coursework import CourseWork, Job, work_row
+from ..names import is_project_name, new_project_id
+from ..projects import InvalidInput, check_title
+from .base import SMCAPIHandler
+from .files import ProjectServerMixin
+
+
+class CourseAPIHandlerBase(ProjectServerMixin, SMCAPIHandler):
+    def find_course(self, course_id, person):
+        """The course `person` teaches (or any course, for admins), or 404."""
+        course = self.db.get(orm.Course, course_id) if len(course_id) <= 36 else None
+        if course is None or course.deleted or course.project.deleted:
+            raise web.HTTPError(404, f"No such course: {course_id}")
+        if not self.is_admin(person) and course.project.collaborator(person.id) is None:
+            raise web.HTTPError(404, f"No such course: {course_id}")
+        return course
+
+    def find_assignment(self, course, assignment_id):
+        for assignment in course.assignments:
+            if str(assignment.id) == assignment_id:
+                return assignment
+        raise web.HTTPError(404, f"No such assignment or handout: {assignment_id}")
+
+    def find_student(self, course, student_id):
+        for student in course.students:
+            if str(student.id) == str(student_id) and not student.removed:
+                return student
+        raise web.HTTPError(404, f"No such student in this course: {student_id}")
+
+    def jobs(self):
+        return self.smchub.course_jobs
+
+
+def give_project(handler, course, student, owner):
+    """The student's project for this course, with the student and every instructor."""
+    people = [student.user, *course_instructors(course)]
+    project = handler.db.get(orm.Project, student.project_id) if student.project_id else None
+    if project is None:
+        title = student_project_title(student.name, course.title)
+        project = handler.new_project(owner, title, collaborators=people)
+        student.project_id = project.id
+        handler.db.commit()
+        return project
+    for person in people:
+        handler.add_collaborator(project, person)
+    return project
+
+
+class CourseListAPIHandler(CourseAPIHandlerBase):
+    def get(self):
+        person = self.current_person()
+        courses = courses_taught_by(self.db, person.orm_user)
+        self.write_json([course_model(c, details=False) for c in courses])
+
+    def post(self):
+        person = self.current_person()
+        model = self.json_object_body({"project", "title"}, required=("project", "title"))
+        if not isinstance(model["project"], str):
+            raise web.HTTPError(400, "project must be the id of the course's project")
+        project = self.find_project(model["project"], person)
+        try:
+            title = check_title(model["title"])
+        except InvalidInput as e:
+            self.invalid(e)
+        course = orm.Course(id=new_project_id(), project=project, title=title)
+        self.db.add(course)
+        self.db.commit()
+        self.log.info("%s made course %s (%r) in project %s", person.name, course.id, title,
+                      project.id)  # fmt: skip
+        self.write_json(course_model(course), status=201)
+
+
+class CourseAPIHandler(CourseAPIHandlerBase):
+    def get(self, course_id):
+        person = self.current_person()
+        self.write_json(course_model(self.find_course(course_id, person)))
+
+    def patch(self, course_id):
+        person = self.current_person()
+        course = self.find_course(course_id, person)
+        model = self.json_object_body({"title"})
+        if "title" in model:
+            try:
+                course.title = check_title(model["title"])
+            except InvalidInput as e:
+                self.invalid(e)
+        self.db.commit()
+        self.write_json(course_model(course))
+
+    def delete(self, course_id):
+        person = self.current_person()
+        course = self.find_course(course_id, person)
+        course.deleted = True
+        self.db.commit()
+        self.set_status(204)
+        self.finish()
+
+
+class StudentListAPIHandler(CourseAPIHandlerBase):
+    """Add students by username or email, many at once."""
+
+    def post(self, course_id):
+        person = self.current_person()
+        course = self.find_course(course_id, person)
+        model = self.json_object_body({"students"}, required=("students",))
+        try:
+            entries = parse_student_list(model["students"])
+        except InvalidInput as e:
+            self.invalid(e)
+        results = []
+        for entry in entries:
+            results.append(self._add(course, entry, person.orm_user))
+        self.log.info("%s added %d students to course %s", person.name, len(entries), course.id)
+        self.write_json({"results": results, "course": course_model(course)})
+
+    def _add(self, course, entry, owner):
+        user = find_person(self.db, entry)
+        if user is None and not is_email(entry):
+            message = f"no one is called {entry!r}; add them by email instead"
+            return {"entry": entry, "result": "error", "message": message}
+        if user is not None and is_project_name(user.name):
+            return {"entry": entry, "result": "error", "message": "that is a project, not a person"}
+        existing = next(
+            (s for s in course.students
+             if (user is not None and s.user_id == user.id)
+             or (user is None and s.email == entry.lower())),
+            None,
+        )  # fmt: skip
+        if existing is not None and not existing.removed:
+            if existing.user is not None:
+                give_project(self, course, existing, owner)
+            return {"entry": entry, "result": "already", "student": existing.id}
+        student = existing or orm.CourseStudent(course=course)
+        student.removed = False
+        if user is not None:
+            student.user_id = user.id
+            student.user = user
+        else:
+            student.email = entry.lower()
+        self.db.add(student)
+        self.db.commit()
+        if user is None:
+            return {"entry": entry, "result": "pending", "student": student.id,
+                    "message": "added when someone signs up with this email"}  # fmt: skip
+        project = give_project(self, course, student, owner)
+        return {"entry": entry, "result": "added", "student": student.id, "project": project.id}
+
+
+class StudentAPIHandler(CourseAPIHandlerBase):
+    def delete(self, course_id, student_id):
+        """Remove a student from the course; their project stays theirs."""
+        person = self.current_person()
+        course = self.find_course(course_id, person)
+        student = self.find_student(course, student_id)
+        student.removed = True
+        self.db.commit()
+        self.write_json(course_model(course))
+
+
+class AssignmentListAPIHandler(CourseAPIHandlerBase):
+    def post(self, course_id):
+        person = self.current_person()
+        course = self.find_course(course_id, person)
+        model = self.json_object_body({"path", "kind", "due"}, required=("path",))
+        kind = model.get("kind", "assignment")
+        if kind not in KINDS:
+            raise web.HTTPError(400, f"kind must be {' or '.join(KINDS)}")
+        try:
+            path = check_assignment_path(model["path"])
+            due = check_due(model.get("due"))
+        except InvalidInput as e:
+            self.invalid(e)
+        if any(a.path == path for a in course.assignments):
+            raise web.HTTPError(409, f"{path} is already an assignment or handout of this course")
+        assignment = orm.Assignment(course=course, path=path, kind=kind, due=due)
+        self.db.add(assignment)
+        self.db.commit()
+        self.write_json(course_model(course), status=201)
+
+
+class AssignmentAPIHandler(CourseAPIHandlerBase):
+    def patch(self, course_id, assignment_id):
+        person = self.current_person()
+        course = self.find_course(course_id, person)
+        assignment = self.find_assignment(course, assignment_id)
+        model = self.json_object_body({"due"})
+        try:
+            assignment.due = check_due(model.get("due"))
+        except InvalidInput as e:
+            self.invalid(e)
+        self.db.commit()
+        self.write_json(course_model(course))
+
+    def delete(self, course_id, assignment_id):
+        person = self.current_person()
+        course = self.find_course(course_id, person)
+        self.db.delete(self.find_assignment(course, assignment_id))
+        self.db.commit()
+        self.write_json(course_model(course))
+
+
+class StepAPIHandler(CourseAPIHandlerBase):
+    """Run assign, collect or return for some students or all; answers 202 with a job."""
+
+    async def post(self, course_id, assignment_id, step):
+        person = self.current_person()
+        course = self.find_course(course_id, person)
+        assignment = self.find_assignment(course, assignment_id)
+        if assignment.kind == "handout" and step != "assign":
+            raise web.HTTPError(400, "Handouts are copied out, never collected or returned.")
+        model = self.json_object_body({"students"})
+        wanted = model.get("students")
+        if wanted is None:
+            students = [s for s in course.students if not s.removed]
+        elif isinstance(wanted, list) and all(isinstance(i, int) for i in wanted):
+            students = [self.find_student(course, i) for i in wanted]
+        else:
+            raise web.HTTPError(400, "students must be a list of student ids (or left out: all)")
+        for student in students:
+            if student.user is not None:
+                give_project(self, course, student, person.orm_user)
+        job = Job(course, assignment, step, students)
+        work = CourseWork(self, self.smchub.course_parallelism)
+        job.task = asyncio.ensure_future(work.run(job, course, assignment, students))
+        self.jobs()[job.id] = job
+        self.log.info("%s started %s of %s for %d students of course %s", person.name, step,
+                      assignment.path, len(students), course.id)  # fmt: skip
+        self.write_json(job.model(), status=202)
+
+
+class JobAPIHandler(CourseAPIHandlerBase):
+    def get(self, course_id, job_id):
+        person = self.current_person()
+        course = self.find_course(course_id, person)
+        job = self.jobs().get(int(job_id)) if job_id.isdigit() else None
+        if job is None or job.course_id != course.id:
+            raise web.HTTPError(404, f"No such job: {job_id}")
+        self.write_json(job.model())
+
+
+class GradeAPIHandler(CourseAPIHandlerBase):
+    def put(self, course_id, assignment_id, student_id):
+        person = self.current_person()
+        course = self.find_course(course_id, person)
+        assignment = self.find_assignment(course, assignment_id)
+        if assignment.kind != "assignment":
+            raise web.HTTPError(400, "Handouts are not graded.")
+        student = self.find_student(course, student_id)
+        model = self.json_object_body({"grade", "comments"})
+        try:
+            grade, comments = check_grade(model)
+        except InvalidInput as e:
+            self.invalid(e)
+        work = work_row(self.db, student, assignment)
+        work.grade = grade or None
+        work.comments = comments
+        work.graded = orm.now() if grade else None
+        self.db.commit()
+        self.write_json(course_model(course))
+
+
+class GradesCSVHandler(CourseAPIHandlerBase):
+    def get(self, course_id):
+        person = self.current_person()
+        course = self.find_course(course_id, person)
+        self.set_header("Content-Type", "text/csv; charset=utf-8")
+        filename = "".join(c if c.isalnum() else "-" for c in course.title) or "course"
+        self.set_header("Content-Disposition", f'attachment; filename="{filename}-grades.csv"')
+        self.finish(grades_csv(course))
+
+
+def claim_enrolments(handler, person):
+    """Give a newly signed-up person the course places waiting for their email."""
+    for student in pending_enrolments(handler.db, person):
+        course = student.course
+        if course.deleted or student.removed:
+            continue
+        if any(s.user_id == person.id for s in course.students):
+            continue
+        student.user_id = person.id
+        student.user = person
+        handler.db.commit()
+        owner = course.project.owner or person
+        give_project(handler, course, student, owner)
+        handler.log.info("%s joined course %s by their email", person.name, course.id)
+
+
+default_handlers = [
+    (r"/api/courses", CourseListAPIHandler),
+    (r"/api/courses/([^/]+)", CourseAPIHandler),
+    (r"/api/courses/([^/]+)/students", StudentListAPIHandler),
+    (r"/api/courses/([^/]+)/students/([0-9]+)", StudentAPIHandler),
+    (r"/api/courses/([^/]+)/assignments", AssignmentListAPIHandler),
+    (r"/api/courses/([^/]+)/assignments/([0-9]+)", AssignmentAPIHandler),
+    (r"/api/courses/([^/]+)/assignments/([0-9]+)/(assign|collect|return)", StepAPIHandler),
+    (r"/api/courses/([^/]+)/assignments/([0-9]+)/grades/([0-9]+)", GradeAPIHandler),
+    (r"/api/courses/([^/]+)/jobs/([0-9]+)", JobAPIHandler),
+    (r"/api/courses/([^/]+)/grades\.csv", GradesCSVHandler),
+]

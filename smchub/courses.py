@@ -1,0 +1,230 @@
+"""Courses: who is in them, what goes out to students, and how it is reported.
+
+A course belongs to an instructor's project: that project's collaborators teach it and
+its folders are what goes out to students. Pure functions and database changes only;
+copying files between projects is in coursework.py.
+"""
+
+import csv
+import io
+import posixpath
+import re
+from datetime import datetime, timezone
+
+from jupyterhub import orm as hub_orm
+from jupyterhub.utils import isoformat
+
+from . import orm
+from .projects import InvalidInput, check_title
+
+EMAIL_RE = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
+MAX_STUDENTS_AT_ONCE = 1000
+GRADE_MAX = 64
+COMMENTS_MAX = 20_000
+KINDS = ("assignment", "handout")
+
+
+def parse_student_list(value):
+    """Usernames and emails from a pasted list (lines, commas, semicolons or spaces)."""
+    if isinstance(value, str):
+        entries = re.split(r"[\s,;]+", value)
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        entries = value
+    else:
+        raise InvalidInput("students must be a list of usernames or emails, or pasted text")
+    seen = []
+    for entry in entries:
+        entry = entry.strip()
+        if entry and entry.lower() not in (s.lower() for s in seen):
+            seen.append(entry)
+    if not seen:
+        raise InvalidInput("no usernames or emails found in students")
+    if len(seen) > MAX_STUDENTS_AT_ONCE:
+        raise InvalidInput(f"{len(seen)} students at once; the limit is {MAX_STUDENTS_AT_ONCE}")
+    return seen
+
+
+def is_email(entry):
+    return bool(EMAIL_RE.match(entry))
+
+
+def person_email(user):
+    """A person's email as their authenticator reported it (JupyterHub's user_info)."""
+    info = getattr(user, "user_info", None) or {}
+    email = info.get("email") if isinstance(info, dict) else None
+    return email.lower() if isinstance(email, str) and email else None
+
+
+def find_person(db, entry):
+    """The person an entry names: a username, or an email someone signed up with."""
+    if is_email(entry):
+        email = entry.lower()
+        for user in db.query(hub_orm.User).filter(hub_orm.User.user_info.isnot(None)):
+            if person_email(user) == email:
+                return user
+        return None
+    return hub_orm.User.find(db, entry.lower())
+
+
+def check_assignment_path(value):
+    """A folder of the course project, relative to its home."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput("path must name a folder of the course project")
+    path = posixpath.normpath(value.strip().strip("/"))
+    if value.strip().startswith("/") or path.startswith("..") or path == "." or "\0" in path:
+        raise InvalidInput("path must be a folder inside the course project, like hw1")
+    if len(path) > 1024:
+        raise InvalidInput("path is too long")
+    if path.endswith("-collect") or path.startswith("graded-"):
+        raise InvalidInput("folders named *-collect and graded-* are where smchub puts work")
+    return path
+
+
+def check_due(value):
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput("due must be a date and time like 2026-12-01T17:00:00Z")
+    try:
+        due = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"due {value!r} is not a date and time like 2026-12-01T17:00:00Z")
+    if due.tzinfo is not None:
+        due = due.astimezone(timezone.utc).replace(tzinfo=None)
+    return due
+
+
+def check_grade(model):
+    grade = model.get("grade", "")
+    comments = model.get("comments", "")
+    if grade is None:
+        grade = ""
+    if not isinstance(grade, (str, int, float)) or isinstance(grade, bool):
+        raise InvalidInput("grade must be text or a number")
+    grade = str(grade).strip()
+    if len(grade) > GRADE_MAX:
+        raise InvalidInput(f"grade is longer than {GRADE_MAX} characters")
+    if not isinstance(comments, str) or len(comments) > COMMENTS_MAX:
+        raise InvalidInput(f"comments must be text of at most {COMMENTS_MAX} characters")
+    return grade, comments
+
+
+def student_project_title(student_name, course_title):
+    return check_title(f"{student_name} – {course_title}"[:200])
+
+
+def instructors(course):
+    return [c.user for c in course.project.collaborators]
+
+
+def work_for(student, assignment):
+    for work in student.work:
+        if work.assignment_id == assignment.id:
+            return work
+    return None
+
+
+def _time(value):
+    return isoformat(value) if value else None
+
+
+def work_model(work):
+    if work is None:
+        return {"assigned": None, "collected": None, "graded": None, "returned": None,
+                "grade": None, "comments": "", "error": None}  # fmt: skip
+    return {
+        "assigned": _time(work.assigned),
+        "collected": _time(work.collected),
+        "graded": _time(work.graded),
+        "returned": _time(work.returned),
+        "grade": work.grade,
+        "comments": work.comments,
+        "error": work.error,
+    }
+
+
+def student_model(student, assignments):
+    return {
+        "id": student.id,
+        "name": student.name,
+        "username": student.user.name if student.user else None,
+        "email": student.email,
+        "project": student.project_id,
+        "signed_up": student.user is not None,
+        "work": {str(a.id): work_model(work_for(student, a)) for a in assignments},
+    }
+
+
+def assignment_model(assignment):
+    return {
+        "id": assignment.id,
+        "path": assignment.path,
+        "kind": assignment.kind,
+        "due": _time(assignment.due),
+    }
+
+
+def course_model(course, details=True):
+    model = {
+        "id": course.id,
+        "title": course.title,
+        "project": course.project_id,
+        "instructors": [u.name for u in instructors(course)],
+        "created": _time(course.created),
+    }
+    if details:
+        students = [s for s in course.students if not s.removed]
+        model["assignments"] = [assignment_model(a) for a in course.assignments]
+        model["students"] = [student_model(s, course.assignments) for s in students]
+    return model
+
+
+def grades_csv(course):
+    """One row per student, a grade column per assignment (handouts have none)."""
+    assignments = [a for a in course.assignments if a.kind == "assignment"]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["student", "email", *[a.path for a in assignments]])
+    for student in course.students:
+        if student.removed:
+            continue
+        grades = []
+        for assignment in assignments:
+            work = work_for(student, assignment)
+            grades.append(work.grade if work and work.grade is not None else "")
+        email = person_email(student.user) if student.user else student.email
+        writer.writerow([student.name, email or "", *grades])
+    return out.getvalue()
+
+
+def grade_markdown(course, assignment, student, work):
+    return (
+        f"# {assignment.path}: grade\n\n"
+        f"- Course: {course.title}\n"
+        f"- Student: {student.name}\n"
+        f"- Grade: {work.grade or '(none)'}\n\n"
+        f"## Comments\n\n{work.comments or '(none)'}\n"
+    )
+
+
+def courses_taught_by(db, person):
+    return (
+        db.query(orm.Course)
+        .join(orm.Project, orm.Course.project_id == orm.Project.id)
+        .join(orm.Collaborator, orm.Collaborator.project_id == orm.Project.id)
+        .filter(orm.Collaborator.user_id == person.id, orm.Course.deleted.is_(False))
+        .order_by(orm.Course.created.desc())
+        .all()
+    )
+
+
+def pending_enrolments(db, person):
+    """Course places waiting for this person's email (added before they signed up)."""
+    email = person_email(person)
+    if not email:
+        return []
+    return (
+        db.query(orm.CourseStudent)
+        .filter(orm.CourseStudent.email == email, orm.CourseStudent.user_id.is_(None))
+        .all()
+    )
