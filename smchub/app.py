@@ -125,6 +125,8 @@ class SMCHub(JupyterHub):
         return {
             "local": "smchub.spawners.local.LocalBackend",
             "docker": "smchub.spawners.docker.DockerBackend",
+            "swarm": "smchub.spawners.swarm.SwarmBackend",
+            "kubernetes": "smchub.spawners.kubernetes.KubernetesBackend",
         }
 
     course_parallelism = Integer(

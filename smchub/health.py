@@ -9,6 +9,7 @@ clear; 'down' belongs to this check.
 import asyncio
 
 from . import orm
+from .nodes import sync_discovered
 
 CHECK_TIMEOUT = 10
 
@@ -26,7 +27,21 @@ async def check_node(app, node_name):
 
 
 async def check_nodes(app):
-    """Check every node once; record answers and flip active <-> down."""
+    """Check every node once; record answers and flip active <-> down.
+
+    Cluster entries (a Swarm manager) also report their machines, which become nodes of
+    their own; backends that mirror smchub's node state into their engine (draining a
+    Swarm node) are told the state smchub has.
+    """
+    for cluster in app.db.query(orm.ComputeNode).populate_existing().all():
+        backend = app.backend_for(cluster.name)
+        if (cluster.options or {}).get("cluster") and hasattr(backend, "discover"):
+            try:
+                specs = await asyncio.wait_for(backend.discover(), CHECK_TIMEOUT)
+            except Exception as e:
+                app.log.warning("Cluster %s did not list its machines: %s", cluster.name, e)
+            else:
+                sync_discovered(app.db, cluster, specs, app.log)
     nodes = app.db.query(orm.ComputeNode).populate_existing().all()
     answers = await asyncio.gather(*(check_node(app, n.name) for n in nodes))
     now = orm.now()
@@ -40,3 +55,11 @@ async def check_nodes(app):
             app.log.warning("Node %s does not answer: marking it down", node.name)
             node.state = "down"
     app.db.commit()
+    for node in nodes:
+        backend = app.backend_for(node.name)
+        if hasattr(backend, "reconcile") and node.state != "down":
+            try:
+                await asyncio.wait_for(backend.reconcile(node.state), CHECK_TIMEOUT)
+            except Exception as e:
+                app.log.warning("Could not tell node %s's engine it is %s: %s", node.name,
+                                node.state, e)  # fmt: skip

@@ -82,6 +82,9 @@ def machine_capacity():
 
 def new_node(spec):
     cpu, memory_mb = machine_capacity()
+    if (spec.get("options") or {}).get("cluster"):
+        # a cluster's entry: its machines, found by the health check, carry the capacity
+        cpu, memory_mb = 0.01, 16
     node = orm.ComputeNode(
         name=spec["name"],
         backend=spec["backend"],
@@ -92,7 +95,9 @@ def new_node(spec):
         options=spec.get("options", {}),
         state=spec.get("state", "active"),
     )
-    if node.backend != "local" and ("cpu" not in spec or "memory_mb" not in spec):
+    is_cluster = (spec.get("options") or {}).get("cluster")
+    missing = "cpu" not in spec or "memory_mb" not in spec
+    if node.backend != "local" and not is_cluster and missing:
         raise InvalidNode(f"node {node.name!r}: give its capacity (cpu and memory_mb)")
     return node
 
@@ -185,3 +190,37 @@ def node_model(node, load):
         "load": load.as_dict() if load else None,
     }
     return model
+
+
+def sync_discovered(db, cluster, specs, log):
+    """Make the rows of a cluster's machines match what its engine reports.
+
+    `cluster` is the configured entry (options.cluster); each spec becomes (or updates) a
+    node named after it, with the cluster's backend and url. Machines the engine no longer
+    lists are marked down (their projects' files may still be there).
+    """
+    seen = set()
+    for raw in specs:
+        spec = check_node_spec({**raw, "backend": cluster.backend, "url": cluster.url})
+        options = {**(cluster.options or {}), **spec.get("options", {}), "cluster": False,
+                   "cluster_entry": cluster.name}  # fmt: skip
+        node = db.get(orm.ComputeNode, spec["name"])
+        if node is None:
+            node = new_node({**spec, "options": options})
+            db.add(node)
+            log.info("Found %s in cluster %s", node.name, cluster.name)
+        else:
+            state = spec.pop("state", None)
+            update_node(node, {**spec, "options": options})
+            # draining is the admin's call; the engine decides only down or not
+            if state == "down" or (node.state == "down" and state == "active"):
+                node.state = state
+        seen.add(node.name)
+    for node in db.query(orm.ComputeNode).all():
+        opts = node.options or {}
+        if opts.get("cluster_entry") == cluster.name and node.name not in seen:
+            if node.state != "down":
+                log.warning("Cluster %s no longer lists %s: marking it down", cluster.name,
+                            node.name)  # fmt: skip
+                node.state = "down"
+    db.commit()
