@@ -200,7 +200,9 @@ def projects_for(db, person, offset=0, limit=None):
         # the page's collaborators are read with collaborator_lists()
         .options(lazyload(orm.Project.collaborators))
         .join(orm.Collaborator)
-        .filter(orm.Collaborator.user_id == person.id, orm.Project.deleted.is_(False))
+        # "IS NOT true" rather than "IS false" (the same, deleted is never NULL): SQLite
+        # would otherwise walk the deleted index, every project, to count one person's
+        .filter(orm.Collaborator.user_id == person.id, orm.Project.deleted.isnot(True))
         .order_by(orm.Project.created.desc(), orm.Project.id)
     )
     total = query.count()

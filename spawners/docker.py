@@ -28,6 +28,7 @@ class DockerBackend(NodeBackend):
     """Runs project servers as containers on one Docker Engine."""
 
     kind = "docker"
+    home = HOME
 
     image = Unicode(
         "smchub/project:latest",

@@ -1,5 +1,6 @@
 """Shared parts of smchub's REST handlers."""
 
+import asyncio
 import json
 
 from jupyterhub import orm as hub_orm
@@ -131,6 +132,31 @@ class SMCAPIHandler(APIHandler):
             self.db.refresh(project)
             return True
         return False
+
+    async def stop_server(self, project_user, wait, grace=0):
+        """Stop a project's server, whatever it is doing now.
+
+        With wait=False, returns after `grace` seconds even if the stop goes on.
+        """
+        spawner = project_user.spawner
+        if spawner.pending == "spawn":
+            # JupyterHub cannot cancel a start midway; let it finish, then stop
+            try:
+                await spawner._spawn_future
+            except Exception:
+                return
+        if spawner.pending == "stop":
+            # a stop begun elsewhere (another request, the idle culler, hub shutdown)
+            while wait and spawner.pending == "stop":
+                await asyncio.sleep(0.1)
+            return
+        if not spawner.active:
+            return
+        task = asyncio.ensure_future(self.stop_single_user(project_user))
+        if wait:
+            await task
+        else:
+            await asyncio.wait([task], timeout=grace)
 
     def project_user(self, project):
         """The JupyterHub user serving `project`."""

@@ -5,6 +5,7 @@ import asyncio
 from jupyterhub import orm as hub_orm
 from tornado import web
 
+from ..moving import move_project
 from ..names import is_project_name
 from ..projects import (
     InvalidInput,
@@ -17,6 +18,7 @@ from ..projects import (
 )
 from .base import SMCAPIHandler
 from .courses import claim_enrolments
+from .files import ProjectServerMixin
 
 
 class ProjectListAPIHandler(SMCAPIHandler):
@@ -86,7 +88,7 @@ class ProjectAPIHandler(SMCAPIHandler):
         person = self.current_person()
         project = self.find_project(project_id, person, owner_only=True)
         project_user = self.project_user(project)
-        await stop_server(self, project_user, wait=True)
+        await self.stop_server(project_user, wait=True)
         project.deleted = True
         for invite in list(project.invites):
             self.db.delete(invite)
@@ -136,33 +138,7 @@ class ProjectServerAPIHandler(SMCAPIHandler):
             self.log.warning("Starting a project failed: %s", task.exception())
 
     async def _stop(self, project_user, spawner):
-        await stop_server(self, project_user, wait=False, grace=self.start_grace)
-
-
-async def stop_server(handler, project_user, wait, grace=0):
-    """Stop a project's server, whatever it is doing now.
-
-    With wait=False, returns after `grace` seconds even if the stop goes on.
-    """
-    spawner = project_user.spawner
-    if spawner.pending == "spawn":
-        # JupyterHub cannot cancel a start midway; let it finish, then stop
-        try:
-            await spawner._spawn_future
-        except Exception:
-            return
-    if spawner.pending == "stop":
-        # a stop begun elsewhere (another request, the idle culler, hub shutdown)
-        while wait and spawner.pending == "stop":
-            await asyncio.sleep(0.1)
-        return
-    if not spawner.active:
-        return
-    task = asyncio.ensure_future(handler.stop_single_user(project_user))
-    if wait:
-        await task
-    else:
-        await asyncio.wait([task], timeout=grace)
+        await self.stop_server(project_user, wait=False, grace=self.start_grace)
 
 
 class CollaboratorAPIHandler(SMCAPIHandler):
@@ -206,9 +182,25 @@ class CollaboratorAPIHandler(SMCAPIHandler):
         self.write_json(self.project_model(project))
 
 
+class ProjectMoveAPIHandler(ProjectServerMixin, SMCAPIHandler):
+    """POST /api/projects/<id>/move {node}: admins move a project to another node."""
+
+    async def post(self, project_id):
+        person = self.current_person()
+        if not self.is_admin(person):
+            raise web.HTTPError(403, "Only admins can move projects between nodes.")
+        project = self.find_project(project_id, person)
+        model = self.json_object_body({"node"}, required=("node",))
+        if not isinstance(model["node"], str):
+            raise web.HTTPError(400, "node must be the name of a compute node")
+        moved = await move_project(self, project, model["node"])
+        self.write_json({**self.project_model(project), "moved": moved})
+
+
 default_handlers = [
     (r"/api/projects", ProjectListAPIHandler),
     (r"/api/projects/([^/]+)", ProjectAPIHandler),
     (r"/api/projects/([^/]+)/(start|stop)", ProjectServerAPIHandler),
     (r"/api/projects/([^/]+)/collaborators/([^/]+)", CollaboratorAPIHandler),
+    (r"/api/projects/([^/]+)/move", ProjectMoveAPIHandler),
 ]
