@@ -62,6 +62,7 @@ run: setup
 # both with two Docker Engines as compute nodes (Debian's docker.io, started here and
 # stopped afterwards, with the project image built on them when its inputs changed).
 test: setup
+	tests/browser/ensure-chromium.sh
 	$(VENV)/bin/ruff check .
 	tests/services/with-docker.sh bash -c '$(VENV)/bin/pytest $(PYTEST_ARGS) && \
 	  tests/services/with-postgres.sh $(VENV)/bin/pytest $(PYTEST_ARGS)'

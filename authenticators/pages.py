@@ -44,7 +44,8 @@ class SignUpHandler(AccountPageHandler):
 
     async def _render(self, status=200, **ns):
         authenticator = self.authenticator
-        fields = {"error": None, "username": "", "email": "", "token": "", "pending": False}
+        fields = {"error": None, "username": "", "email": "", "token": "", "pending": False,
+                  "next": self.get_argument("next", "")}  # fmt: skip
         fields.update(ns)
         await self.render_page(
             "signup.html",

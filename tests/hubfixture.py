@@ -86,8 +86,13 @@ class RunningHub:
     async def start(self):
         HubUnderTest.clear_instance()
         self.app = HubUnderTest.instance(config=self.config)
-        await self.app.initialize([])
-        await self.app.start()
+        try:
+            await self.app.initialize([])
+            await self.app.start()
+        except BaseException:
+            # the proxy may already run: leave nothing behind
+            await self.app.cleanup()
+            raise
         self.url = f"http://127.0.0.1:{self.config.JupyterHub.port}"
         self.admin = await self.person("admin")
 

@@ -2,6 +2,8 @@
 
 from datetime import timedelta
 
+import httpx
+
 from smchub import orm
 
 
@@ -79,3 +81,30 @@ async def test_invite_bad_input_and_revocation(hub):
     assert (await owner.api("DELETE", f"projects/{pid}/invites/{invite['id']}")).status_code == 204
     assert (await guest.api("POST", f"invites/{invite['token']}")).status_code == 404
     assert (await guest.api("POST", "invites/made-up-token")).status_code == 404
+
+
+async def test_an_invite_survives_signing_up_first(hub):
+    """Someone without an account opens an invite: sign in -> sign up -> back to the invite."""
+    owner = await hub.person()
+    pid = (await owner.create_project("Join me"))["id"]
+    invite = (await owner.api("POST", f"projects/{pid}/invites", {})).json()
+    async with httpx.AsyncClient(base_url=hub.url, follow_redirects=True, timeout=60) as browser:
+        r = await browser.get(invite["url"])
+        assert r.url.path == "/hub/login"
+        signup = r.text.split('id="signup-link"')[1].split('href="')[1].split('"')[0]
+        assert "next=" in signup
+        page = await browser.get(signup.replace("&amp;", "&"))
+        r = await browser.post(
+            "/hub/signup",
+            data={
+                "username": "newcomer",
+                "email": "newcomer@example.org",
+                "password": "a long enough password",
+                "password_confirm": "a long enough password",
+                "next": page.text.split('name="next" value="')[1].split('"')[0],
+                "_xsrf": browser.cookies.get("_xsrf"),
+            },
+        )
+        assert r.status_code == 200
+        assert r.url.path == invite["url"]
+        assert "Join me" in r.text

@@ -3,6 +3,8 @@
   "use strict";
   const base = window.jhdata.base_url; // ends with /hub/
 
+  // Every failure becomes an Error whose message a person can read: the API's own
+  // message when it sent one, otherwise what went wrong in words.
   async function api(method, path, body) {
     const options = {
       method: method,
@@ -13,7 +15,12 @@
       options.headers["Content-Type"] = "application/json";
       options.body = JSON.stringify(body);
     }
-    const response = await fetch(base + "api/" + path, options);
+    let response;
+    try {
+      response = await fetch(base + "api/" + path, options);
+    } catch (e) {
+      throw new Error("Could not reach the hub; check your connection and try again.");
+    }
     if (response.status === 204) return null;
     let data = null;
     try {
@@ -22,7 +29,11 @@
       data = null;
     }
     if (!response.ok) {
-      const message = (data && data.message) || response.statusText || "Request failed";
+      let message = data && data.message;
+      if (!message) {
+        const status = `${response.status}${response.statusText ? " " + response.statusText : ""}`;
+        message = `The hub answered ${status}; try again in a moment.`;
+      }
       const error = new Error(message);
       error.status = response.status;
       throw error;
@@ -49,11 +60,25 @@
     target.hidden = !error;
   }
 
+  // Run a person's action: its error (if any) is shown in `errorBox`, and `button`
+  // (if given) is disabled meanwhile so a slow request is not sent twice.
+  async function guard(errorBox, fn, button) {
+    showError(errorBox, null);
+    if (button) button.disabled = true;
+    try {
+      await fn();
+    } catch (e) {
+      showError(errorBox, e);
+    } finally {
+      if (button) button.disabled = false;
+    }
+  }
+
   function when(iso) {
     if (!iso) return "never";
     const date = new Date(iso);
     return date.toLocaleString();
   }
 
-  window.smchub = { api, el, showError, when, base };
+  window.smchub = { api, el, showError, guard, when, base };
 })();

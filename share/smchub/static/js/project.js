@@ -1,46 +1,44 @@
 // One project's page: state, settings, collaborators, invite links.
 (function () {
   "use strict";
-  const { api, el, showError, when, base } = window.smchub;
-  const projectId = document.body.dataset.projectId || document.getElementById("project").dataset.projectId;
-  const me = document.getElementById("project").dataset.me;
-  const errorBox = document.getElementById("project-error");
+  const { api, el, showError, guard, when, base } = window.smchub;
+  const page = document.getElementById("project");
+  const projectId = page.dataset.projectId;
+  const me = page.dataset.me;
+  const byId = (id) => document.getElementById(id);
+  // each part of the page shows its own errors next to it
+  const errors = {
+    project: byId("project-error"),
+    settings: byId("settings-error"),
+    collaborators: byId("collaborator-error"),
+    invites: byId("invite-error"),
+  };
   let project = null;
-
-  async function guarded(fn) {
-    showError(errorBox, null);
-    try {
-      await fn();
-    } catch (e) {
-      showError(errorBox, e);
-    }
-  }
+  let loadFailed = false;
 
   function renderCollaborators() {
-    const list = document.getElementById("collaborators");
+    const list = byId("collaborators");
     list.replaceChildren();
     const iAmOwner = project.owner === me;
     for (const c of project.collaborators) {
       const canRemove = c.role !== "owner" && (iAmOwner || c.name === me);
+      const remove = (event) =>
+        guard(
+          errors.collaborators,
+          async () => {
+            project = await api("DELETE", `projects/${projectId}/collaborators/${encodeURIComponent(c.name)}`);
+            if (c.name === me) window.location = base + "projects";
+            else render();
+          },
+          event.currentTarget
+        );
       list.append(
         el(
           "li",
           { class: "list-group-item d-flex justify-content-between", "data-name": c.name },
           el("span", {}, c.name, " ", el("small", { class: "text-muted" }, c.role)),
           canRemove
-            ? el(
-                "button",
-                {
-                  class: "btn btn-sm btn-outline-danger",
-                  onclick: () =>
-                    guarded(async () => {
-                      project = await api("DELETE", `projects/${projectId}/collaborators/${encodeURIComponent(c.name)}`);
-                      if (c.name === me) window.location = base + "projects";
-                      else render();
-                    }),
-                },
-                c.name === me ? "Leave" : "Remove"
-              )
+            ? el("button", { class: "btn btn-sm btn-outline-danger", onclick: remove }, c.name === me ? "Leave" : "Remove")
             : null
         )
       );
@@ -48,10 +46,19 @@
   }
 
   async function renderInvites() {
-    const list = document.getElementById("invites");
+    const list = byId("invites");
     const invites = await api("GET", `projects/${projectId}/invites`);
     list.replaceChildren();
     for (const invite of invites) {
+      const revoke = (event) =>
+        guard(
+          errors.invites,
+          async () => {
+            await api("DELETE", `projects/${projectId}/invites/${invite.id}`);
+            await renderInvites();
+          },
+          event.currentTarget
+        );
       list.append(
         el(
           "li",
@@ -64,94 +71,108 @@
               `, expires ${when(invite.expires_at)}` +
               (invite.usable ? "" : " (no longer usable)")
           ),
-          el(
-            "button",
-            {
-              class: "btn btn-sm btn-outline-danger",
-              onclick: () =>
-                guarded(async () => {
-                  await api("DELETE", `projects/${projectId}/invites/${invite.id}`);
-                  await renderInvites();
-                }),
-            },
-            "Revoke"
-          )
+          el("button", { class: "btn btn-sm btn-outline-danger", onclick: revoke }, "Revoke")
         )
       );
     }
   }
 
   function render() {
-    document.getElementById("project-title").textContent = project.title;
-    document.getElementById("project-state").textContent = project.state;
-    document.getElementById("project-node").textContent = project.node || "not placed yet";
-    document.getElementById("project-last-active").textContent = when(project.last_active);
+    byId("project-title").textContent = project.title;
+    byId("project-state").textContent = project.state;
+    byId("project-node").textContent = project.node || "not placed yet";
+    byId("project-last-active").textContent = when(project.last_active);
     const quotas = project.quotas;
-    document.getElementById("project-quotas").textContent =
+    byId("project-quotas").textContent =
       `${quotas.memory_mb} MB memory, ${quotas.cpu} CPU, ${quotas.disk_mb} MB disk, ` +
       (quotas.idle_timeout_s ? `stops after ${quotas.idle_timeout_s} s idle` : "never stopped when idle");
     const running = project.state === "running" || project.state === "starting";
-    document.getElementById("start").hidden = running;
-    document.getElementById("stop").hidden = !running;
+    byId("start").hidden = running;
+    byId("stop").hidden = !running;
     renderCollaborators();
   }
 
+  // polled: a failure is shown until the project loads again, without hiding the
+  // error of something the person did
   async function refresh() {
-    project = await api("GET", `projects/${projectId}`);
+    try {
+      project = await api("GET", `projects/${projectId}`);
+    } catch (e) {
+      loadFailed = true;
+      e.message = "Could not load this project: " + e.message;
+      showError(errors.project, e);
+      return;
+    }
+    if (loadFailed) {
+      loadFailed = false;
+      showError(errors.project, null);
+    }
     render();
   }
 
-  document.getElementById("settings").addEventListener("submit", (event) => {
+  byId("settings").addEventListener("submit", (event) => {
     event.preventDefault();
-    guarded(async () => {
-      project = await api("PATCH", `projects/${projectId}`, {
-        title: document.getElementById("title").value,
-        description: document.getElementById("description").value,
-      });
-      render();
-    });
+    const saved = byId("settings-saved");
+    saved.hidden = true;
+    guard(
+      errors.settings,
+      async () => {
+        project = await api("PATCH", `projects/${projectId}`, {
+          title: byId("title").value,
+          description: byId("description").value,
+        });
+        render();
+        saved.hidden = false;
+      },
+      byId("save-settings")
+    );
   });
-  document.getElementById("add-collaborator").addEventListener("submit", (event) => {
+  byId("add-collaborator").addEventListener("submit", (event) => {
     event.preventDefault();
-    const name = document.getElementById("collaborator-name");
-    guarded(async () => {
-      project = await api("PUT", `projects/${projectId}/collaborators/${encodeURIComponent(name.value.trim())}`);
-      name.value = "";
-      render();
-    });
+    const name = byId("collaborator-name");
+    guard(
+      errors.collaborators,
+      async () => {
+        project = await api("PUT", `projects/${projectId}/collaborators/${encodeURIComponent(name.value.trim())}`);
+        name.value = "";
+        render();
+      },
+      byId("add-collaborator-button")
+    );
   });
-  document.getElementById("make-invite").addEventListener("submit", (event) => {
+  byId("make-invite").addEventListener("submit", (event) => {
     event.preventDefault();
-    const days = parseFloat(document.getElementById("invite-days").value || "7");
-    const uses = document.getElementById("invite-uses").value;
-    guarded(async () => {
-      const invite = await api("POST", `projects/${projectId}/invites`, {
-        expires_in: Math.round(days * 86400),
-        max_uses: uses ? parseInt(uses, 10) : null,
-      });
-      const link = new URL(invite.url, window.location.href).href;
-      const box = document.getElementById("invite-link");
-      box.value = link;
-      box.hidden = false;
-      box.select();
-      await renderInvites();
-    });
+    const days = parseFloat(byId("invite-days").value || "7");
+    const uses = byId("invite-uses").value;
+    guard(
+      errors.invites,
+      async () => {
+        const invite = await api("POST", `projects/${projectId}/invites`, {
+          expires_in: Math.round(days * 86400),
+          max_uses: uses ? parseInt(uses, 10) : null,
+        });
+        const box = byId("invite-link");
+        box.value = new URL(invite.url, window.location.href).href;
+        box.hidden = false;
+        box.select();
+        await renderInvites();
+      },
+      byId("make-invite-button")
+    );
   });
-  document.getElementById("start").addEventListener("click", () =>
-    guarded(async () => {
-      project = await api("POST", `projects/${projectId}/start`);
-      render();
-    })
-  );
-  document.getElementById("stop").addEventListener("click", () =>
-    guarded(async () => {
-      project = await api("POST", `projects/${projectId}/stop`);
-      render();
-    })
-  );
-  guarded(async () => {
-    await refresh();
-    await renderInvites();
-  });
-  setInterval(() => guarded(refresh), 5000);
+  for (const action of ["start", "stop"]) {
+    const button = byId(action);
+    button.addEventListener("click", () =>
+      guard(
+        errors.project,
+        async () => {
+          project = await api("POST", `projects/${projectId}/${action}`);
+          render();
+        },
+        button
+      )
+    );
+  }
+  refresh().then(() => project && guard(errors.invites, renderInvites));
+  setInterval(refresh, 5000);
 })();
