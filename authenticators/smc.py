@@ -41,6 +41,9 @@ class SMCAuthenticator(Authenticator):
     and through /hub/api/signup-tokens and /hub/api/accounts.
     """
 
+    # (path under /hub/, label, admins only) for the hub's navigation bar
+    account_pages = [("account", "Account", False), ("accounts", "Accounts", True)]
+
     signup_mode = CaselessStrEnum(
         SIGNUP_MODES,
         help="""Who may make an account on the sign-up page.

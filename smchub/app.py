@@ -283,6 +283,10 @@ class SMCHub(JupyterHub):
     def init_tornado_settings(self):
         self.init_data_dir()
         self.tornado_settings["smchub"] = self
+        # links to the authenticator's own pages, if it has any (SMCAuthenticator does)
+        self.template_vars.setdefault(
+            "account_pages", list(getattr(self.authenticator, "account_pages", []))
+        )
         # smchub's templates go after any the admin configured and before JupyterHub's
         # own, which stay reachable as "templates/<name>" for {% extends %}
         ours = os.path.join(DATA_FILES_PATH, "templates")

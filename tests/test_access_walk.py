@@ -256,3 +256,16 @@ async def test_xsrf_on_every_state_changing_form(hub, walk):
     assert r.status_code == 403
     assert re.search(r"forged", json.dumps((await owner.client.get(
         f"/user/{pid}/api/contents")).json())) is None  # fmt: skip
+
+
+async def test_navigation_shows_what_each_person_may_open(hub, walk):
+    actors, pid, kernel, terminal = walk
+    for name in ("owner", "admin"):
+        page = await (await actors[name].browser()).get("/hub/projects")
+        for link in ("/hub/projects", "/hub/courses", "/hub/account", "/hub/token"):
+            assert f'href="{link}"' in page.text, (name, link)
+        for link in ("/hub/nodes", "/hub/accounts"):
+            assert (f'href="{link}"' in page.text) == (name == "admin"), (name, link)
+    # JupyterHub's own pages carry the same navigation
+    page = await (await actors["owner"].browser()).get("/hub/token")
+    assert 'href="/hub/courses"' in page.text and 'href="/hub/home"' not in page.text
