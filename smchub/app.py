@@ -192,7 +192,14 @@ class SMCHub(JupyterHub):
         from .spawners.local import LocalBackend
 
         classes = super()._load_classes()
-        for cls in (SMCHub, ProjectSpawner, LocalBackend, DockerBackend, SMCAuthenticator):
+        ours = [SMCHub, ProjectSpawner, LocalBackend, DockerBackend, SMCAuthenticator]
+        try:
+            from .spawners.kubernetes import KubernetesBackend
+        except ImportError:  # the kubernetes extra is not installed
+            pass
+        else:
+            ours.append(KubernetesBackend)
+        for cls in ours:
             if cls not in classes:
                 classes.append(cls)
         return classes

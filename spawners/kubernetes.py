@@ -1,0 +1,486 @@
+"""The kubernetes backend: a project server as a pod, its home a PersistentVolumeClaim.
+
+A node row with backend "kubernetes" stands for a Kubernetes node or a pool of them (its
+options say which: node_selector, node_affinity, tolerations; see
+kubernetes_objects.node_scheduling). smchub's placement picks the row, and the pod is
+constrained to run where the row says. Each project keeps its home in a PVC that stays
+when the project stops; its server's token is handed over in a Secret, removed with the
+pod. What the objects contain is decided in kubernetes_objects (pure, unit-tested); this
+module only talks to the API server, with kubernetes_asyncio as kubespawner does.
+
+The API server is reached with the hub pod's service account (in a cluster), or with a
+kubeconfig (options.kubeconfig, options.context; the node url, if given, overrides the
+API server's address). The hub needs, in each namespace it uses: pods (get, create,
+delete), persistentvolumeclaims (get, create) and secrets (create, delete); the Role
+Zero to JupyterHub gives its hub has all of these (examples/zero-to-jupyterhub.md).
+"""
+
+import asyncio
+import json
+
+from aiohttp import ClientError
+from kubernetes_asyncio import config as kube_config
+from kubernetes_asyncio.client import ApiClient, Configuration, CoreV1Api, VersionApi
+from kubernetes_asyncio.client.exceptions import ApiException
+from traitlets import Dict, Float, Integer, List, Unicode, default, validate
+
+from .backend import NodeBackend
+from .kubernetes_objects import (
+    PORT,
+    TOKEN_ENV,
+    home_size,
+    limits_note,
+    make_home_pvc,
+    make_project_pod,
+    make_token_secret,
+    node_scheduling,
+    pod_state,
+    project_environment,
+    project_labels,
+    project_names,
+    project_resources,
+    pvc_size,
+    quantity_mib,
+    split_secret_env,
+)
+
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+class ProjectPodFailed(RuntimeError):
+    """A project's pod did not come up; the message says why, as Kubernetes told it."""
+
+
+def api_error_message(error):
+    """What the API server answered (status, and its message: "pods is forbidden: ...")."""
+    try:
+        message = json.loads(error.body).get("message")
+    except (TypeError, ValueError, AttributeError):
+        message = None
+    return f"{error.status} {error.reason}" + (f": {message}" if message else "")
+
+
+class KubernetesBackend(NodeBackend):
+    """Runs project servers as pods, on the nodes a node row stands for."""
+
+    kind = "kubernetes"
+
+    namespace = Unicode(
+        help="""Namespace of project pods, PVCs and Secrets (a node's options may name
+        another: namespace). Defaults to the hub pod's own namespace, else "default".
+
+        A project's home is a PVC in the namespace of the node it first ran on: give all
+        nodes of a cluster the same namespace, or a project moved between them starts
+        with an empty home.
+        """,
+    ).tag(config=True)
+
+    @default("namespace")
+    def _namespace_default(self):
+        try:
+            with open(SERVICE_ACCOUNT_NAMESPACE) as f:
+                return f.read().strip()
+        except OSError:
+            return "default"
+
+    image = Unicode(
+        "smchub/project:latest",
+        help="Image of project servers (a node's options may name another: image).",
+    ).tag(config=True)
+
+    image_pull_policy = Unicode(
+        None,
+        allow_none=True,
+        help="""imagePullPolicy of project pods: IfNotPresent, Always or Never.
+
+        None leaves Kubernetes' default (Always for :latest, else IfNotPresent).
+        """,
+    ).tag(config=True)
+
+    image_pull_secrets = List(
+        Unicode(),
+        help="Names of Secrets (in the pods' namespace) for pulling the image.",
+    ).tag(config=True)
+
+    command = List(
+        ["jupyterhub-singleuser"],
+        help="""Command that starts the project server inside the image (the pod's args:
+        the image's entrypoint, tini, stays PID 1). The spawner's arguments follow it.""",
+    ).tag(config=True)
+
+    uid = Integer(1000, help="uid the project server runs as (the image's 'user').").tag(
+        config=True
+    )
+
+    gid = Integer(
+        1000, help="gid the project server runs as; it also owns the home volume (fsGroup)."
+    ).tag(config=True)
+
+    storage_class = Unicode(
+        None,
+        allow_none=True,
+        help="""StorageClass of project homes (a node's options may name another:
+        storage_class). None uses the cluster's default StorageClass.
+
+        With a node-local class (local volumes, WaitForFirstConsumer), a home is made on
+        the machine where the project first runs and the project stays there; with
+        network storage, the home follows the project to any node.
+        """,
+    ).tag(config=True)
+
+    storage_access_modes = List(
+        Unicode(),
+        ["ReadWriteOnce"],
+        help="Access modes of project home PVCs.",
+    ).tag(config=True)
+
+    home_size_without_quota = Unicode(
+        "10Gi",
+        help="""Size of the home volume of a project whose disk_mb quota is 0 (no quota):
+        Kubernetes needs a size for every claim.""",
+    ).tag(config=True)
+
+    cpu_guarantee_fraction = Float(
+        None,
+        allow_none=True,
+        help="""Share of a project's CPU quota its pod requests (the CPU quota is its limit).
+
+        The Kubernetes scheduler places pods by their requests. None requests
+        1 / c.SMCHub.overcommit["cpu"] of the quota (0.25 with the default 4x
+        overcommit), so the scheduler counts what smchub's placement counts: a node's
+        CPUs handed out four times over, each project guaranteed a quarter of its
+        quota and free to use all of it when the node is idle.
+        """,
+    ).tag(config=True)
+
+    memory_guarantee_fraction = Float(
+        None,
+        allow_none=True,
+        help="""Share of a project's memory quota its pod requests (the quota is its limit).
+
+        None requests 1 / c.SMCHub.overcommit["memory"] of the quota: all of it with the
+        default (memory is handed out once). A pod using more memory than it requested
+        is the first evicted when its node runs short; with request = limit that never
+        happens, and a project that goes past its quota is OOM-killed instead, as on the
+        other backends.
+        """,
+    ).tag(config=True)
+
+    @validate("cpu_guarantee_fraction", "memory_guarantee_fraction")
+    def _validate_fraction(self, proposal):
+        value = proposal.value
+        if value is not None and not 0 < value <= 1:
+            raise ValueError(
+                f"c.KubernetesBackend.{proposal.trait.name} must be in (0, 1] "
+                f"(a share of the quota), not {value}"
+            )
+        return value
+
+    extra_labels = Dict(
+        help="""Labels added to project pods, e.g. those a NetworkPolicy selects on
+        (smchub.io/project and smchub.io/node are always smchub's own).""",
+    ).tag(config=True)
+
+    service_account = Unicode(
+        None,
+        allow_none=True,
+        help="""Service account of project pods. None (the default) mounts no Kubernetes
+        API token into them: a project has no business with the API server.""",
+    ).tag(config=True)
+
+    secret_env = List(
+        Unicode(),
+        list(TOKEN_ENV),
+        help="""Variables of the server's environment handed over in a Secret rather than
+        written into the Pod (which anyone allowed to read pods can read): the server's
+        API token, and any of your own from c.Spawner.environment you add here.""",
+    ).tag(config=True)
+
+    stop_timeout = Integer(
+        10, help="Seconds a project server gets to exit when its pod is deleted."
+    ).tag(config=True)
+
+    # seconds between looks at a pod that is starting or being deleted
+    check_interval = 1.0
+
+    _api_client = None
+
+    # --- plain values from config and the node's row --------------------------
+
+    @property
+    def options(self):
+        return self.node_options or {}
+
+    def _share_placement_counts(self, resource):
+        """1 / the hub's overcommit of a resource (never more than all of the quota)."""
+        overcommit = getattr(self.hub, "overcommit", None) or {}
+        factor = float(overcommit.get(resource, {"cpu": 4.0, "memory": 1.0}[resource]))
+        return 1.0 if factor <= 1 else 1.0 / factor
+
+    @property
+    def cpu_fraction(self):
+        if self.cpu_guarantee_fraction is not None:
+            return self.cpu_guarantee_fraction
+        return self._share_placement_counts("cpu")
+
+    @property
+    def memory_fraction(self):
+        if self.memory_guarantee_fraction is not None:
+            return self.memory_guarantee_fraction
+        return self._share_placement_counts("memory")
+
+    @property
+    def pod_namespace(self):
+        return self.options.get("namespace") or self.namespace
+
+    @property
+    def pod_image(self):
+        return self.options.get("image") or self.image
+
+    @property
+    def home_storage_class(self):
+        return self.options.get("storage_class") or self.storage_class
+
+    def home_pvc(self, project_id, quotas):
+        """The PVC a new project home gets."""
+        names = project_names(project_id)
+        return make_home_pvc(
+            name=names.pvc,
+            size=home_size(quotas["disk_mb"], self.home_size_without_quota),
+            storage_class=self.home_storage_class,
+            access_modes=self.storage_access_modes,
+            labels=project_labels(project_id),
+        )
+
+    def server_objects(self, project_id, hub_env, args, quotas, home):
+        """(Secret, Pod) running the project's server, `home` the size of its volume."""
+        names = project_names(project_id)
+        resources = project_resources(quotas, self.cpu_fraction, self.memory_fraction)
+        note = limits_note(resources, self.node_name, home, self.home_storage_class)
+        limits = self.limits_env({**quotas, "disk_mb": quantity_mib(home)}, True, note)
+        env = project_environment(hub_env, limits, project_id)
+        pod_env, secret_data = split_secret_env(env, set(self.secret_env), names.secret)
+        labels = project_labels(project_id, self.node_name, self.extra_labels)
+        secret = make_token_secret(names.secret, secret_data, project_labels(project_id))
+        pod = make_project_pod(
+            names=names,
+            image=self.pod_image,
+            command=self.command + list(args),
+            env=pod_env,
+            resources=resources,
+            scheduling=node_scheduling(self.node_name, self.options),
+            labels=labels,
+            uid=self.uid,
+            gid=self.gid,
+            image_pull_policy=self.image_pull_policy,
+            image_pull_secrets=list(self.image_pull_secrets),
+            service_account=self.service_account,
+            grace_seconds=self.stop_timeout,
+        )
+        return secret, pod
+
+    # --- talking to the API server --------------------------------------------
+
+    async def _core(self):
+        if self._api_client is None:
+            configuration = Configuration()
+            kubeconfig, context = self.options.get("kubeconfig"), self.options.get("context")
+            if kubeconfig or context:
+                await kube_config.load_kube_config(
+                    config_file=kubeconfig,
+                    context=context,
+                    client_configuration=configuration,
+                    persist_config=False,
+                )
+            else:
+                try:
+                    kube_config.load_incluster_config(client_configuration=configuration)
+                except kube_config.ConfigException:
+                    await kube_config.load_kube_config(
+                        client_configuration=configuration, persist_config=False
+                    )
+            if self.node_url:
+                configuration.host = self.node_url
+            if self._api_client is None:
+                self._api_client = ApiClient(configuration=configuration)
+        return CoreV1Api(self._api_client)
+
+    async def close(self):
+        if self._api_client is not None:
+            client, self._api_client = self._api_client, None
+            await client.close()
+
+    async def check(self):
+        await self._core()
+        await VersionApi(self._api_client).get_code()
+        return True
+
+    async def start(self, spawner, project, quotas):
+        try:
+            return await self._start(spawner, project, quotas)
+        except ApiException as e:
+            raise ProjectPodFailed(
+                f"Kubernetes refused to start project {project.id} on node {self.node_name}: "
+                f"{api_error_message(e)}"
+            ) from e
+        except kube_config.ConfigException as e:
+            raise ProjectPodFailed(f"node {self.node_name}: no Kubernetes configuration: {e}")
+
+    async def _start(self, spawner, project, quotas):
+        loop = asyncio.get_running_loop()
+        # give up (and say why) before JupyterHub's own start timeout does (saying only
+        # "timeout")
+        deadline = loop.time() + max(spawner.start_timeout - 2, 0)
+        namespace = self.pod_namespace
+        names = project_names(project.id)
+        # bad node options are refused before anything is made
+        node_scheduling(self.node_name, self.options)
+        core = await self._core()
+        home = await self._ensure_home(core, namespace, project.id, quotas)
+        # the server listens on every address of its pod; the hub reaches it at the pod's
+        spawner.ip, spawner.port = "0.0.0.0", PORT
+        secret, pod = self.server_objects(
+            project.id, spawner.get_env(), spawner.get_args(), quotas, home
+        )
+        self.log.info(
+            "Starting project %s as pod %s/%s on node %s",
+            project.id, namespace, names.pod, self.node_name,
+        )  # fmt: skip
+        handle = {"namespace": namespace, "pod": names.pod, "secret": names.secret}
+        try:
+            await self._replace(core.create_namespaced_secret, core.delete_namespaced_secret,
+                                namespace, secret)  # fmt: skip
+            await self._create_pod(core, namespace, pod)
+            ip = await self._wait_running(core, namespace, names.pod, deadline)
+        except BaseException:
+            # the spawner has no handle yet, so nobody else would remove them
+            await self._remove(core, handle, now=True)
+            raise
+        return ip, PORT, handle
+
+    async def _ensure_home(self, core, namespace, project_id, quotas):
+        """The size of the project's home PVC, made if it is missing."""
+        wanted = self.home_pvc(project_id, quotas)
+        name = wanted.metadata.name
+        try:
+            pvc = await core.read_namespaced_persistent_volume_claim(name, namespace)
+        except ApiException as e:
+            if e.status != 404:
+                raise
+            self.log.info("Creating the home of project %s: PVC %s/%s (%s)", project_id,
+                          namespace, name, wanted.spec.resources.requests["storage"])  # fmt: skip
+            pvc = await core.create_namespaced_persistent_volume_claim(namespace, wanted)
+        size = pvc_size(pvc)
+        if quantity_mib(size) < quantity_mib(wanted.spec.resources.requests["storage"]):
+            self.log.warning(
+                "Project %s's home %s/%s is %s, less than its quota now asks: smchub does "
+                "not grow volumes (kubectl edit pvc, with a StorageClass that allows "
+                "volume expansion)",
+                project_id, namespace, name, size,
+            )  # fmt: skip
+        return size
+
+    async def _replace(self, create, delete, namespace, obj):
+        """Create obj, replacing one of the same name (left by a hub that lost track)."""
+        try:
+            await create(namespace, obj)
+        except ApiException as e:
+            if e.status != 409:
+                raise
+            await delete(obj.metadata.name, namespace)
+            await create(namespace, obj)
+
+    async def _create_pod(self, core, namespace, pod):
+        try:
+            await core.create_namespaced_pod(namespace, pod)
+        except ApiException as e:
+            if e.status != 409:
+                raise
+            # a pod of an earlier run the hub lost track of: it goes, ours comes
+            name = pod.metadata.name
+            self.log.warning("Replacing the stale pod %s/%s", namespace, name)
+            await self._delete_pod(core, namespace, name, now=True)
+            await core.create_namespaced_pod(namespace, pod)
+
+    async def _wait_running(self, core, namespace, name, deadline):
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                pod = await core.read_namespaced_pod(name, namespace)
+            except ApiException as e:
+                if e.status != 404:
+                    raise
+                raise ProjectPodFailed(f"pod {namespace}/{name} was deleted while starting")
+            state = pod_state(pod)
+            if state.running:
+                return state.ip
+            if state.finished or state.hopeless:
+                raise ProjectPodFailed(f"pod {namespace}/{name} did not start: {state.reason}")
+            if loop.time() >= deadline:
+                raise ProjectPodFailed(
+                    f"pod {namespace}/{name} is not running yet ({state.reason}); giving up "
+                    "(c.ProjectSpawner.start_timeout)"
+                )
+            await asyncio.sleep(self.check_interval)
+
+    async def _delete_pod(self, core, namespace, name, now=False):
+        """Delete the pod and wait until it is gone (its grace period, and a bit)."""
+        grace = 0 if now else self.stop_timeout
+        try:
+            await core.delete_namespaced_pod(name, namespace, grace_period_seconds=grace)
+        except ApiException as e:
+            if e.status == 404:
+                return
+            raise
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace + 30
+        while loop.time() < deadline:
+            try:
+                await core.read_namespaced_pod(name, namespace)
+            except ApiException as e:
+                if e.status == 404:
+                    return
+                raise
+            await asyncio.sleep(self.check_interval)
+        self.log.warning("Pod %s/%s is still terminating after %s s", namespace, name,
+                         grace + 30)  # fmt: skip
+
+    async def _remove(self, core, handle, now=False):
+        """Remove the server's pod and Secret; the home stays. Failures are logged:
+        the next start replaces what is left."""
+        namespace = handle["namespace"]
+        try:
+            await self._delete_pod(core, namespace, handle["pod"], now=now)
+            await core.delete_namespaced_secret(handle["secret"], namespace)
+        except ApiException as e:
+            if e.status != 404:
+                self.log.warning("Could not remove pod %s/%s: %s", namespace, handle["pod"],
+                                 e.reason)  # fmt: skip
+        except (ClientError, OSError, asyncio.TimeoutError) as e:
+            self.log.warning("Could not reach Kubernetes to remove pod %s/%s: %s", namespace,
+                             handle["pod"], e)  # fmt: skip
+
+    async def poll(self, spawner, handle):
+        try:
+            core = await self._core()
+            pod = await core.read_namespaced_pod(handle["pod"], handle["namespace"])
+        except ApiException as e:
+            if e.status != 404:
+                self.log.warning("Node %s: cannot read pod %s: %s", self.node_name,
+                                 handle["pod"], e.reason)  # fmt: skip
+            return 1
+        except (ClientError, OSError, asyncio.TimeoutError, kube_config.ConfigException) as e:
+            # as on the other backends: a node that does not answer runs nothing anyone
+            # can reach (the health check marks it down)
+            self.log.warning("Node %s does not answer: %s", self.node_name, e)
+            return 1
+        state = pod_state(pod)
+        return state.exit_code if state.finished else None
+
+    async def stop(self, spawner, handle, now=False):
+        try:
+            core = await self._core()
+        except (OSError, kube_config.ConfigException) as e:
+            self.log.warning("Node %s: no Kubernetes configuration: %s", self.node_name, e)
+            return
+        await self._remove(core, handle, now=now)
