@@ -59,13 +59,15 @@ run: setup
 	cd $(RUN_DIR) && exec ../$(VENV)/bin/smchub
 
 # The whole suite twice: on SQLite (the embedded default), then on a real PostgreSQL;
-# both with two Docker Engines as compute nodes (Debian's docker.io, started here and
-# stopped afterwards, with the project image built on them when its inputs changed).
+# both with two Docker Engines as compute nodes and a two-machine Docker Swarm in network
+# namespaces (Debian's docker.io, started here and stopped afterwards, with the project
+# image built when its inputs changed).
 test: setup
 	tests/browser/ensure-chromium.sh
 	$(VENV)/bin/ruff check .
-	tests/services/with-docker.sh bash -c '$(VENV)/bin/pytest $(PYTEST_ARGS) && \
-	  tests/services/with-postgres.sh $(VENV)/bin/pytest $(PYTEST_ARGS)'
+	tests/services/with-docker.sh tests/services/with-swarm.sh bash -c \
+	  '$(VENV)/bin/pytest $(PYTEST_ARGS) && \
+	   tests/services/with-postgres.sh $(VENV)/bin/pytest $(PYTEST_ARGS)'
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -1,5 +1,6 @@
 """SMCHub: JupyterHub with projects, collaborators and compute nodes."""
 
+import asyncio
 import os
 import shutil
 import stat
@@ -378,6 +379,8 @@ class SMCHub(JupyterHub):
             return
         self._warm_backends()
         if self.node_check_interval > 0:
+            # a first check now, so a cluster's machines are known from the start
+            asyncio.ensure_future(check_nodes(self))
             pc = PeriodicCallback(lambda: check_nodes(self), 1e3 * self.node_check_interval)
             self._periodic_callbacks["smchub_node_health"] = pc
             pc.start()

@@ -212,8 +212,11 @@ def sync_discovered(db, cluster, specs, log):
         else:
             state = spec.pop("state", None)
             update_node(node, {**spec, "options": options})
-            # draining is the admin's call; the engine decides only down or not
-            if state == "down" or (node.state == "down" and state == "active"):
+            # draining is the admin's call, kept through an outage; the engine decides
+            # only whether an active node is down, and a down one active again
+            if (state == "down" and node.state == "active") or (
+                node.state == "down" and state == "active"
+            ):
                 node.state = state
         seen.add(node.name)
     for node in db.query(orm.ComputeNode).all():

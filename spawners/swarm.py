@@ -1,0 +1,410 @@
+"""The swarm backend: project servers as Docker Swarm services, on the swarm's machines.
+
+An admin declares the swarm once, as a cluster entry in c.SMCHub.compute_nodes whose url is
+a Swarm manager's Docker API (a unix socket, or tcp with TLS like a docker node):
+
+    {"name": "swarm", "backend": "swarm", "url": "unix:///var/run/docker.sock",
+     "options": {"cluster": True, "image": "smchub/project:<hash>"}}
+
+The health check asks the manager for its nodes (`discover`): each machine becomes an
+smchub node of its own, named `<entry>-<hostname>`, with the CPUs, memory and labels Swarm
+reports, and is placed on by smchub's own placement, as any node. A project's server is a
+service of one replica pinned to its machine with a placement constraint, so it comes back
+to the machine that holds its home (a volume there, or on the volume driver the admin
+names for shared storage). Swarm restarts nothing by itself: the service's restart policy
+is none, and the hub decides. Draining a machine in smchub pauses it in Swarm (no new
+tasks; the projects running there keep running, as smchub's draining means).
+"""
+
+import random
+import re
+import socket
+import time
+
+from docker.errors import DockerException, NotFound
+from docker.types import DriverConfig, Mount, Resources, RestartPolicy, ServiceMode
+from requests.exceptions import RequestException
+from traitlets import Float, Integer, Tuple, validate
+
+from .docker import HOME, DockerBackend
+
+# task states (swarmkit's api.TaskState) on the way to running, and after it
+TASK_STARTING = {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready",
+                 "starting"}  # fmt: skip
+TASK_RUNNING = "running"
+
+
+class SwarmStartFailed(RuntimeError):
+    """Swarm did not run a project's service; the message says what it reported."""
+
+
+def node_name_for(entry, hostname, node_id, shared):
+    """The smchub node name of a swarm machine: `<entry>-<hostname>`, cleaned to fit node
+    names; a hostname that several machines share gets the start of the Swarm node id."""
+    host = re.sub(r"[^a-z0-9._-]+", "-", hostname.lower()).strip("-._") or "node"
+    suffix = f"-{node_id[:8].lower()}" if shared else ""
+    return f"{entry}-{host}"[: 63 - len(suffix)].rstrip("-._") + suffix
+
+
+def machine_address(attrs):
+    """Where the hub reaches servers on a swarm machine.
+
+    The label smchub.host_ip wins (for machines whose swarm address the hub cannot reach);
+    else the address the machine advertises to the swarm. Managers may report 0.0.0.0 there,
+    and then their manager address holds it.
+    """
+    labels = (attrs.get("Spec") or {}).get("Labels") or {}
+    if labels.get("smchub.host_ip"):
+        return labels["smchub.host_ip"]
+    addr = (attrs.get("Status") or {}).get("Addr") or ""
+    if addr in ("", "0.0.0.0"):
+        manager = (attrs.get("ManagerStatus") or {}).get("Addr") or ""
+        addr = manager.rpartition(":")[0] if ":" in manager else manager
+    return addr
+
+
+def machine_state(attrs):
+    """smchub's state for a swarm machine: down unless Swarm has it ready; draining when
+    Swarm schedules nothing new on it (drain or pause)."""
+    if (attrs.get("Status") or {}).get("State") != "ready":
+        return "down"
+    if (attrs.get("Spec") or {}).get("Availability") in ("drain", "pause"):
+        return "draining"
+    return "active"
+
+
+def machine_specs(entry, nodes):
+    """Node specs (for sync_discovered) from the attrs of the manager's nodes."""
+    hostnames = [n.get("Description", {}).get("Hostname") or "" for n in nodes]
+    specs = []
+    for attrs, hostname in zip(nodes, hostnames, strict=True):
+        resources = attrs.get("Description", {}).get("Resources") or {}
+        labels = (attrs.get("Spec") or {}).get("Labels") or {}
+        specs.append(
+            {
+                "name": node_name_for(entry, hostname, attrs["ID"], hostnames.count(hostname) > 1),
+                "cpu": max(resources.get("NanoCPUs", 0) / 1e9, 0.01),
+                "memory_mb": max(resources.get("MemoryBytes", 0) // 2**20, 16),
+                "labels": {str(k): str(v) for k, v in labels.items()},
+                "state": machine_state(attrs),
+                "options": {
+                    "swarm_node_id": attrs["ID"],
+                    "hostname": hostname,
+                    "host_ip": machine_address(attrs),
+                },
+            }
+        )
+    return specs
+
+
+def choose_port(port_range, taken, rng=random):
+    """A port in [low, high] that no known project server on the machine uses."""
+    low, high = port_range
+    free = high - low + 1 - sum(1 for p in taken if low <= p <= high)
+    if free <= 0:
+        raise SwarmStartFailed(f"every port from {low} to {high} is taken on this machine")
+    while True:
+        port = rng.randint(low, high)
+        if port not in taken:
+            return port
+
+
+def latest_task(tasks):
+    """The task that tells how a service of one replica is doing: the one Swarm wants
+    running, else (it stopped, and Swarm made no other) the last one changed."""
+    if not tasks:
+        return None
+    return max(
+        tasks,
+        key=lambda t: (t.get("DesiredState") == TASK_RUNNING, t.get("Version", {}).get("Index", 0)),
+    )
+
+
+def task_report(task):
+    status = task.get("Status") or {}
+    return status.get("Err") or status.get("Message") or status.get("State", "no report")
+
+
+class SwarmBackend(DockerBackend):
+    """Runs project servers as Swarm services, each pinned to one machine of the swarm.
+
+    The backend of the swarm's own entry talks to the manager to list machines and check
+    that it answers; the backend of each machine (an smchub node found by `discover`)
+    starts, polls and stops the services pinned there, through the same manager. Settings
+    it shares with the docker backend (image, project_user, command, stop_timeout) are read
+    from c.DockerBackend.* too, and c.SwarmBackend.* overrides them.
+    """
+
+    kind = "swarm"
+
+    port_range = Tuple(
+        Integer(),
+        Integer(),
+        default_value=(20000, 29999),
+        help="""Ports the project servers of a swarm machine listen on (first, last).
+
+        Servers use the machine's own network (Swarm's "host" network), and the hub cannot
+        list a remote machine's ports: it picks one no project of its own uses there and
+        that refuses a connection from the hub. Keep the range below the machines'
+        ephemeral ports (net.ipv4.ip_local_port_range, 32768 and up by default).
+        """,
+    ).tag(config=True)
+
+    @validate("port_range")
+    def _validate_port_range(self, proposal):
+        low, high = proposal.value
+        if not 1024 <= low <= high <= 65535:
+            raise ValueError(
+                f"c.SwarmBackend.port_range {proposal.value!r}: give (first, last) with "
+                "1024 <= first <= last <= 65535"
+            )
+        return proposal.value
+
+    task_poll_interval = Float(
+        0.5, help="Seconds between looks at a service's task while it starts or stops."
+    ).tag(config=True)
+
+    @property
+    def swarm_node_id(self):
+        """The Swarm node this smchub node stands for (None for the swarm's own entry)."""
+        return (self.node_options or {}).get("swarm_node_id")
+
+    def service_name(self, project_id):
+        return self.container_name(project_id)
+
+    # --- the swarm and its machines ---------------------------------------------------------
+
+    async def check(self):
+        """The entry: the manager answers. A machine: the manager has it ready."""
+        if not self.swarm_node_id:
+            return await self._run(self.client.ping)
+        node = await self._run(self.client.nodes.get, self.swarm_node_id)
+        return node.attrs.get("Status", {}).get("State") == "ready"
+
+    async def discover(self):
+        """The swarm's machines, as node specs (called on the swarm's own entry)."""
+        nodes = await self._run(self.client.nodes.list)
+        return machine_specs(self.node_name, [n.attrs for n in nodes])
+
+    async def reconcile(self, state):
+        """Give the machine the Swarm availability that smchub's state means (smchub owns
+        it: a machine drained with `docker node update` comes back to what smchub says).
+
+        A draining machine is paused in Swarm, not drained: Swarm's drain would stop the
+        projects running there (and start them again when the machine is active, behind the
+        hub's back), while draining in smchub only stops new projects from coming.
+        """
+        if not self.swarm_node_id:
+            return
+        wanted = "pause" if state == "draining" else "active"
+
+        def apply():
+            node = self.client.nodes.get(self.swarm_node_id)
+            spec = dict(node.attrs["Spec"])
+            if spec.get("Availability") == wanted:
+                return
+            self.log.info("Swarm node %s of %s: availability %s", self.swarm_node_id,
+                          self.node_name, wanted)  # fmt: skip
+            node.update({**spec, "Availability": wanted})
+
+        await self._run(apply)
+
+    # --- project servers ----------------------------------------------------------------
+
+    def _ports_in_use(self):
+        """Ports of the project servers this hub runs or starts on this machine."""
+        ports = set()
+        for user in list(getattr(self.hub, "users", {}).values()):
+            spawner = user.spawners.get("")
+            if spawner is None or getattr(spawner, "node_name", None) != self.node_name:
+                continue
+            if (spawner.active or spawner._spawn_pending) and spawner.port:
+                ports.add(spawner.port)
+        return ports
+
+    def _port_answers(self, port):
+        try:
+            with socket.create_connection((self.host_ip, port), timeout=1):
+                return True
+        except OSError:
+            # refused: nothing listens there; no answer at all (a firewall dropping the
+            # probe): nothing to learn either way, so take it
+            return False
+
+    async def _pick_port(self):
+        taken = self._ports_in_use()
+        for _ in range(20):
+            port = choose_port(self.port_range, taken)
+            if not await self._run(self._port_answers, port):
+                return port
+            taken.add(port)
+        raise SwarmStartFailed(
+            f"20 ports of {self.port_range} are in use on {self.host_ip} ({self.node_name}); "
+            "widen c.SwarmBackend.port_range"
+        )
+
+    def service_kwargs(self, project_id, env, quotas, args):
+        """What the project's service is made of (for client.services.create)."""
+        options = self.node_options or {}
+        driver = options.get("volume_driver")
+        mount = Mount(
+            target=HOME,
+            source=self.volume_name(project_id),
+            type="volume",
+            labels={"smchub.project": project_id},
+            driver_config=DriverConfig(driver, options.get("volume_options") or {})
+            if driver
+            else None,
+        )
+        labels = {"smchub.project": project_id, "smchub.node": self.node_name}
+        return {
+            "image": options.get("image") or self.image,
+            "name": self.service_name(project_id),
+            # Args, not Command: the image's entrypoint (tini) stays PID 1
+            "args": self.command + args,
+            "env": env,
+            "user": self.project_user,
+            "workdir": HOME,
+            "mounts": [mount],
+            "networks": ["host"],
+            "resources": Resources(
+                mem_limit=int(quotas["memory_mb"]) * 2**20,
+                cpu_limit=int(float(quotas["cpu"]) * 1e9),
+            ),
+            "restart_policy": RestartPolicy(condition="none"),
+            "mode": ServiceMode("replicated", replicas=1),
+            "constraints": [f"node.id=={self.swarm_node_id}"],
+            "stop_grace_period": int(self.stop_timeout * 1e9),
+            "labels": labels,
+            "container_labels": labels,
+        }
+
+    def _tasks(self, service_id):
+        return self.client.api.tasks(filters={"service": service_id})
+
+    def _machine_ready(self, task):
+        # a machine that is down still shows its tasks running: nothing runs there as far
+        # as anyone can tell
+        if not task.get("NodeID"):
+            return True
+        try:
+            node = self.client.nodes.get(task["NodeID"])
+        except NotFound:
+            return False  # the machine left the swarm
+        return node.attrs.get("Status", {}).get("State") == "ready"
+
+    def _alive(self, task, starting=False):
+        """Whether a task runs (or, with `starting`, is on its way) on a machine that
+        answers."""
+        state = task["Status"]["State"]
+        wanted = TASK_STARTING | {TASK_RUNNING} if starting else {TASK_RUNNING}
+        return state in wanted and self._machine_ready(task)
+
+    def _remove_service(self, name_or_id, wait):
+        """Stop a service's task (waiting up to `wait` seconds), then remove the service.
+
+        Scaling to no replicas first lets the server stop within its grace period while the
+        service can still be asked about its task; a removed service has no tasks to list.
+        """
+        try:
+            service = self.client.services.get(name_or_id)
+        except NotFound:
+            return
+        if wait:
+            service.scale(0)
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                if not any(self._alive(t, starting=True) for t in self._tasks(service.id)):
+                    break
+                time.sleep(self.task_poll_interval)
+        service.remove()
+
+    def _create_and_wait(self, project_id, env, quotas, args, deadline):
+        # a service left from a hub that lost track of it (its state was not saved)
+        self._remove_service(self.service_name(project_id), wait=self.stop_timeout + 5)
+        service = self.client.services.create(**self.service_kwargs(project_id, env, quotas, args))
+        try:
+            while True:
+                task = latest_task(self._tasks(service.id))
+                state = task["Status"]["State"] if task else "new"
+                if state == TASK_RUNNING:
+                    return service.id
+                if state not in TASK_STARTING:
+                    raise SwarmStartFailed(
+                        f"Swarm's task for project {project_id} on {self.node_name} is {state}: "
+                        f"{task_report(task)}"
+                    )
+                if time.monotonic() > deadline:
+                    why = task_report(task) if task else "Swarm made no task"
+                    raise SwarmStartFailed(
+                        f"project {project_id} did not start on {self.node_name} in time "
+                        f"(its task is {state}: {why})"
+                    )
+                time.sleep(self.task_poll_interval)
+        except BaseException:
+            service.remove()
+            raise
+
+    async def start(self, spawner, project, quotas):
+        if not self.swarm_node_id:
+            raise SwarmStartFailed(
+                f"node {self.node_name!r} is a swarm's own entry; projects run on its machines "
+                "(nodes named after it, found when the manager is checked)"
+            )
+        spawner.ip = self.host_ip
+        spawner.port = await self._pick_port()
+        env = spawner.get_env()
+        env.update(self.limits_env(quotas, True, self._note(quotas)))
+        env.update(HOME=HOME, SHELL="/bin/bash", USER="user", LANG="C.UTF-8")
+        env["JUPYTERHUB_ROOT_DIR"] = HOME
+        self.log.info("Starting project %s as a Swarm service on %s (%s:%s)", project.id,
+                      self.node_name, spawner.ip, spawner.port)  # fmt: skip
+        # finish (or give up and clean up) before JupyterHub's own start timeout, which
+        # would leave a service running that no handle points to
+        deadline = time.monotonic() + max(spawner.start_timeout - 5, 10)
+        service_id = await self._run(
+            self._create_and_wait, project.id, env, quotas, spawner.get_args(), deadline
+        )
+        handle = {"service": service_id, "node": self.swarm_node_id,
+                  "volume": self.volume_name(project.id)}  # fmt: skip
+        return spawner.ip, spawner.port, handle
+
+    def _note(self, quotas):
+        return (
+            f"{quotas['memory_mb']} MB of memory and {quotas['cpu']:g} CPU enforced by Docker "
+            f"Swarm on {self.node_name}; swap is limited only by the machine's own settings, "
+            "and the disk quota is reported, not enforced"
+        )
+
+    def _service_status(self, service_id):
+        try:
+            task = latest_task(self._tasks(service_id))
+        except NotFound:
+            # the service is gone (removed behind the hub's back)
+            return 1
+        # polled once started: only a running task is a server (a pending one is Swarm
+        # waiting for a machine to take it)
+        if task is None:
+            return 1
+        if self._alive(task):
+            return None
+        exit_code = (task["Status"].get("ContainerStatus") or {}).get("ExitCode")
+        return exit_code or 1
+
+    async def poll(self, spawner, handle):
+        try:
+            return await self._run(self._service_status, handle["service"])
+        except (DockerException, RequestException) as e:
+            # the manager does not answer (the health check marks the swarm down)
+            self.log.warning("Swarm manager of %s does not answer: %s", self.node_name, e)
+            return 1
+
+    async def stop(self, spawner, handle, now=False):
+        try:
+            await self._run(
+                self._remove_service, handle["service"], 0 if now else self.stop_timeout + 5
+            )
+        except (DockerException, RequestException) as e:
+            # left for the next start of the project, which removes a stale service
+            self.log.warning("Could not remove the service of %s on %s: %s", spawner.user.name,
+                             self.node_name, e)  # fmt: skip
