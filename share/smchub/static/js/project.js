@@ -92,6 +92,49 @@
     renderCollaborators();
   }
 
+  function size(bytes) {
+    if (bytes === null || bytes === undefined) return "?";
+    const units = ["B", "KB", "MB", "GB", "TB"];
+    let i = 0;
+    while (bytes >= 1024 && i < units.length - 1) {
+      bytes /= 1024;
+      i += 1;
+    }
+    return `${bytes.toFixed(i ? 1 : 0)} ${units[i]}`;
+  }
+
+  // what the project's own server reports (its localhub info), while it runs
+  async function renderInfo() {
+    const section = byId("project-info");
+    if (project.state !== "running") {
+      section.hidden = true;
+      return;
+    }
+    let info;
+    try {
+      info = await api("GET", `projects/${projectId}/info`);
+    } catch (e) {
+      section.hidden = true;
+      return;
+    }
+    section.hidden = false;
+    const memory = info.memory;
+    byId("info-memory").textContent =
+      `${size(memory.used)} used` + (memory.limit ? ` of ${size(memory.limit)}` : "");
+    const disk = info.disk;
+    byId("info-disk").textContent =
+      `${size(disk.used)} used` + (disk.quota ? ` of ${size(disk.quota)}` : "") +
+      (disk.complete === false ? " (still counting)" : "");
+    byId("info-limits").textContent = info.limits.note || (info.limits.enforced ? "enforced" : "not enforced");
+    byId("info-uptime").textContent = `${Math.round(info.uptime)} s`;
+    byId("info-processes").querySelector("tbody").replaceChildren(
+      ...info.processes.map((p) =>
+        el("tr", {}, el("td", {}, p.pid), el("td", { class: "font-monospace" }, p.command),
+          el("td", {}, p.cpu_percent.toFixed(1)), el("td", {}, size(p.rss)))
+      )
+    );
+  }
+
   // polled: a failure is shown until the project loads again, without hiding the
   // error of something the person did
   async function refresh() {
@@ -108,6 +151,7 @@
       showError(errors.project, null);
     }
     render();
+    await renderInfo();
   }
 
   byId("settings").addEventListener("submit", (event) => {
