@@ -27,6 +27,7 @@ from requests.exceptions import RequestException
 from traitlets import Float, Integer, Tuple, validate
 
 from .docker import HOME, DockerBackend
+from .swarm_homes import export_swarm, import_swarm
 
 # task states (swarmkit's api.TaskState) on the way to running, and after it
 TASK_STARTING = {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready",
@@ -408,3 +409,11 @@ class SwarmBackend(DockerBackend):
             # left for the next start of the project, which removes a stale service
             self.log.warning("Could not remove the service of %s on %s: %s", spawner.user.name,
                              self.node_name, e)  # fmt: skip
+
+    # --- homes, when a project moves on or off this machine ------------------------------
+
+    def export_home(self, project_id):
+        return export_swarm(self, project_id)
+
+    async def import_home(self, project_id, chunks):
+        return await import_swarm(self, project_id, chunks)

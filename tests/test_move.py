@@ -1,12 +1,16 @@
 """Admins move projects between nodes, of the same kind or not; every file arrives intact."""
 
+import asyncio
 import os
 
 import pytest
 
 from smchub import orm
 
+from .hubprocess import HubProcess
 from .test_docker_nodes import HOSTS, IMAGE
+from .test_swarm import HUB_IP, MANAGER
+from .test_swarm import IMAGE as SWARM_IMAGE
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -155,3 +159,62 @@ async def test_move_from_local_to_docker_and_back(hub):
         await alice.stop_project(pid)
     finally:
         await remove_node(hub, name)
+
+
+@pytest.mark.skipif(
+    not (os.environ.get("SMCHUB_TEST_SWARM_MANAGER") and len(HOSTS) >= 2)
+    and not os.environ.get("CI"),
+    reason="needs the test engines and the test swarm",
+)
+async def test_move_from_docker_to_a_swarm_machine_and_back(hub_root):
+    docker_node = {
+        "name": "dock",
+        "backend": "docker",
+        "url": HOSTS[0],
+        "cpu": 4,
+        "memory_mb": 8000,
+        "labels": {"where": "docker"},
+        "options": {"image": IMAGE},
+    }
+    swarm = {"name": "swarm", "backend": "swarm", "url": MANAGER,
+             "options": {"cluster": True, "image": SWARM_IMAGE}}  # fmt: skip
+    hub = HubProcess(
+        os.path.join(hub_root, "move-swarm"),
+        f"c.SMCHub.compute_nodes = [{docker_node!r}, {swarm!r}]\n"
+        f"c.JupyterHub.hub_ip = {HUB_IP!r}\n"
+        "c.SMCHub.node_check_interval = 1\n"
+        "c.SMCHub.default_quotas = {'memory_mb': 500, 'cpu': 0.2}\n"
+        "c.ProjectSpawner.start_timeout = 120\nc.ProjectSpawner.http_timeout = 120\n",
+    )
+    await hub.start()
+    try:
+        admin = await hub.person("admin")
+        alice = await hub.person("alice")
+        machines = []
+        for _ in range(100):
+            machines = [n["name"] for n in (await admin.api("GET", "nodes")).json()
+                        if n["name"].startswith("swarm-") and n["state"] == "active"]  # fmt: skip
+            if machines:
+                break
+            await asyncio.sleep(0.2)
+        assert machines, "the swarm's machines did not show up"
+        pid = (await alice.create_project("Across engines"))["id"]
+        await admin.api("PATCH", f"projects/{pid}", {"node_labels": {"where": "docker"}})
+        assert (await alice.start_project(pid))["node"] == "dock"
+        await alice.execute(pid, MAKE_FILES)
+        before = await checksums(alice, pid)
+        await admin.api("PATCH", f"projects/{pid}", {"node_labels": {}})
+
+        r = await admin.api("POST", f"projects/{pid}/move", {"node": machines[0]})
+        assert r.status_code == 200, r.text
+        # it was running: it runs again, on the swarm machine, with the same files
+        assert (await alice.wait_for_state(pid, "running"))["node"] == machines[0]
+        assert same_files(before, await checksums(alice, pid))
+
+        r = await admin.api("POST", f"projects/{pid}/move", {"node": "dock"})
+        assert r.status_code == 200, r.text
+        assert (await alice.wait_for_state(pid, "running"))["node"] == "dock"
+        assert same_files(before, await checksums(alice, pid))
+        await alice.stop_project(pid)
+    finally:
+        await hub.stop()
