@@ -7,58 +7,28 @@ from jupyterhub import orm as hub_orm
 from sqlalchemy import DateTime, ForeignKey, Integer, String, Unicode
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..orm import USERS_ID, Base, hash_token, now
+from ..orm import USERS_ID, Base, LimitedUseToken, hash_token, now
 
 ACCOUNT_STATES = ("active", "pending", "rejected")
 
 
-class SignupToken(Base):
-    """A registration token (a class's sign-up code), with expiry and a use limit.
-
-    Only a hash is stored: the code is shown once, when an admin makes it.
-    """
+class SignupToken(LimitedUseToken, Base):
+    """A registration token (a class's sign-up code), with expiry and a use limit."""
 
     __tablename__ = "smc_signup_tokens"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    hashed: Mapped[str] = mapped_column(String(64), unique=True)
-    prefix: Mapped[str] = mapped_column(String(8))
     note: Mapped[str] = mapped_column(Unicode(255), default="")
-    created_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey(USERS_ID, ondelete="SET NULL"), nullable=True
-    )
-    created: Mapped[datetime] = mapped_column(DateTime, default=now)
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    max_uses: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    uses: Mapped[int] = mapped_column(Integer, default=0)
-
-    created_by: Mapped[hub_orm.User | None] = relationship(hub_orm.User)
 
     @classmethod
     def new(cls, created_by, note="", expires_in=None, max_uses=None):
-        token = secrets.token_urlsafe(24)
-        row = cls(
-            hashed=hash_token(token),
-            prefix=token[:6],
-            note=note,
-            created_by=created_by,
-            expires_at=now() + timedelta(seconds=expires_in) if expires_in else None,
-            max_uses=max_uses,
-            uses=0,
-        )
-        return row, token
-
-    @classmethod
-    def find(cls, db, token):
-        if not token or len(token) > 200:
-            return None
-        return db.query(cls).filter_by(hashed=hash_token(token)).one_or_none()
+        return cls.make(created_by, expires_in, max_uses, nbytes=24, note=note)
 
     def problem(self):
         """Why this code cannot be used now, or None."""
-        if self.expires_at is not None and self.expires_at <= now():
+        if self.expired:
             return "That sign-up code has expired; ask for a new one."
-        if self.max_uses is not None and self.uses >= self.max_uses:
+        if self.used_up:
             return "That sign-up code has been used up; ask for a new one."
         return None
 

@@ -24,7 +24,7 @@ from sqlalchemy import (
     UnicodeText,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -119,11 +119,60 @@ def hash_token(token):
     return hashlib.sha256(token.encode("utf8")).hexdigest()
 
 
-class Invite(Base):
-    """A link that adds whoever opens it to a project, with expiry and a use limit.
+class LimitedUseToken:
+    """A secret link's row: stored as a hash, with an expiry and a use limit.
 
-    Only a hash of the token is stored: the link is shown once, when it is made.
+    Mixed into invites (joining a project) and sign-up codes (making an account). The
+    token itself is shown once, when it is made.
     """
+
+    hashed: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(8))
+    created: Mapped[datetime] = mapped_column(DateTime, default=now)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    max_uses: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+
+    @declared_attr
+    def created_by_id(cls) -> Mapped[int | None]:
+        return mapped_column(ForeignKey(USERS_ID, ondelete="SET NULL"), nullable=True)
+
+    @declared_attr
+    def created_by(cls) -> Mapped[hub_orm.User | None]:
+        return relationship(hub_orm.User)
+
+    @classmethod
+    def make(cls, created_by, expires_in=None, max_uses=None, nbytes=32, **fields):
+        """A new row and its token (which is not stored)."""
+        token = secrets.token_urlsafe(nbytes)
+        row = cls(
+            hashed=hash_token(token),
+            prefix=token[:6],
+            created_by=created_by,
+            expires_at=now() + timedelta(seconds=expires_in) if expires_in else None,
+            max_uses=max_uses,
+            uses=0,
+            **fields,
+        )
+        return row, token
+
+    @classmethod
+    def find(cls, db, token):
+        if not token or len(token) > 200:
+            return None
+        return db.query(cls).filter_by(hashed=hash_token(token)).one_or_none()
+
+    @property
+    def expired(self):
+        return self.expires_at is not None and self.expires_at <= now()
+
+    @property
+    def used_up(self):
+        return self.max_uses is not None and self.uses >= self.max_uses
+
+
+class Invite(LimitedUseToken, Base):
+    """A link that adds whoever opens it to a project."""
 
     __tablename__ = "smc_invites"
 
@@ -131,43 +180,16 @@ class Invite(Base):
     project_id: Mapped[str] = mapped_column(
         ForeignKey("smc_projects.id", ondelete="CASCADE"), index=True
     )
-    hashed: Mapped[str] = mapped_column(String(64), unique=True)
-    prefix: Mapped[str] = mapped_column(String(8))
-    created_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey(USERS_ID, ondelete="SET NULL"), nullable=True
-    )
-    created: Mapped[datetime] = mapped_column(DateTime, default=now)
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    max_uses: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    uses: Mapped[int] = mapped_column(Integer, default=0)
 
     project: Mapped[Project] = relationship(back_populates="invites")
-    created_by: Mapped[hub_orm.User | None] = relationship(hub_orm.User)
 
     @classmethod
     def new(cls, project, created_by, expires_in=None, max_uses=None):
-        token = secrets.token_urlsafe(32)
-        invite = cls(
-            project=project,
-            hashed=hash_token(token),
-            prefix=token[:6],
-            created_by=created_by,
-            expires_at=now() + timedelta(seconds=expires_in) if expires_in else None,
-            max_uses=max_uses,
-        )
-        return invite, token
-
-    @classmethod
-    def find(cls, db, token):
-        return db.query(cls).filter_by(hashed=hash_token(token)).one_or_none()
+        return cls.make(created_by, expires_in, max_uses, project=project)
 
     @property
     def usable(self):
-        if self.expires_at is not None and self.expires_at <= now():
-            return False
-        if self.max_uses is not None and self.uses >= self.max_uses:
-            return False
-        return not self.project.deleted
+        return not (self.expired or self.used_up or self.project.deleted)
 
 
 NODE_BACKENDS = ("local", "docker", "swarm", "kubernetes")

@@ -74,6 +74,15 @@ class DockerBackend(NodeBackend):
     def volume_name(self, project_id):
         return f"smchub-home-{project_id}"
 
+    def ensure_volume(self, project_id):
+        """The project's home volume on this node, made if missing; returns its name."""
+        volume = self.volume_name(project_id)
+        try:
+            self.client.volumes.get(volume)
+        except NotFound:
+            self.client.volumes.create(volume, labels={"smchub.project": project_id})
+        return volume
+
     @property
     def host_ip(self):
         """Where the hub reaches servers on this node (containers share its network)."""
@@ -94,11 +103,7 @@ class DockerBackend(NodeBackend):
             stale.remove(force=True)
         except NotFound:
             pass
-        volume = self.volume_name(project_id)
-        try:
-            client.volumes.get(volume)
-        except NotFound:
-            client.volumes.create(volume, labels={"smchub.project": project_id})
+        volume = self.ensure_volume(project_id)
         image = (self.node_options or {}).get("image") or self.image
         memory = f"{int(quotas['memory_mb'])}m"
         container = client.containers.create(

@@ -92,14 +92,9 @@ def _count(home):
 
 def _helper(backend, project_id, command=("true",), user=None):
     """A stopped container with the project's volume, to read or write it through."""
-    client = backend.client
-    volume = backend.volume_name(project_id)
-    try:
-        client.volumes.get(volume)
-    except NotFound:
-        client.volumes.create(volume, labels={"smchub.project": project_id})
+    volume = backend.ensure_volume(project_id)
     image = (backend.node_options or {}).get("image") or backend.image
-    return client.containers.create(
+    return backend.client.containers.create(
         image,
         command=list(command),
         user=user,
