@@ -13,12 +13,14 @@ RUN_DIR ?= .run
 
 .PHONY: setup system-deps reachable run test lint bench clean
 
-# Debian packages the hub and its tests need; installed only when missing
-APT_PACKAGES := python3-venv nodejs npm
-
+# What the hub needs from Debian, installed only when missing: a Python that can make
+# venvs, and Node.js with npm for the proxy (from Debian, unless node and npm are already
+# on the PATH from elsewhere)
 system-deps:
-	@missing=""; for p in $(APT_PACKAGES); do \
-	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; \
+	$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || missing="$$missing python3-venv"; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
 	  [ "$$(id -u)" = 0 ] || { echo "need root to apt-get install$$missing" >&2; exit 1; }; \

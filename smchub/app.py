@@ -345,10 +345,15 @@ class SMCHub(JupyterHub):
         return next(n for n in rows if n.name == name)
 
     def backend_for(self, node_name):
-        """The backend running projects on `node_name` (None if the node is gone)."""
+        """The backend running projects on `node_name`.
+
+        For a node removed meanwhile, the backend it had (which can still stop what runs
+        there), or None if this hub never had one.
+        """
         node = self.db.get(orm.ComputeNode, node_name)
         if node is None:
-            return None
+            cached = self._backends.get(node_name)
+            return cached[1] if cached else None
         key = (node.backend, node.url, repr(sorted((node.options or {}).items())))
         cached = self._backends.get(node_name)
         if cached is not None and cached[0] == key:
@@ -372,6 +377,13 @@ class SMCHub(JupyterHub):
         )
         self._backends[node_name] = (key, backend)
         return backend
+
+    async def forget_backend(self, node_name):
+        """A node was removed: stop what its backend runs of its own (a fork server)."""
+        cached = self._backends.pop(node_name, None)
+        close = getattr(cached[1], "close", None) if cached else None
+        if close is not None:
+            await close()
 
     async def start(self):
         await super().start()

@@ -1,6 +1,7 @@
 """ProjectSpawner: runs a project's Jupyter server on a compute node."""
 
 import asyncio
+import importlib.util
 import sys
 
 from jupyterhub.spawner import Spawner
@@ -46,11 +47,23 @@ class ProjectSpawner(Spawner):
 
     @default("args")
     def _default_args(self):
-        return [
+        args = [
             # load the localhub extension explicitly, whatever jupyter_server_config.d holds
             "--ServerApp.jpserver_extensions=smchub.extensions.localhub=True",
             f"--HubOAuth.cache_max_age={self.revocation_delay}",
+            # what a project server need not do as it starts:
+            # - jupyter_lsp looks for a dozen language servers on every start, and a project
+            #   has none unless an admin installs them (who then sets c.ProjectSpawner.args)
+            "--ServerApp.jpserver_extensions=jupyter_lsp=False",
+            # - the PyPI extension manager builds an HTTPS client (loading every CA
+            #   certificate) to offer installs into the Python environment, which project
+            #   accounts cannot write to; the read-only one lists what is installed
+            "--LabApp.extension_manager=readonly",
         ]
+        if not any(importlib.util.find_spec(name) for name in ("notebook", "nbclassic")):
+            # notebook_shim only serves the classic notebook's config to those front ends
+            args.append("--ServerApp.jpserver_extensions=notebook_shim=False")
+        return args
 
     # state, kept across hub restarts
     node_name = Unicode(allow_none=True, default_value=None)

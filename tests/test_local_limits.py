@@ -2,6 +2,7 @@
 
 import os
 
+import psutil
 import pytest
 
 from smchub.spawners import cgroups
@@ -17,14 +18,34 @@ def cgroup_memory_limit(project_id):
     return cgroups.ProjectCgroup(version, roots, project_id).memory_limit_bytes()
 
 
+@pytest.fixture(params=["forked", "new process"])
+def how_started(request, hub):
+    """Limits hold whether the local node forks project servers or starts new processes."""
+    backend = hub.app.backend_for("local")
+    backend.use_fork_server = request.param == "forked"
+    yield request.param
+    backend.use_fork_server = True
+
+
+def check_started(hub, project_id, how):
+    """The project's server was started the way the test asked, and is in its cgroup."""
+    process = psutil.Process(hub.app.users[project_id].spawner.handle["pid"])
+    backend = hub.app.backend_for("local")
+    parent = backend.fork_server().pid if how == "forked" else os.getpid()
+    assert process.ppid() == parent
+    version, roots = cgroups.detect()
+    assert process.pid in cgroups.ProjectCgroup(version, roots, project_id).pids()
+
+
 @needs_cgroups
-async def test_allocating_past_the_memory_limit_is_killed(hub):
+async def test_allocating_past_the_memory_limit_is_killed(hub, how_started):
     alice = await hub.person()
     pid = (await alice.create_project("Greedy"))["id"]
     r = await hub.admin.api("PATCH", f"projects/{pid}", {"quotas": {"memory_mb": 400}})
     assert r.status_code == 200
     await alice.start_project(pid)
     try:
+        check_started(hub, pid, how_started)
         assert cgroup_memory_limit(pid) == 400 * 2**20
         # a child of the kernel touches 1 GB: the kernel's OOM killer stops it, and
         # only it (the biggest process in the project's group)
@@ -46,10 +67,11 @@ async def test_allocating_past_the_memory_limit_is_killed(hub):
 
 
 @needs_cgroups
-async def test_quotas_apply_at_the_next_start(hub):
+async def test_quotas_apply_at_the_next_start(hub, how_started):
     alice = await hub.person()
     pid = (await alice.create_project())["id"]
     await alice.start_project(pid)
+    check_started(hub, pid, how_started)
     default_mb = hub.app.default_quotas["memory_mb"]
     assert cgroup_memory_limit(pid) == default_mb * 2**20
     r = await hub.admin.api("PATCH", f"projects/{pid}", {"quotas": {"memory_mb": 700, "cpu": 0.5}})
@@ -59,6 +81,7 @@ async def test_quotas_apply_at_the_next_start(hub):
     await alice.stop_project(pid)
     await alice.start_project(pid)
     try:
+        check_started(hub, pid, how_started)
         assert cgroup_memory_limit(pid) == 700 * 2**20
         version, roots = cgroups.detect()
         group = cgroups.ProjectCgroup(version, roots, pid)

@@ -64,7 +64,7 @@ class NodeAPIHandler(NodeAPIHandlerBase):
         self.log.info("Changed compute node %s: %s", node.name, sorted(spec))
         self.write_json(self.models([node])[0])
 
-    def delete(self, name):
+    async def delete(self, name):
         self.current_admin()
         node = self.find_node(name)
         held = nodes.projects_on(self.db, name)
@@ -78,6 +78,7 @@ class NodeAPIHandler(NodeAPIHandlerBase):
             )
         self.db.delete(node)
         self.db.commit()
+        await self.smchub.forget_backend(name)
         self.log.info("Removed compute node %s", name)
         self.set_status(204)
         self.finish()

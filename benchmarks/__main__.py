@@ -1,0 +1,138 @@
+"""`python -m benchmarks` (`make bench`): smchub and stock JupyterHub, side by side.
+
+Starts each hub as a subprocess in a temporary folder, measures, stops it, and removes
+everything it made (processes, Unix accounts, folders). Prints a table and writes the
+figures as JSON (benchmarks/results/latest.json by default).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+
+import psutil
+
+from .api import api_benchmark
+from .hubs import SMCHubUnderTest, StockJupyterHub, make_root, remove_root
+from .proxy import proxy_overhead
+from .report import table
+from .startup import cold_starts, starts_at_once
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PARTS = ("startup", "proxy", "api")
+
+
+def say(message):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def machine():
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f
+                          if line.startswith("model name")), "")  # fmt: skip
+    except OSError:
+        pass
+    try:
+        node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout
+    except OSError:
+        node = ""
+    from importlib.metadata import version
+
+    return {
+        "cores": os.cpu_count(),
+        "cpu": model,
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "kernel": platform.release(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "node": node.strip(),
+        "versions": {
+            name: version(name)
+            for name in ("jupyterhub", "jupyter_server", "jupyterlab", "jupyter-collaboration")
+        },
+    }
+
+
+async def measure_hub(hub, options, parts):
+    results = {}
+    say(f"starting {hub.kind}")
+    await hub.start()
+    try:
+        async with hub.client() as client:
+            if "startup" in parts:
+                say(f"{hub.kind}: cold starts")
+                results["cold_start"] = await cold_starts(hub, client, options.runs)
+                for count in (10, 50):
+                    say(f"{hub.kind}: {count} at once")
+                    results[f"at_once_{count}"] = await starts_at_once(
+                        hub, client, count, measure_memory=True
+                    )
+            if "proxy" in parts:
+                say(f"{hub.kind}: proxy overhead")
+                results["proxy"] = await proxy_overhead(hub, client, options.proxy_rounds)
+    finally:
+        await hub.stop()
+        hub.remove_accounts()
+    return results
+
+
+async def run(options):
+    parts = set(options.only.split(",")) if options.only else set(PARTS)
+    results = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "settings": {key: getattr(options, key) for key in ("runs", "proxy_rounds", "only")},
+    }
+    # other work on the machine skews every figure: the load is recorded with them
+    results["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
+    tic = time.monotonic()
+    root = make_root("smchub-bench-")
+    try:
+        if parts & {"startup", "proxy"}:
+            for cls in (SMCHubUnderTest, StockJupyterHub):
+                hub = cls(os.path.join(root, cls.kind))
+                results[hub.kind] = await measure_hub(hub, options, parts)
+        if "api" in parts:
+            say("api: filling a database with 10,000 projects and 1,000 people")
+            results["api"] = await api_benchmark(
+                root, people=1000, projects=10000, clients=20, rate=100,
+                throughput_seconds=options.api_seconds, latency_seconds=2 * options.api_seconds,
+            )  # fmt: skip
+    finally:
+        remove_root(root)
+    results["total_seconds"] = round(time.monotonic() - tic, 1)
+    results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--only", default="", help=f"comma-separated parts of {PARTS}")
+    parser.add_argument("--runs", type=int, default=7, help="cold starts per hub (median)")
+    parser.add_argument("--proxy-rounds", type=int, default=300, help="requests each way")
+    parser.add_argument("--api-seconds", type=float, default=5, help="throughput run length")
+    parser.add_argument(
+        "--output", default=os.path.join(HERE, "results", "latest.json"), help="JSON file"
+    )
+    options = parser.parse_args(argv)
+    results = asyncio.run(run(options))
+    os.makedirs(os.path.dirname(os.path.abspath(options.output)), exist_ok=True)
+    with open(options.output, "w") as f:
+        json.dump(results, f, indent=2)
+    m = results["machine"]
+    print(f"\nsmchub vs stock JupyterHub {m['versions']['jupyterhub']}, {results['date']}, "
+          f"{m['cores']} cores, Linux {m['kernel']}, Python {m['python']}\n")  # fmt: skip
+    print(table(results))
+    print(f"\n{results['total_seconds']} s in all; load average {results['load_average_at_start']}"
+          f" at the start; figures in {options.output}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""The table: each figure for smchub and stock JupyterHub, their ratio, and the target."""
+
+TARGETS = {
+    "cold_start_ratio": 0.15,
+    "at_once_10_seconds": 4.0,
+    "at_once_50_seconds": 20.0,
+    "idle_pss_mib": 40.0,
+    "api_p95_ms": 50.0,
+    "proxy_ratio": 1.3,
+}
+
+
+def _fmt(value, unit=""):
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        value = f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+    return f"{value}{unit}"
+
+
+def rows(results):
+    """[(measurement, smchub, stock, ratio, target, met)] from the results dict."""
+    out = []
+    smc, stock = results.get("smchub", {}), results.get("stock", {})
+
+    def ratio(a, b):
+        return round(a / b, 3) if a is not None and b else None
+
+    if "cold_start" in smc:
+        a, b = (
+            smc["cold_start"]["median_seconds"],
+            stock.get("cold_start", {}).get("median_seconds"),
+        )
+        r = ratio(a, b)
+        failures = smc["cold_start"]["failures"]
+        out.append((
+            f"cold start, median of {smc['cold_start']['runs']} (s)", _fmt(a), _fmt(b),
+            _fmt(r, "x"), "<= 0.15x stock",
+            r is not None and r <= TARGETS["cold_start_ratio"] and not failures,
+        ))  # fmt: skip
+    for count in (10, 50):
+        key = f"at_once_{count}"
+        if key not in smc:
+            continue
+        a, b = smc[key], stock.get(key, {})
+        limit = TARGETS[f"at_once_{count}_seconds"]
+        out.append((
+            f"{count} at once: all ready (s) / failures",
+            f"{_fmt(a['wall_seconds'])} / {a['failures']}",
+            f"{_fmt(b.get('wall_seconds'))} / {b.get('failures', '-')}",
+            _fmt(ratio(a["wall_seconds"], b.get("wall_seconds")), "x"),
+            f"<= {limit:g} s, 0 failures",
+            a["wall_seconds"] <= limit and a["failures"] == 0,
+        ))  # fmt: skip
+    for count in (10, 50):
+        key = f"at_once_{count}"
+        memory = smc.get(key, {}).get("memory")
+        if not memory:
+            continue
+        other = stock.get(key, {}).get("memory", {})
+        a, b = memory["pss_per_server_mib"], other.get("pss_per_server_mib")
+        out.append((
+            f"idle PSS per server, {memory['servers']} running (MiB)", _fmt(a), _fmt(b),
+            _fmt(ratio(a, b), "x"), "<= 40 MiB", a <= TARGETS["idle_pss_mib"],
+        ))  # fmt: skip
+    api = results.get("api", {})
+    users = api.get("GET /hub/api/users/<name>")
+    for label in ("GET /hub/api/projects", "GET /hub/api/projects/<id>"):
+        if label not in api or not users:
+            continue
+        mine = api[label]
+        a = mine["throughput"]["requests_per_second"]
+        b = users["throughput"]["requests_per_second"]
+        out.append((
+            f"{label}: req/s, 20 clients (vs users/<name>)", _fmt(a), _fmt(b),
+            _fmt(ratio(a, b), "x"), ">= 1x", a >= b and not mine["throughput"]["errors"],
+        ))  # fmt: skip
+        lat, ref = mine["latency"], users["latency"]
+        out.append((
+            f"{label}: p50/p95/p99 ms at 100 req/s",
+            f"{_fmt(lat['p50_ms'])}/{_fmt(lat['p95_ms'])}/{_fmt(lat['p99_ms'])}",
+            f"{_fmt(ref['p50_ms'])}/{_fmt(ref['p95_ms'])}/{_fmt(ref['p99_ms'])}",
+            _fmt(ratio(lat["p95_ms"], ref["p95_ms"]), "x"), "p95 <= 50 ms",
+            lat["p95_ms"] is not None and lat["p95_ms"] <= TARGETS["api_p95_ms"]
+            and not lat["errors"],
+        ))  # fmt: skip
+    for key, label in (("contents_get", "contents GET"), ("kernel_execute", "kernel execute")):
+        a = smc.get("proxy", {}).get(key)
+        if not a:
+            continue
+        b = stock.get("proxy", {}).get(key, {})
+        out.append((
+            f"proxy overhead, {label}: through/straight",
+            f"{_fmt(a['ratio'], 'x')} ({_fmt(a['through_ms'])}/{_fmt(a['straight_ms'])} ms)",
+            f"{_fmt(b.get('ratio'), 'x')} ({_fmt(b.get('through_ms'))}/"
+            f"{_fmt(b.get('straight_ms'))} ms)",
+            "", "<= 1.3x", a["ratio"] <= TARGETS["proxy_ratio"],
+        ))  # fmt: skip
+    return out
+
+
+def table(results):
+    header = ("measurement", "smchub", "stock JupyterHub", "ratio", "target", "met?")
+    lines = [(m, a, b, r, t, "yes" if ok else "NO") for m, a, b, r, t, ok in rows(results)]
+    widths = [max(len(str(row[i])) for row in [header, *lines]) for i in range(len(header))]
+
+    def fmt(row):
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([fmt(header), rule, *(fmt(row) for row in lines)])
