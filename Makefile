@@ -29,10 +29,10 @@ system-deps:
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -qq --upgrade pip
 
 $(VENV)/.installed: $(PY) setup.cfg setup.py pyproject.toml
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -qq -e '.[test]'
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
