@@ -61,6 +61,8 @@ class Account(Base):
     @classmethod
     def find(cls, db, login):
         """The account whose username or email is `login` (already lowercased)."""
+        if not login or "\0" in login:
+            return None  # no name holds one, and PostgreSQL refuses it in a query
         column = cls.email if "@" in login else cls.username
         return db.query(cls).filter(column == login).one_or_none()
 

@@ -17,7 +17,7 @@ from .orm import Account, PasswordReset, SignupToken
 from .passwords import hash_password, needs_rehash, password_problem, verify_password
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL_RE = re.compile(r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")
 MAX_EMAIL_LENGTH = 254
 
 SIGNUP_MODES = ("open", "token", "approval", "closed")
@@ -292,7 +292,8 @@ class SMCAuthenticator(Authenticator):
         Counts the attempt against the account and the client address; raises a 429
         HTTPError while either is locked, even for the right password.
         """
-        login = (login or "").strip().lower()
+        # no name holds a NUL, and PostgreSQL would refuse to store one in the counters
+        login = (login or "").strip().lower().replace("\0", "")
         account = Account.find(db, login)
         key = account.username if account is not None else self.normalize_username(login)
         limits = self._limits(key[:255], address[:255])

@@ -677,3 +677,11 @@ async def test_reset_link_unlocks_and_gives_added_people_a_password(hub):
         r = await submit(client, link["url"], password=NEW_PASSWORD, password_confirm=NEW_PASSWORD)
         assert "Your password is set" in text(r)
     assert signed_in(await sign_in(hub, name, NEW_PASSWORD))
+
+
+async def test_nul_characters_in_forms_are_just_wrong(hub):
+    async with browser(hub) as client:
+        r = await submit(client, "/hub/login", username="ad\0min", password="x\0y")
+        assert r.status_code == 403
+        r = await sign_up(client, "nul\0name")
+        assert r.status_code == 400

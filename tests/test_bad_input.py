@@ -146,3 +146,19 @@ async def test_size_and_encoding_limits(hub):
     r = await alice.api("PATCH", f"projects/{pid}", {"title": "t" * 201})
     assert r.status_code == 400 and "limit is 200" in r.json()["message"]
     assert (await alice.api("GET", f"projects/{pid}")).json()["title"] == "Target"
+
+
+async def test_nul_characters_are_refused_in_words(hub):
+    alice = await hub.person()
+    pid = (await alice.create_project("Target"))["id"]
+    for method, path, body in [
+        ("POST", "projects", {"title": "a\u0000b"}),
+        ("PATCH", f"projects/{pid}", {"description": "x\u0000"}),
+        ("PUT", f"projects/{pid}/collaborators/bad%00name", None),
+        ("GET", "projects/abc%00def", None),
+        ("GET", "projects?limit=1%00", None),
+    ]:
+        r = await alice.api(method, path, body)
+        assert r.status_code == 400, (method, path, r.text)
+        assert "NUL" in r.json()["message"]
+    assert (await alice.api("GET", f"projects/{pid}")).json()["description"] == ""

@@ -25,6 +25,16 @@ PROJECTS_SCOPE = "custom:smchub:projects"
 MAX_BODY_BYTES = 64 * 1024
 
 
+def _has_nul(value):
+    if isinstance(value, str):
+        return "\0" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 class SMCAPIHandler(APIHandler):
     """Base for smchub's API: people only, strict JSON bodies, project lookups."""
 
@@ -64,9 +74,20 @@ class SMCAPIHandler(APIHandler):
         except UnicodeDecodeError:
             raise web.HTTPError(400, "Request body is not valid UTF-8.")
         try:
-            return json.loads(text)
+            model = json.loads(text)
         except ValueError as e:
             raise web.HTTPError(400, f"Request body is not valid JSON: {e}")
+        if _has_nul(model):
+            raise web.HTTPError(400, "Text in the request body may not contain NUL characters.")
+        return model
+
+    async def prepare(self):
+        await super().prepare()
+        # NUL is no character a name, id or query needs, and PostgreSQL refuses it in text
+        if any("\0" in arg for arg in self.path_args or ()) or any(
+            b"\0" in value for values in self.request.query_arguments.values() for value in values
+        ):
+            raise web.HTTPError(400, "The address contains a NUL character.")
 
     def get_api_pagination(self):
         offset, limit = super().get_api_pagination()
