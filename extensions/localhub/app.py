@@ -6,6 +6,7 @@ from traitlets import Float, Integer, TraitError
 from .archive import ArchiveHandler
 from .exec import ExecHandler
 from .info import InfoHandler
+from .kernelws import use_nodelay_connections
 from .raw import RawHandler
 from .usage import DiskUsage
 
@@ -100,6 +101,8 @@ class LocalHub(ExtensionApp):
                     "raise the second."
                 )
         self.disk_usage = DiskUsage()
+        # written into the server's settings by ExtensionApp once this returns
+        use_nodelay_connections(self.settings)
 
     def initialize_handlers(self):
         self.handlers.extend(

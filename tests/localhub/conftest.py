@@ -43,6 +43,7 @@ jp_serverapp = jupyter_server_fixtures.jp_serverapp
 jp_system_config_path = jupyter_server_fixtures.jp_system_config_path
 jp_system_jupyter_path = jupyter_server_fixtures.jp_system_jupyter_path
 jp_web_app = jupyter_server_fixtures.jp_web_app
+jp_ws_fetch = jupyter_server_fixtures.jp_ws_fetch
 
 EXTENSION = "smchub.extensions.localhub"
 
