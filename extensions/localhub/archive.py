@@ -188,6 +188,7 @@ class ArchiveHandler(LocalHubHandler):
     @web.authenticated
     @authorized
     async def put(self):
+        self._body_complete = True
         spool, self._spool = self._spool, None
         try:
             backup = self.get_query_argument("backup", "") in ("1", "true")
@@ -203,6 +204,17 @@ class ArchiveHandler(LocalHubHandler):
         finally:
             spool.close()
         self.finish({"path": self._target_name, **counts})
+
+    _body_complete = False
+
+    def finish(self, chunk=None):
+        if self.request.method == "PUT" and not self._body_complete and not self._headers_written:
+            # answered before the body was read (refused, or a dry run): tornado then closes
+            # the connection without saying so, and a proxy keeping its connections to the
+            # server open (configurable-http-proxy does) would send its next request, someone
+            # else's maybe, down the closed one and answer it 503
+            self.set_header("Connection", "close")
+        return super().finish(chunk)
 
     def _close_spool(self):
         spool, self._spool = self._spool, None
