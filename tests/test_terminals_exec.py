@@ -34,10 +34,12 @@ async def terminal_output(hub, person, pid, command):
     ws = await websocket_connect(
         HTTPRequest(url, headers={"Authorization": f"token {person.token}"})
     )
-    ws.write_message(json.dumps(["stdin", f"{command}; echo END-OF-TEST\r"]))
+    # the marker is computed by the shell, so that the echo of the command line (once or,
+    # when typed before bash is ready, twice) never contains it
+    ws.write_message(json.dumps(["stdin", f"{command}; echo END-OF-$((40 + 2))\r"]))
     text = ""
     try:
-        while text.count("END-OF-TEST") < 2:  # the echo of the command line, then the output
+        while "END-OF-42" not in text:
             message = json.loads(await asyncio.wait_for(ws.read_message(), 30))
             if message[0] == "stdout":
                 text += message[1]
