@@ -2,7 +2,8 @@
 
 The project is stopped, its home streams from the old node's backend to the new one's
 (any two kinds: local, docker, ...), its placement switches, and it starts again if it
-was running. The old home stays where it was, as a backup an admin may delete.
+was running. The old home stays where it was, as a backup an admin may delete; if the
+project moves back there later, that old copy is replaced, never merged with the new one.
 """
 
 from tornado import web

@@ -4,10 +4,16 @@ Each backend kind knows where homes live: a folder owned by the project's Unix a
 (local), a named volume on the node's Docker Engine (docker). The stream is the home's
 contents with relative names, so any kind can read what any other wrote; whatever
 arrives is owned by the project's account on the receiving side.
+
+A home arrives into an empty place. A node the project left earlier may still hold
+its old home; unpacking on top of it would bring back files deleted since, so that
+old home is discarded first.
 """
 
 import asyncio
 import os
+import secrets
+import shutil
 import subprocess
 
 from docker.errors import NotFound
@@ -55,7 +61,19 @@ async def export_local(backend, project_id):
             raise HomeTransferError(f"reading the home failed: {error.decode(errors='replace')}")
 
 
+def _discard_local(home, log):
+    """Out of the way at once (a rename), then deleted; root's rmtree never follows links."""
+    aside = f"{home}.discarded-{secrets.token_hex(4)}"
+    os.rename(home, aside)
+    try:
+        shutil.rmtree(aside)
+    except OSError as e:
+        log.warning("Could not delete the old home %s: %s", aside, e)
+
+
 async def import_local(backend, project_id, chunks):
+    if os.path.lexists(backend.home_for(project_id)):
+        await asyncio.to_thread(_discard_local, backend.home_for(project_id), backend.log)
     account, home = await backend.prepare(project_id)
     # extracting as the project means the archive can write nothing its account could not
     proc = await asyncio.create_subprocess_exec(
@@ -122,7 +140,15 @@ async def export_docker(backend, project_id):
         await asyncio.to_thread(helper.remove, force=True)
 
 
+def _discard_volume(backend, project_id):
+    try:
+        backend.client.volumes.get(backend.volume_name(project_id)).remove()
+    except NotFound:
+        pass
+
+
 async def import_docker(backend, project_id, chunks):
+    await asyncio.to_thread(_discard_volume, backend, project_id)
     loop = asyncio.get_running_loop()
     queue = asyncio.Queue(maxsize=8)
     received = 0

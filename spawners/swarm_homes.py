@@ -40,7 +40,9 @@ if mode == "export":
     rc = subprocess.call(["tar", "-C", home, "--numeric-owner", "-cf", "-", "."],
                          stdout=conn.fileno())
 else:
-    rc = subprocess.call(["tar", "-C", home, "-xf", "-"], stdin=conn.fileno())
+    # an old home left by an earlier move: never unpack on top of it
+    rc = subprocess.call(["find", home, "-mindepth", "1", "-delete"])
+    rc = rc or subprocess.call(["tar", "-C", home, "-xf", "-"], stdin=conn.fileno())
     if rc == 0:
         rc = subprocess.call(["chown", "-R", owner, home]) or subprocess.call(
             ["chmod", "700", home])
@@ -63,12 +65,18 @@ def _transfer_service(backend, project_id, mode, port, token):
     return backend.client.services.create(
         image=options.get("image") or backend.image,
         name=name,
-        args=["python3", "-c", TRANSFER_SCRIPT, mode, str(port), token, backend.home,
-              backend.project_user],  # fmt: skip
+        args=[
+            "python3",
+            "-c",
+            TRANSFER_SCRIPT,
+            mode,
+            str(port),
+            token,
+            backend.home,
+            backend.project_user,
+        ],  # fmt: skip
         user="0:0",
-        mounts=[
-            Mount(target=backend.home, source=backend.volume_name(project_id), type="volume")
-        ],
+        mounts=[Mount(target=backend.home, source=backend.volume_name(project_id), type="volume")],
         networks=["host"],
         restart_policy=RestartPolicy(condition="none"),
         mode=ServiceMode("replicated", replicas=1),
@@ -125,9 +133,7 @@ async def _finish(backend, service, timeout=120):
 async def export_swarm(backend, project_id):
     port = await backend._pick_port()
     token = secrets.token_hex(16)
-    service = await asyncio.to_thread(
-        _transfer_service, backend, project_id, "export", port, token
-    )
+    service = await asyncio.to_thread(_transfer_service, backend, project_id, "export", port, token)
     try:
         reader, writer = await _connect(backend, service, port, token)
         try:
@@ -144,9 +150,7 @@ async def export_swarm(backend, project_id):
 async def import_swarm(backend, project_id, chunks):
     port = await backend._pick_port()
     token = secrets.token_hex(16)
-    service = await asyncio.to_thread(
-        _transfer_service, backend, project_id, "import", port, token
-    )
+    service = await asyncio.to_thread(_transfer_service, backend, project_id, "import", port, token)
     received = 0
     try:
         reader, writer = await _connect(backend, service, port, token)

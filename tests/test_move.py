@@ -39,6 +39,15 @@ for folder, dirs, files in os.walk("."):
 """
 
 
+# after a move: one file deleted, one changed, one new
+CHANGE_FILES = """
+import os
+os.remove(".hidden")
+open("thesis/main.tex", "a").write("% revised\\n")
+open("after-the-move.txt", "w").write("new")
+"""
+
+
 async def checksums(person, pid):
     return sorted((await person.execute(pid, CHECKSUMS)).splitlines())
 
@@ -110,6 +119,16 @@ async def test_move_between_local_nodes_keeps_every_file(hub, other_local_node):
     await alice.stop_project(pid)
     # stickiness follows the move
     assert (await alice.start_project(pid))["node"] == other_local_node
+    # moving back finds the home it left on "local" and replaces it, so what was deleted
+    # in the meantime stays deleted and nothing is merged
+    await alice.execute(pid, CHANGE_FILES)
+    changed = await checksums(alice, pid)
+    await alice.stop_project(pid)
+    await move(hub, pid, "local")
+    assert (await alice.start_project(pid))["node"] == "local"
+    assert await checksums(alice, pid) == changed
+    assert not any(".hidden" in line for line in changed)
+    assert [p for p in os.listdir(os.path.join(hub.root, "data", "projects")) if pid in p] == [pid]
     await alice.stop_project(pid)
 
 
@@ -210,11 +229,22 @@ async def test_move_from_docker_to_a_swarm_machine_and_back(hub_root):
         # it was running: it runs again, on the swarm machine, with the same files
         assert (await alice.wait_for_state(pid, "running"))["node"] == machines[0]
         assert same_files(before, await checksums(alice, pid))
+        await alice.execute(pid, CHANGE_FILES)
+        changed = await checksums(alice, pid)
 
+        # back onto the Docker node, whose volume still holds the files as they were
         r = await admin.api("POST", f"projects/{pid}/move", {"node": "dock"})
         assert r.status_code == 200, r.text
         assert (await alice.wait_for_state(pid, "running"))["node"] == "dock"
-        assert same_files(before, await checksums(alice, pid))
+        assert same_files(changed, await checksums(alice, pid))
+        await alice.execute(pid, "import os; os.remove('after-the-move.txt')")
+        changed = await checksums(alice, pid)
+
+        # and onto the swarm machine again, which also kept an old copy
+        r = await admin.api("POST", f"projects/{pid}/move", {"node": machines[0]})
+        assert r.status_code == 200, r.text
+        assert (await alice.wait_for_state(pid, "running"))["node"] == machines[0]
+        assert same_files(changed, await checksums(alice, pid))
         await alice.stop_project(pid)
     finally:
         await hub.stop()
