@@ -1,7 +1,8 @@
 """(e) What the proxy adds: the same requests through it and straight to the server.
 
-On one running server: a contents API GET of a 1 KiB file, and a kernel execute round
-trip (execute_request sent, execute_reply received) over the kernel's websocket. Both
+On one running server: a contents API GET of a 1 KiB file, a kernel execute round
+trip (execute_request sent, execute_reply received) over the kernel's websocket, and a
+terminal command round trip (a command line typed, until its output is back). Both
 ways are timed alternately on kept-open connections, as the admin; the figure is
 median(through the proxy) / median(straight to the server's port).
 """
@@ -40,9 +41,10 @@ async def proxy_overhead(hub, client, rounds=300):
             execute = await _kernel_execute(hub, name, kernel_id, ports, rounds)
         finally:
             await client.delete(f"/user/{name}/api/kernels/{kernel_id}")
+        terminal = await _terminal_command(hub, client, name, ports, rounds // 3)
     finally:
         await hub.stop_servers(client, [name])
-    return {"contents_get": contents, "kernel_execute": execute}
+    return {"contents_get": contents, "kernel_execute": execute, "terminal_command": terminal}
 
 
 def _summary(times):
@@ -84,19 +86,25 @@ async def _kernel_execute(hub, name, kernel_id, ports, rounds):
         request = HTTPRequest(url, headers={"Authorization": f"token {hub.admin_token}"})
         sockets[way] = await websocket_connect(request)
     session = secrets.token_hex(8)
-    times = {way: [] for way in ports}
     try:
-        for index in range(rounds + 20):
-            for way, ws in sockets.items():
-                tic = time.perf_counter()
-                await _execute(ws, session, "1")
-                elapsed = time.perf_counter() - tic
-                if index >= 20:
-                    times[way].append(elapsed)
+        times = await _alternately(sockets, rounds, lambda ws, _index: _execute(ws, session, "1"))
     finally:
         for ws in sockets.values():
             ws.close()
     return _summary(times)
+
+
+async def _alternately(sockets, rounds, round_trip, warmup=20):
+    """Time round_trip(socket, index) on each way in turn; the first ones warm up."""
+    times = {way: [] for way in sockets}
+    for index in range(rounds + warmup):
+        for way, ws in sockets.items():
+            tic = time.perf_counter()
+            await round_trip(ws, index)
+            elapsed = time.perf_counter() - tic
+            if index >= warmup:
+                times[way].append(elapsed)
+    return times
 
 
 async def _execute(ws, session, code, timeout=30):
@@ -119,3 +127,39 @@ async def _execute(ws, session, code, timeout=30):
             and message.get("parent_header", {}).get("msg_id") == msg_id
         ):
             return message
+
+
+async def _terminal_command(hub, client, name, ports, rounds):
+    # a terminal for each way: every client of a terminal sees all of its output
+    sockets, terminals = {}, []
+    try:
+        for way, port in ports.items():
+            r = await client.post(f"/user/{name}/api/terminals")
+            r.raise_for_status()
+            terminals.append(r.json()["name"])
+            url = f"ws://127.0.0.1:{port}/user/{name}/terminals/websocket/{terminals[-1]}"
+            request = HTTPRequest(url, headers={"Authorization": f"token {hub.admin_token}"})
+            sockets[way] = await websocket_connect(request)
+            await _type(sockets[way], "PS1='$ '", -1)
+        times = await _alternately(
+            sockets, rounds, lambda ws, index: _type(ws, "printf 'a\\nb\\nc\\n'", index)
+        )
+    finally:
+        for ws in sockets.values():
+            ws.close()
+        for terminal in terminals:
+            await client.delete(f"/user/{name}/api/terminals/{terminal}")
+    return _summary(times)
+
+
+async def _type(ws, command, index, timeout=30):
+    """Type a command line; return once its output is back (a marker the shell computes)."""
+    ws.write_message(json.dumps(["stdin", f"{command}; echo DONE-$(({index} + 1))\r"]))
+    marker, output = f"DONE-{index + 1}", ""
+    while marker not in output:
+        raw = await asyncio.wait_for(ws.read_message(), timeout)
+        if raw is None:
+            raise RuntimeError("the terminal's websocket closed")
+        kind, *rest = json.loads(raw)
+        if kind == "stdout":
+            output = output[-100:] + rest[0]

@@ -84,24 +84,30 @@ def rows(results):
             lat["p95_ms"] is not None and lat["p95_ms"] <= TARGETS["api_p95_ms"]
             and not lat["errors"],
         ))  # fmt: skip
-    for key, label in (("contents_get", "contents GET"), ("kernel_execute", "kernel execute")):
+    for key, label in (("contents_get", "contents GET"), ("kernel_execute", "kernel execute"),
+                       ("terminal_command", "terminal command")):  # fmt: skip
         a = smc.get("proxy", {}).get(key)
         if not a:
             continue
         b = stock.get("proxy", {}).get(key, {})
+        # the issue sets the 1.3x target for the first two; the terminal is for comparison
+        targeted = key != "terminal_command"
         out.append((
             f"proxy overhead, {label}: through/straight",
             f"{_fmt(a['ratio'], 'x')} ({_fmt(a['through_ms'])}/{_fmt(a['straight_ms'])} ms)",
             f"{_fmt(b.get('ratio'), 'x')} ({_fmt(b.get('through_ms'))}/"
             f"{_fmt(b.get('straight_ms'))} ms)",
-            "", "<= 1.3x", a["ratio"] <= TARGETS["proxy_ratio"],
+            "", "<= 1.3x" if targeted else "",
+            a["ratio"] <= TARGETS["proxy_ratio"] if targeted else None,
         ))  # fmt: skip
     return out
 
 
 def table(results):
     header = ("measurement", "smchub", "stock JupyterHub", "ratio", "target", "met?")
-    lines = [(m, a, b, r, t, "yes" if ok else "NO") for m, a, b, r, t, ok in rows(results)]
+    met = {True: "yes", False: "NO", None: "-"}
+    lines = [(m, a, b, r, t, met[bool(ok) if ok is not None else None])
+             for m, a, b, r, t, ok in rows(results)]  # fmt: skip
     widths = [max(len(str(row[i])) for row in [header, *lines]) for i in range(len(header))]
 
     def fmt(row):

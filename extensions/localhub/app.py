@@ -6,7 +6,7 @@ from traitlets import Float, Integer, TraitError
 from .archive import ArchiveHandler
 from .exec import ExecHandler
 from .info import InfoHandler
-from .kernelws import use_nodelay_connections
+from .nodelay import send_without_delay
 from .raw import RawHandler
 from .usage import DiskUsage
 
@@ -101,8 +101,7 @@ class LocalHub(ExtensionApp):
                     "raise the second."
                 )
         self.disk_usage = DiskUsage()
-        # written into the server's settings by ExtensionApp once this returns
-        use_nodelay_connections(self.settings)
+        send_without_delay(self.serverapp.web_app)
 
     def initialize_handlers(self):
         self.handlers.extend(
