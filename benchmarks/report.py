@@ -84,14 +84,14 @@ def rows(results):
             lat["p95_ms"] is not None and lat["p95_ms"] <= TARGETS["api_p95_ms"]
             and not lat["errors"],
         ))  # fmt: skip
-    for key, label in (("contents_get", "contents GET"), ("kernel_execute", "kernel execute"),
-                       ("terminal_command", "terminal command")):  # fmt: skip
+    # the issue sets the 1.3x target for the first two; the terminal is for comparison
+    for key, label, targeted in (("contents_get", "contents GET", True),
+                                 ("kernel_execute", "kernel execute", True),
+                                 ("terminal_command", "terminal command", False)):  # fmt: skip
         a = smc.get("proxy", {}).get(key)
         if not a:
             continue
         b = stock.get("proxy", {}).get(key, {})
-        # the issue sets the 1.3x target for the first two; the terminal is for comparison
-        targeted = key != "terminal_command"
         out.append((
             f"proxy overhead, {label}: through/straight",
             f"{_fmt(a['ratio'], 'x')} ({_fmt(a['through_ms'])}/{_fmt(a['straight_ms'])} ms)",
@@ -105,8 +105,7 @@ def rows(results):
 
 def table(results):
     header = ("measurement", "smchub", "stock JupyterHub", "ratio", "target", "met?")
-    met = {True: "yes", False: "NO", None: "-"}
-    lines = [(m, a, b, r, t, met[bool(ok) if ok is not None else None])
+    lines = [(m, a, b, r, t, "-" if ok is None else "yes" if ok else "NO")
              for m, a, b, r, t, ok in rows(results)]  # fmt: skip
     widths = [max(len(str(row[i])) for row in [header, *lines]) for i in range(len(header))]
 

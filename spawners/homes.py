@@ -72,8 +72,8 @@ def _discard_local(home, log):
 
 
 async def import_local(backend, project_id, chunks):
-    if os.path.lexists(backend.home_for(project_id)):
-        await asyncio.to_thread(_discard_local, backend.home_for(project_id), backend.log)
+    if os.path.lexists(old := backend.home_for(project_id)):
+        await asyncio.to_thread(_discard_local, old, backend.log)
     account, home = await backend.prepare(project_id)
     # extracting as the project means the archive can write nothing its account could not
     proc = await asyncio.create_subprocess_exec(
