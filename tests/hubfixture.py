@@ -113,6 +113,10 @@ class RunningHub:
     def db(self):
         return self.app.db
 
+    def project_url(self, project_id, path="", scheme="http"):
+        """The full URL of `path` on a project's server, on the project's own origin."""
+        return f"{self.url.replace('http', scheme, 1)}/user/{project_id}/{path}"
+
     def project_ids(self):
         try:
             return [p.id for p in self.app.db.query(orm.Project)]
