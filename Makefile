@@ -57,7 +57,7 @@ setup: system-deps $(VENV)/.installed $(VENV)/bin/configurable-http-proxy reacha
 
 run: setup
 	@mkdir -p $(RUN_DIR)
-	@echo "smchub is starting at http://127.0.0.1:8000/ — open http://127.0.0.1:8000/hub/signup to make an account"
+	@echo "smchub is starting at http://hub.localhost:8000/ — open http://hub.localhost:8000/hub/signup to make an account"
 	cd $(RUN_DIR) && exec ../$(VENV)/bin/smchub
 
 # The whole suite twice: on SQLite (the embedded default), then on a real PostgreSQL;

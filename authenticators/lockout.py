@@ -6,6 +6,7 @@ guesses sent all at once cannot slip past the limit; a right password takes its 
 back afterwards.
 """
 
+import ipaddress
 import math
 from dataclasses import dataclass
 from datetime import timedelta
@@ -91,6 +92,54 @@ def locked_until(db, kind, keys, at=None):
         LoginFailures.locked_until > at,
     )
     return {row.key: row.locked_until for row in rows}
+
+
+def client_address(peer, forwarded_for, trusted_downstream):
+    """The client's address, read from X-Forwarded-For as far as trusted proxies wrote it.
+
+    `peer` is the address the request came from (None for a Unix socket). A peer on this
+    machine is the hub's own proxy, configurable-http-proxy, which appends the address it
+    was connected from to X-Forwarded-For; a peer elsewhere is trusted only when listed in
+    `trusted_downstream` (c.JupyterHub.trusted_downstream_ips: addresses or networks).
+    Walking the header from the right, each trusted hop's entry names the hop before it,
+    and the first hop not trusted is the client: entries a client wrote itself are never
+    believed, and clients behind the admin's own reverse proxy are told apart.
+    """
+    networks = _networks(trusted_downstream)
+    hops = [hop.strip() for hop in (forwarded_for or "").split(",") if hop.strip()]
+    address = _ip(peer) if peer else None
+    trusted = address is None or address.is_loopback or _listed(address, networks)
+    while trusted and hops:
+        hop = _ip(hops.pop())
+        if hop is None:
+            break  # no proxy writes that; what is left is a client's own
+        address = hop
+        trusted = _listed(address, networks)
+    return str(address) if address is not None else ""
+
+
+def _ip(text):
+    """An address as ipaddress sees it (IPv4-mapped IPv6 as IPv4), or None."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped or address
+
+
+def _networks(entries):
+    networks = []
+    for entry in entries or ():
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            continue  # tornado skips what it cannot match too
+    return networks
+
+
+def _listed(address, networks):
+    return any(address.version == net.version and address in net for net in networks)
 
 
 def wait_in_words(seconds):

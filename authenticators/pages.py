@@ -35,6 +35,18 @@ class AccountPageHandler(BaseHandler):
         orm_user.cookie_id = new_token()
         self.db.commit()
 
+    def shut_out(self, orm_user):
+        """End every session of `orm_user` and revoke every API token they hold.
+
+        That includes the tokens that servers they opened got through OAuth: after a
+        reset, whoever knew the old password must have nothing left that works.
+        """
+        tokens = list(orm_user.api_tokens)
+        for token in tokens:
+            self.db.delete(token)
+        self.sign_out_elsewhere(orm_user)
+        return len(tokens)
+
 
 class SignUpHandler(AccountPageHandler):
     """The sign-up page: make an account, then arrive signed in on the projects page.
@@ -171,9 +183,12 @@ class ResetPasswordHandler(AccountPageHandler):
             return
         await self.authenticator.set_password(self.db, username, password)
         orm_user = hub_orm.User.find(self.db, username)
-        if orm_user is not None:
-            self.sign_out_elsewhere(orm_user)
-        self.log.info("%s set a new password with a reset link", username)
+        revoked = self.shut_out(orm_user) if orm_user is not None else 0
+        self.log.info(
+            "%s set a new password with a reset link; signed out, %d API token(s) revoked",
+            username,
+            revoked,
+        )
         login_url = url_concat(url_path_join(self.hub.base_url, "login"), {"username": username})
         await self._render(usable=False, done=True, username=username, login_url=login_url)
 

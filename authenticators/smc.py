@@ -2,6 +2,7 @@
 
 import asyncio
 import re
+import socket
 
 from jupyterhub import orm as hub_orm
 from jupyterhub.auth import Authenticator
@@ -9,7 +10,7 @@ from jupyterhub.utils import maybe_future, url_path_join
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import object_session
 from tornado import web
-from traitlets import Bool, CaselessStrEnum, Integer, default, observe
+from traitlets import Bool, Callable, CaselessStrEnum, Integer, default, observe
 
 from ..names import is_project_name
 from . import lockout
@@ -43,6 +44,14 @@ class SMCAuthenticator(Authenticator):
 
     # (path under /hub/, label, admins only) for the hub's navigation bar
     account_pages = [("account", "Account", False), ("accounts", "Accounts", True)]
+
+    new_person_policy = Callable(
+        None,
+        allow_none=True,
+        help="""Set by the hub, not in config: called as policy(username, known=names of
+        existing accounts), it returns why nobody new may sign up now (a hub whose
+        projects are not isolated serves one person), or None.""",
+    )
 
     signup_mode = CaselessStrEnum(
         SIGNUP_MODES,
@@ -111,8 +120,12 @@ class SMCAuthenticator(Authenticator):
 
         Failures count within address_lockout_seconds; successes do not clear them.
         Keep it well above lockout_attempts: a class behind one NAT shares an address.
-        The address is the one JupyterHub sees (see c.JupyterHub.trusted_downstream_ips
-        when a proxy of yours sits in front of configurable-http-proxy).
+        The address is the client's as configurable-http-proxy saw it. When a reverse
+        proxy of yours sits in front of it (TLS, a load balancer), list that proxy's
+        address in c.JupyterHub.trusted_downstream_ips (addresses or networks), or every
+        client counts as that one address; list configurable-http-proxy's address there
+        too if it runs on another machine than the hub. X-Forwarded-For is believed only
+        as far as those proxies wrote it.
         """,
     ).tag(config=True)
 
@@ -207,6 +220,11 @@ class SMCAuthenticator(Authenticator):
         if hub_orm.User.find(db, username) is not None:
             # someone JupyterHub knows (an admin added them, or another sign-in made them)
             raise SignupError("That username is taken.")
+        if self.new_person_policy is not None:
+            known = [name for (name,) in db.query(Account.username).limit(2)]
+            refusal = self.new_person_policy(username, known=known)
+            if refusal:
+                raise SignupError(refusal, status=403)
         token = (token or "").strip()
         if mode == "token" and not token:
             raise SignupError(
@@ -258,15 +276,21 @@ class SMCAuthenticator(Authenticator):
     # --- sign-in ----------------------------------------------------------------------
 
     def client_address(self, handler):
-        """The address failures are counted against: the browser's, as the proxy saw it.
+        """The address failures are counted against: the client's, as trusted proxies saw it.
 
-        configurable-http-proxy appends the address it was connected from to
-        X-Forwarded-For, so the last entry is the one a client cannot forge (tornado's
-        remote_ip would believe a client's own X-Real-Ip header).
+        Read from X-Forwarded-For only as far as the hub's own proxy and the proxies in
+        c.JupyterHub.trusted_downstream_ips wrote it (see lockout.client_address); tornado's
+        remote_ip would believe whatever a client puts in X-Forwarded-For or X-Real-Ip.
         """
-        forwarded = handler.request.headers.get("X-Forwarded-For", "")
-        last = forwarded.rsplit(",", 1)[-1].strip()
-        return last or handler.request.remote_ip or ""
+        request = handler.request
+        context = request.connection.context
+        is_ip = getattr(context, "address_family", None) in (socket.AF_INET, socket.AF_INET6)
+        peer = context.address[0] if is_ip else None
+        return lockout.client_address(
+            peer,
+            request.headers.get("X-Forwarded-For", ""),
+            getattr(self.parent, "trusted_downstream_ips", ()),
+        )
 
     def _limits(self, key, address):
         return (

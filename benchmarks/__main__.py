@@ -17,6 +17,8 @@ from datetime import datetime, timezone
 
 import psutil
 
+from tests import loopback_names
+
 from .api import api_benchmark
 from .hubs import SMCHubUnderTest, StockJupyterHub, make_root, remove_root
 from .proxy import proxy_overhead
@@ -24,6 +26,8 @@ from .report import table
 from .startup import cold_starts, starts_at_once
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# smchub's projects are on origins of their own, <id>.localhost, as a browser finds them
+loopback_names.install()
 PARTS = ("startup", "proxy", "api")
 
 

@@ -135,6 +135,18 @@ class Hub:
     def pid(self):
         return self.proc.pid if self.proc else None
 
+    def server_host(self, name):
+        """The Host header that reaches `name`'s server through the proxy."""
+        return f"127.0.0.1:{self.port}"
+
+    def server_url(self, name, path="", scheme="http"):
+        """`path` on `name`'s server, through the proxy."""
+        return f"{scheme}://{self.server_host(name)}/user/{name}/{path}"
+
+    def route_key(self, name):
+        """The proxy's routing-table key for `name`'s server."""
+        return f"/user/{name}"
+
     def client(self, **kwargs):
         """An HTTP client through the proxy, as the admin."""
         return httpx.AsyncClient(
@@ -164,7 +176,7 @@ class Hub:
         try:
             if not await self.request_start(client, name):
                 await self.wait_for_progress(client, name)
-            r = await client.get(f"/user/{name}/api/status")
+            r = await client.get(self.server_url(name, "api/status"))
             if r.status_code != 200:
                 raise RuntimeError(f"the server answered {r.status_code} through the proxy")
         except Exception as e:
@@ -247,6 +259,13 @@ class SMCHubUnderTest(Hub):
     @property
     def command(self):
         return [os.path.join(BIN, "smchub")]
+
+    # each project on its own origin, <id>.localhost (the default on loopback)
+    def server_host(self, name):
+        return f"{name}.localhost:{self.port}"
+
+    def route_key(self, name):
+        return f"/{name}.localhost/user/{name}"
 
     async def create_server(self, client):
         r = await client.post("/hub/api/projects", json={"title": "bench"})

@@ -19,9 +19,11 @@ import time
 class Connection:
     """One keep-alive HTTP/1.1 connection."""
 
-    def __init__(self, host, port):
+    def __init__(self, host, port, host_header=None):
         self.host = host
         self.port = port
+        # a server on its own origin is reached by name (<id>.localhost) at this address
+        self.host_header = host_header or host
         self.reader = self.writer = None
 
     async def open(self):
@@ -38,7 +40,7 @@ class Connection:
         if self.writer is None:
             await self.open()
         self.writer.write(
-            b"GET " + path.encode() + b" HTTP/1.1\r\nHost: " + self.host.encode() + b"\r\n"
+            b"GET " + path.encode() + b" HTTP/1.1\r\nHost: " + self.host_header.encode() + b"\r\n"
             + headers + b"\r\n"
         )  # fmt: skip
         status_line = await self.reader.readline()

@@ -26,25 +26,37 @@ async def proxy_overhead(hub, client, rounds=300):
     if not ok:
         return {"error": error}
     try:
-        target = urlsplit((await hub.routes())[f"/user/{name}"])
+        target = urlsplit((await hub.routes())[hub.route_key(name)])
         ports = {"through": hub.port, "straight": target.port}
         r = await client.put(
-            f"/user/{name}/api/contents/bench.txt",
+            hub.server_url(name, "api/contents/bench.txt"),
             json={"type": "file", "format": "text", "content": "x" * 1024},
         )
         r.raise_for_status()
         contents = await _contents_get(hub, name, ports, rounds)
-        r = await client.post(f"/user/{name}/api/kernels", json={"name": "python3"})
+        r = await client.post(hub.server_url(name, "api/kernels"), json={"name": "python3"})
         r.raise_for_status()
         kernel_id = r.json()["id"]
         try:
             execute = await _kernel_execute(hub, name, kernel_id, ports, rounds)
         finally:
-            await client.delete(f"/user/{name}/api/kernels/{kernel_id}")
+            await client.delete(hub.server_url(name, f"api/kernels/{kernel_id}"))
         terminal = await _terminal_command(hub, client, name, ports, rounds // 3)
     finally:
         await hub.stop_servers(client, [name])
     return {"contents_get": contents, "kernel_execute": execute, "terminal_command": terminal}
+
+
+def _host_header(hub, name, way, port):
+    """Through the proxy, the server's own name; straight, its address."""
+    return hub.server_host(name) if way == "through" else f"127.0.0.1:{port}"
+
+
+def _ws_headers(hub, name, way, port):
+    return {
+        "Authorization": f"token {hub.admin_token}",
+        "Host": _host_header(hub, name, way, port),
+    }
 
 
 def _summary(times):
@@ -61,7 +73,10 @@ def _summary(times):
 async def _contents_get(hub, name, ports, rounds):
     path = f"/user/{name}/api/contents/bench.txt"
     headers = f"Authorization: token {hub.admin_token}\r\n".encode()
-    connections = {way: await Connection("127.0.0.1", port).open() for way, port in ports.items()}
+    connections = {
+        way: await Connection("127.0.0.1", port, _host_header(hub, name, way, port)).open()
+        for way, port in ports.items()
+    }
     times = {way: [] for way in ports}
     try:
         for index in range(rounds + 20):
@@ -83,7 +98,7 @@ async def _kernel_execute(hub, name, kernel_id, ports, rounds):
     sockets = {}
     for way, port in ports.items():
         url = f"ws://127.0.0.1:{port}/user/{name}/api/kernels/{kernel_id}/channels"
-        request = HTTPRequest(url, headers={"Authorization": f"token {hub.admin_token}"})
+        request = HTTPRequest(url, headers=_ws_headers(hub, name, way, port))
         sockets[way] = await websocket_connect(request)
     session = secrets.token_hex(8)
     try:
@@ -134,11 +149,11 @@ async def _terminal_command(hub, client, name, ports, rounds):
     sockets, terminals = {}, []
     try:
         for way, port in ports.items():
-            r = await client.post(f"/user/{name}/api/terminals")
+            r = await client.post(hub.server_url(name, "api/terminals"))
             r.raise_for_status()
             terminals.append(r.json()["name"])
             url = f"ws://127.0.0.1:{port}/user/{name}/terminals/websocket/{terminals[-1]}"
-            request = HTTPRequest(url, headers={"Authorization": f"token {hub.admin_token}"})
+            request = HTTPRequest(url, headers=_ws_headers(hub, name, way, port))
             sockets[way] = await websocket_connect(request)
             await _type(sockets[way], "PS1='$ '", -1)
         times = await _alternately(
@@ -148,7 +163,7 @@ async def _terminal_command(hub, client, name, ports, rounds):
         for ws in sockets.values():
             ws.close()
         for terminal in terminals:
-            await client.delete(f"/user/{name}/api/terminals/{terminal}")
+            await client.delete(hub.server_url(name, f"api/terminals/{terminal}"))
     return _summary(times)
 
 

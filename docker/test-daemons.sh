@@ -11,8 +11,10 @@
 # Each daemon lives in STATE_DIR/dK/: docker.sock (its API), data/ (images, containers,
 # volumes: kept across stop/start, so built images are reused), x/ (exec root, with the
 # containerd that dockerd starts and supervises for itself), dockerd.pid, dockerd.log.
-# Daemons have no bridge and touch no iptables: containers use host networking, which is
-# what smchub's Docker backend does, and nothing gets a non-loopback address.
+# Daemons have no default bridge and touch no iptables. smchub's Docker backend puts
+# projects on a bridge network of their own; daemon dK hands out such networks only from
+# 203.0.113.(32K)/27 (TEST-NET-3, in /28 pieces), so no test network ever takes a private
+# range; tests that give a network an explicit subnet use 203.0.113.128/25.
 #
 # Images are never pulled: a pull fails at once (see PULL_PROXY); build images on a daemon
 # with docker/build-images.sh and copy them to the others with docker/load-image.sh.
@@ -162,9 +164,13 @@ start_daemon() {
     if daemon_running "$dir"; then
         return 0
     fi
-    # An empty config file: /etc/docker/daemon.json (the machine's own daemon's settings,
-    # if any) must not leak into test daemons.
-    echo '{}' >"$dir/daemon.json"
+    # Its own config file: /etc/docker/daemon.json (the machine's own daemon's settings,
+    # if any) must not leak into test daemons. Networks made without a subnet come from
+    # this daemon's slice of TEST-NET-3 (see the top of this file).
+    local index=${dir##*/d}
+    ((index < 4)) || die "at most 4 test daemons: each has a /27 of 203.0.113.0/25"
+    printf '{"default-address-pools": [{"base": "203.0.113.%d/27", "size": 28}]}\n' \
+        $((32 * index)) >"$dir/daemon.json"
     # setsid: the daemon belongs to no caller's process group, so a test runner's Ctrl-C does
     # not kill it halfway; only `stop` ends it. dockerd writes its own pid file.
     # The proxy variables make any image pull (a mistyped image name, a spawner whose pull

@@ -6,18 +6,19 @@ import shutil
 import stat
 import sys
 
+from jupyterhub import orm as hub_orm
 from jupyterhub.apihandlers.base import API404 as JupyterHubAPI404
 from jupyterhub.app import JupyterHub
 from jupyterhub.utils import url_path_join
 from tornado.ioloop import PeriodicCallback
 from tornado.web import StaticFileHandler
-from traitlets import Dict, Float, Integer, List, Unicode, default, validate
+from traitlets import Bool, Dict, Float, Integer, List, Unicode, default, validate
 from traitlets.utils.importstring import import_item
 
-from . import apihandlers, dbutil, handlers, nodes, orm
+from . import apihandlers, dbutil, handlers, isolation, log, nodes, origins, orm, person_limits
 from ._data import DATA_FILES_PATH
 from ._version import __version__
-from .apihandlers.base import API404, PROJECTS_SCOPE
+from .apihandlers.base import ADMIN_SCOPE, API404, PROJECTS_SCOPE
 from .culler import cull_idle_projects
 from .health import check_nodes
 from .names import is_project_name
@@ -112,6 +113,37 @@ class SMCHub(JupyterHub):
         """,
     ).tag(config=True)
 
+    allow_unisolated_projects = Bool(
+        False,
+        help="""Let more than one person use a hub whose projects are not isolated.
+
+        A hub that is not root runs local projects as its own account, so every project
+        can read every other one, the hub's database and its cookie secret. Such a hub
+        serves its first person only and refuses further sign-ups and accounts, unless
+        this is True: set it only when everyone on the hub trusts everyone else. Hubs
+        running as root (a Unix account per project) or with only container nodes are
+        not affected.
+        """,
+    ).tag(config=True)
+
+    max_projects_per_person = Integer(
+        200,
+        help="""How many projects one person may own (0: no limit; admins have none).
+
+        Creating one more is refused with a message saying so. Course projects that an
+        instructor creates for students are not refused.
+        """,
+    ).tag(config=True)
+
+    max_running_per_person = Integer(
+        10,
+        help="""How many of the projects one person owns may run at once (0: no limit).
+
+        Starting one more (by its owner or a collaborator) is refused with a message
+        that says to stop one first. Projects of admins are not limited.
+        """,
+    ).tag(config=True)
+
     placement_spread = Integer(
         3,
         help="New projects go to a random node among this many with the most room.",
@@ -157,6 +189,9 @@ class SMCHub(JupyterHub):
         "node": ("smchub.cli.NodeApp", "Manage compute nodes: list, add, drain, remove"),
     }
 
+    # True while init_users adds the people named in config
+    _adding_config_users = False
+
     @property
     def projects_root(self):
         return os.path.join(os.path.abspath(self.data_dir), "projects")
@@ -167,6 +202,40 @@ class SMCHub(JupyterHub):
     def _ip_default(self):
         # the embedded default serves this machine only; set ip or bind_url to open it up
         return "127.0.0.1"
+
+    @default("bind_url")
+    def _bind_url_default(self):
+        # JupyterHub's default listens on every interface; ip above only reaches
+        # bind_url when it is set in config, so the default is spelled out here too
+        proto = "https" if self.ssl_cert else "http"
+        return f"{proto}://127.0.0.1:8000"
+
+    @default("subdomain_host")
+    def _subdomain_host_default(self):
+        # every project its own origin (see origins.py); the admin of a public hub
+        # sets its name, a hub on loopback uses *.localhost
+        return origins.default_subdomain_host(self.bind_url)
+
+    def project_url(self, project_id):
+        """The URL people open a project at (its own origin when subdomains are on)."""
+        return origins.project_url(
+            project_id, self.base_url, self.subdomain_host, self.subdomain_hook
+        )
+
+    def lets_strangers_in(self):
+        """Whether people the admin does not know can make themselves an account."""
+        from .authenticators import SMCAuthenticator
+
+        authenticator = self.authenticator
+        if isinstance(authenticator, SMCAuthenticator) and authenticator.signup_mode != "closed":
+            return True
+        return bool(authenticator.allow_all)
+
+    def origin_warning(self):
+        """What admins must read when projects share the hub's origin with strangers."""
+        if self.subdomain_host or not self.lets_strangers_in():
+            return ""
+        return origins.NO_SUBDOMAINS_WARNING
 
     @default("spawner_class")
     def _spawner_class_default(self):
@@ -208,9 +277,22 @@ class SMCHub(JupyterHub):
     # --- start-up steps ------------------------------------------------------
 
     def init_db(self):
-        super().init_db()
-        # our own history, in our own version table; at head this does nothing
-        dbutil.upgrade(self.db.get_bind())
+        # the database holds every account's email and password hash, and projects run
+        # code as other accounts on this machine: only the hub's account may read it,
+        # whatever folder it is in (SQLite gives its -wal and -journal files the mode of
+        # the database file)
+        umask = os.umask(0o077)
+        try:
+            super().init_db()
+            # our own history, in our own version table; at head this does nothing
+            dbutil.upgrade(self.db.get_bind())
+        finally:
+            os.umask(umask)
+        url = self.db.get_bind().url
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                if os.path.exists(url.database + suffix):
+                    os.chmod(url.database + suffix, 0o600)
         nodes.sync_config_nodes(self.db, self.compute_nodes, self.log)
         self._backends = {}
         # running and recent course steps, by job id (their results are in the database)
@@ -252,12 +334,55 @@ class SMCHub(JupyterHub):
             PROJECTS_SCOPE,
             {"description": "Create, read and manage the projects you collaborate on."},
         )
+        self.custom_scopes.setdefault(
+            ADMIN_SCOPE,
+            {
+                "description": "smchub's admin powers: every project and course, quotas "
+                "and compute nodes."
+            },
+        )
         self.extra_user_scopes.add(f"{PROJECTS_SCOPE}!user")
         await super().init_role_creation()
+        self._grant_admin_scope()
+
+    def _grant_admin_scope(self):
+        """Give JupyterHub's admin role smchub's admin scope.
+
+        JupyterHub refuses overrides of the admin role in load_roles and resets its scopes
+        to the defaults at every start, so the scope is added back here, each time.
+        """
+        role = hub_orm.Role.find(self.db, "admin")
+        if ADMIN_SCOPE not in role.scopes:
+            role.scopes = [*role.scopes, ADMIN_SCOPE]
+            self.db.commit()
 
     async def init_users(self):
         self._reserve_project_names()
-        await super().init_users()
+        # the admin's own list of people (admin_users, allowed_users) is theirs to choose
+        self._adding_config_users = True
+        try:
+            await super().init_users()
+        finally:
+            self._adding_config_users = False
+        from .authenticators import SMCAuthenticator
+
+        if isinstance(self.authenticator, SMCAuthenticator):
+            self.authenticator.new_person_policy = self.new_person_refusal
+
+    def projects_isolated(self):
+        """Whether every project is kept from the others and the hub (isolation.py)."""
+        backends = [backend for (backend,) in self.db.query(orm.ComputeNode.backend)]
+        return isolation.projects_isolated(os.geteuid() == 0, backends)
+
+    def new_person_refusal(self, newcomer=None, known=()):
+        """Why `newcomer` may not join this hub, or None.
+
+        Only a hub whose projects are not isolated refuses anyone; `known` adds people
+        the authenticator has that may not be hub users yet (accounts never signed in).
+        """
+        if self.allow_unisolated_projects or self.projects_isolated():
+            return None
+        return isolation.refusal([*isolation.people_names(self.db), *known], newcomer)
 
     def _reserve_project_names(self):
         """Keep project-shaped names for projects, whatever the authenticator.
@@ -277,6 +402,10 @@ class SMCHub(JupyterHub):
         def add_user_unless_project(user):
             if is_project_name(user.name):
                 return None
+            if not self._adding_config_users:
+                refusal = self.new_person_refusal(user.name)
+                if refusal:
+                    raise ValueError(refusal)
             return add_user(user)
 
         def delete_user_unless_project(user):
@@ -291,10 +420,14 @@ class SMCHub(JupyterHub):
     def init_tornado_settings(self):
         self.init_data_dir()
         self.tornado_settings["smchub"] = self
+        # invite and reset links carry secrets in their paths: cut them from request logs
+        log.scrub_request_logs(self.log)
         # links to the authenticator's own pages, if it has any (SMCAuthenticator does)
         self.template_vars.setdefault(
             "account_pages", list(getattr(self.authenticator, "account_pages", []))
         )
+        # shown to admins on every page while it applies
+        self.template_vars["origin_warning"] = self.origin_warning()
         # smchub's templates go after any the admin configured and before JupyterHub's
         # own, which stay reachable as "templates/<name>" for {% extends %}
         ours = os.path.join(DATA_FILES_PATH, "templates")
@@ -322,6 +455,24 @@ class SMCHub(JupyterHub):
             (h[0], API404, *h[2:]) if len(h) > 1 and h[1] is JupyterHubAPI404 else h
             for h in self.handlers
         ]
+
+    # --- what one person may take ---------------------------------------------------
+
+    def check_can_create_project(self, person):
+        """Raise person_limits.LimitReached if `person` may not own one more project."""
+        if person.admin:
+            return
+        owned = person_limits.owned_project_ids(self.db, person.id)
+        person_limits.check_can_create(len(owned), self.max_projects_per_person)
+
+    def check_can_start_project(self, project):
+        """Raise person_limits.LimitReached if the owner has too many projects running."""
+        owner = next((c.user for c in project.collaborators if c.role == "owner"), None)
+        if owner is None or owner.admin or not self.max_running_per_person:
+            return
+        owned = person_limits.owned_project_ids(self.db, owner.id)
+        running = person_limits.running_among(self.db, self.users, owned, exclude=project.id)
+        person_limits.check_can_start(owner.name, running, self.max_running_per_person)
 
     # --- placement and node backends ------------------------------------------
 
@@ -390,6 +541,17 @@ class SMCHub(JupyterHub):
         if self.subapp or self.generate_config or self.generate_certs:
             return
         self._warm_backends()
+        warning = self.origin_warning()
+        if warning:
+            self.log.critical("%s", warning)
+        if not self.projects_isolated():
+            self.log.critical(
+                "This hub is not root: local projects run as its own account and are not "
+                "isolated from each other or from the hub's files. %s",
+                "c.SMCHub.allow_unisolated_projects is True, so anyone may still join."
+                if self.allow_unisolated_projects
+                else "It serves one person, its first account; others are refused.",
+            )
         if self.node_check_interval > 0:
             # a first check now, so a cluster's machines are known from the start
             asyncio.ensure_future(check_nodes(self))

@@ -48,22 +48,65 @@ def is_email(entry):
     return bool(EMAIL_RE.match(entry))
 
 
-def person_email(user):
-    """A person's email as their authenticator reported it (JupyterHub's user_info)."""
-    info = getattr(user, "user_info", None) or {}
+def _info_email(info):
     email = info.get("email") if isinstance(info, dict) else None
     return email.lower() if isinstance(email, str) and email else None
 
 
-def find_person(db, entry):
-    """The person an entry names: a username, or an email someone signed up with."""
-    if is_email(entry):
-        email = entry.lower()
-        for user in db.query(hub_orm.User).filter(hub_orm.User.user_info.isnot(None)):
-            if person_email(user) == email:
-                return user
-        return None
-    return hub_orm.User.find(db, entry.lower())
+def _info_verified(info):
+    return isinstance(info, dict) and info.get("email_verified") is True
+
+
+def person_email(user):
+    """A person's email as their authenticator reported it (JupyterHub's user_info)."""
+    return _info_email(getattr(user, "user_info", None))
+
+
+def email_verified(user):
+    """Whether the person's authenticator vouches for their email.
+
+    OAuth/OIDC providers say so with the ``email_verified`` claim; an authenticator (or a
+    post_auth_hook) that copies it into user_info makes the person's course places theirs
+    at once. Anyone can sign up with any address, so an unverified one proves nothing.
+    """
+    return _info_verified(getattr(user, "user_info", None))
+
+
+class PeopleFinder:
+    """Who the entries of one pasted list name.
+
+    Emails live in each person's user_info (JSON text no database index reaches), so the
+    users table is read once, on the first email entry, for the whole list.
+    """
+
+    def __init__(self, db):
+        self.db = db
+        self._ids_by_email = None
+
+    def _by_email(self):
+        if self._ids_by_email is None:
+            found, verified = {}, set()
+            rows = self.db.query(hub_orm.User.id, hub_orm.User.user_info).filter(
+                hub_orm.User.user_info.isnot(None)
+            )
+            for user_id, info in rows:
+                email = _info_email(info)
+                # two people may report one address; the one whose address is verified wins
+                if not email or email in verified:
+                    continue
+                if email not in found or _info_verified(info):
+                    found[email] = user_id
+                if _info_verified(info):
+                    verified.add(email)
+            self._ids_by_email = found
+        return self._ids_by_email
+
+    def find(self, entry):
+        """The person an entry names: a username, or the email someone signed up with."""
+        if is_email(entry):
+            user_id = self._by_email().get(entry.lower())
+            return None if user_id is None else self.db.get(hub_orm.User, user_id)
+        return hub_orm.User.find(self.db, entry.lower())
 
 
 def check_assignment_path(value):
@@ -144,6 +187,9 @@ def work_model(work):
 
 
 def student_model(student, assignments):
+    """A student as instructors see them: `email` is only ever the address an instructor
+    typed to reserve the place, never one from the person's account."""
+    claimant = student.claimant if student.user is None else None
     return {
         "id": student.id,
         "name": student.name,
@@ -151,6 +197,8 @@ def student_model(student, assignments):
         "email": student.email,
         "project": student.project_id,
         "signed_up": student.user is not None,
+        # someone signed up with the place's email, unverified: an instructor may approve
+        "pending_match": {"name": claimant.name} if claimant is not None else None,
         "work": {str(a.id): work_model(work_for(student, a)) for a in assignments},
     }
 
@@ -179,12 +227,35 @@ def course_model(course, details=True):
     return model
 
 
+# a cell starting with one of these is a formula to spreadsheets (OWASP's CSV injection)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"^[-+]?[0-9]+(\.[0-9]+)?$")
+
+
+def spreadsheet_cell(value):
+    """`value` as a cell no spreadsheet evaluates: formulas get a leading quote.
+
+    Plain numbers (a grade of -1) are no formula and stay numbers.
+    """
+    text = str(value)
+    if text.startswith(FORMULA_STARTS) and not PLAIN_NUMBER.match(text):
+        return "'" + text
+    return text
+
+
 def grades_csv(course):
-    """One row per student, a grade column per assignment (handouts have none)."""
+    """One row per student, a grade column per assignment (handouts have none).
+
+    The email column holds only addresses the instructors typed themselves.
+    """
     assignments = [a for a in course.assignments if a.kind == "assignment"]
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["student", "email", *[a.path for a in assignments]])
+
+    def row(cells):
+        writer.writerow([spreadsheet_cell(cell) for cell in cells])
+
+    row(["student", "email", *[a.path for a in assignments]])
     for student in course.students:
         if student.removed:
             continue
@@ -192,8 +263,7 @@ def grades_csv(course):
         for assignment in assignments:
             work = work_for(student, assignment)
             grades.append(work.grade if work and work.grade is not None else "")
-        email = person_email(student.user) if student.user else student.email
-        writer.writerow([student.name, email or "", *grades])
+        row([student.name, student.email or "", *grades])
     return out.getvalue()
 
 
@@ -228,3 +298,46 @@ def pending_enrolments(db, person):
         .filter(orm.CourseStudent.email == email, orm.CourseStudent.user_id.is_(None))
         .all()
     )
+
+
+class EnrolmentRefused(Exception):
+    """A course place cannot go to that person; the message says why."""
+
+
+def is_student(course, person):
+    return any(s.user_id == person.id and not s.removed for s in course.students)
+
+
+def match_place(student, person):
+    """Someone whose email is the place's: theirs if the address is verified, else noted
+    as the place's claimant for an instructor to approve. True if the place is theirs now.
+    """
+    if email_verified(person):
+        enrol(student, person)
+        return True
+    if student.claimant_id is None:
+        student.claimant = person
+    return False
+
+
+def enrol(student, person):
+    """The place is `person`'s (a verified email, an instructor's approval, a username)."""
+    if is_student(student.course, person):
+        raise EnrolmentRefused(f"{person.name} is already a student of this course")
+    student.user_id = person.id
+    student.user = person
+    student.claimant = None
+
+
+def approve_claimant(student):
+    """An instructor's approval: the person claiming the place gets it. Returns them."""
+    if student.user is not None:
+        raise EnrolmentRefused(f"This place is already {student.user.name}'s.")
+    person = student.claimant
+    if person is None:
+        raise EnrolmentRefused(
+            f"No one is waiting for approval for {student.email}: the place goes to whoever "
+            "signs up with that address once it is verified, or that you approve then."
+        )
+    enrol(student, person)
+    return person

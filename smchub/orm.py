@@ -77,6 +77,14 @@ class Project(Base):
     invites: Mapped[list["Invite"]] = relationship(
         back_populates="project", cascade="all, delete-orphan"
     )
+    # loaded with the project: every project model lists its pending invitations, and a
+    # list of projects then costs one query for all of them
+    invitations: Mapped[list["Invitation"]] = relationship(
+        back_populates="project",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="Invitation.id",
+    )
 
     @property
     def owner(self):
@@ -171,8 +179,41 @@ class LimitedUseToken:
         return self.max_uses is not None and self.uses >= self.max_uses
 
 
+class Invitation(Base):
+    """A person asked to join a project, who has not yet accepted or declined.
+
+    Nobody becomes a collaborator without choosing to: a project's code runs in the
+    browser of whoever opens it, so being added silently would let anyone make another
+    person open what they planted.
+    """
+
+    __tablename__ = "smc_invitations"
+    __table_args__ = (
+        UniqueConstraint("project_id", "user_id", name="uq_smc_invitations_project_user"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("smc_projects.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey(USERS_ID, ondelete="CASCADE"), index=True)
+    invited_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey(USERS_ID, ondelete="SET NULL"), nullable=True
+    )
+    created: Mapped[datetime] = mapped_column(DateTime, default=now)
+
+    project: Mapped[Project] = relationship(back_populates="invitations")
+    user: Mapped[hub_orm.User] = relationship(hub_orm.User, foreign_keys=[user_id])
+    invited_by: Mapped[hub_orm.User | None] = relationship(
+        hub_orm.User, foreign_keys=[invited_by_id]
+    )
+
+
 class Invite(LimitedUseToken, Base):
-    """A link that adds whoever opens it to a project."""
+    """A link that adds whoever opens it to a project.
+
+    It speaks for the collaborator who made it, so it works only while they are one.
+    """
 
     __tablename__ = "smc_invites"
 
@@ -189,7 +230,15 @@ class Invite(LimitedUseToken, Base):
 
     @property
     def usable(self):
-        return not (self.expired or self.used_up or self.project.deleted)
+        if self.expired or self.used_up or self.project.deleted:
+            return False
+        # a link speaks for its maker: removing a collaborator deletes their links, and
+        # this covers every other way out (leaving, a deleted account, older links)
+        if self.created_by_id is None:
+            return False
+        if self.project.collaborator(self.created_by_id) is not None:
+            return True
+        return self.created_by.admin
 
 
 NODE_BACKENDS = ("local", "docker", "swarm", "kubernetes")
@@ -274,9 +323,19 @@ class CourseStudent(Base):
     )
     added: Mapped[datetime] = mapped_column(DateTime, default=now)
     removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # someone who signed up with the place's email, which no authenticator verified:
+    # the place is theirs once an instructor approves (anyone can type any address)
+    claimant_id: Mapped[int | None] = mapped_column(
+        ForeignKey(USERS_ID, ondelete="SET NULL"), nullable=True
+    )
 
     course: Mapped[Course] = relationship(back_populates="students")
-    user: Mapped[hub_orm.User | None] = relationship(hub_orm.User, lazy="selectin")
+    user: Mapped[hub_orm.User | None] = relationship(
+        hub_orm.User, lazy="selectin", foreign_keys=[user_id]
+    )
+    claimant: Mapped[hub_orm.User | None] = relationship(
+        hub_orm.User, lazy="selectin", foreign_keys=[claimant_id]
+    )
     work: Mapped[list["StudentAssignment"]] = relationship(
         back_populates="student", cascade="all, delete-orphan"
     )

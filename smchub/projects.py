@@ -6,7 +6,7 @@ plain HTTP and websockets all refuse anyone who is not a collaborator.
 """
 
 from jupyterhub import orm as hub_orm
-from jupyterhub.utils import isoformat, url_path_join
+from jupyterhub.utils import isoformat
 from sqlalchemy.orm import lazyload, selectinload
 
 from . import orm
@@ -101,29 +101,59 @@ def server_state(user):
     return "stopped"
 
 
-def project_model(project, user, base_url, default_quotas, last_active=None, collaborators=None):
+def project_model(project, user, url, default_quotas, last_active=None, collaborators=None):
     """The JSON form of a project (DESIGN.md §4).
 
-    `user` is the project's serving JupyterHub user if it is loaded (None means its
+    `url` is where people open it (SMCHub.project_url); `user` is the project's serving
+    JupyterHub user if it is loaded (None means its
     server is not running); `last_active` is that user's last activity; `collaborators`,
     the project's [(name, role)] from collaborator_lists() if the caller has them.
     """
     if collaborators is None:
         collaborators = [(c.user.name, c.role) for c in project.collaborators]
     owner = next((name for name, role in collaborators if role == "owner"), None)
+    members = {name for name, _ in collaborators}
     return {
         "id": project.id,
         "title": project.title,
         "description": project.description,
         "owner": owner,
         "collaborators": [{"name": name, "role": role} for name, role in collaborators],
+        # someone who joined another way (an invite link, a course) is no longer pending
+        "invited": [
+            entry
+            for entry in map(invited_model, project.invitations)
+            if entry["name"] not in members
+        ],
         "created": isoformat(project.created),
         "last_active": isoformat(last_active) if last_active else None,
         "state": server_state(user),
-        "url": url_path_join(base_url, "user", project.id) + "/",
+        "url": url,
         "node": project.node,
         "quotas": effective_quotas(default_quotas, project.quota_overrides),
         "node_labels": project.node_labels or {},
+    }
+
+
+def invited_model(invitation):
+    """A pending invitation as a project's collaborators see it."""
+    return {
+        "id": invitation.id,
+        "name": invitation.user.name,
+        "invited_by": invitation.invited_by.name if invitation.invited_by else None,
+        "created": isoformat(invitation.created),
+    }
+
+
+def invitation_model(invitation):
+    """A pending invitation as the invited person sees it: enough to decide, and
+    nothing of the project beyond its title and who asked."""
+    return {
+        "id": invitation.id,
+        "project_id": invitation.project_id,
+        "title": invitation.project.title,
+        "invited_by": invitation.invited_by.name if invitation.invited_by else None,
+        "created": isoformat(invitation.created),
     }
 
 
@@ -165,6 +195,77 @@ def revoke_server_access(db, project_user, person):
     for token in db.query(hub_orm.APIToken).filter_by(user_id=person.id, client_id=client_id):
         db.delete(token)
     db.commit()
+
+
+def invite_person(db, project, person, invited_by):
+    """Ask `person` to join `project`: their pending invitation, new or the one there was.
+
+    They become a collaborator only when they accept it.
+    """
+    for invitation in project.invitations:
+        if invitation.user_id == person.id:
+            return invitation
+    invitation = orm.Invitation(user_id=person.id, invited_by_id=invited_by.id)
+    project.invitations.append(invitation)
+    db.commit()
+    return invitation
+
+
+def pending_invitations(db, person):
+    """The invitations waiting for `person`'s answer, oldest first."""
+    joined = (
+        db.query(orm.Collaborator)
+        .filter(
+            orm.Collaborator.project_id == orm.Invitation.project_id,
+            orm.Collaborator.user_id == person.id,
+        )
+        .exists()
+    )
+    return (
+        db.query(orm.Invitation)
+        .join(orm.Project)
+        # someone who joined another way (an invite link, a course) has nothing to answer
+        .filter(orm.Invitation.user_id == person.id, orm.Project.deleted.isnot(True), ~joined)
+        .order_by(orm.Invitation.id)
+        .all()
+    )
+
+
+def find_invitation(db, invitation_id, person, may_withdraw=False, admin=False):
+    """The invitation `person` may answer: their own; with `may_withdraw`, also one to a
+    project they collaborate on (any project for an `admin`). None otherwise: whether
+    it exists is not revealed."""
+    # ids are database integers: a longer string of digits names nothing
+    if not (invitation_id.isascii() and invitation_id.isdigit() and len(invitation_id) <= 18):
+        return None
+    invitation = db.get(orm.Invitation, int(invitation_id))
+    if invitation is None or invitation.project.deleted:
+        return None
+    if invitation.user_id == person.id:
+        return invitation
+    if may_withdraw and (admin or invitation.project.collaborator(person.id) is not None):
+        return invitation
+    return None
+
+
+def drop_invitation(db, invitation):
+    """Decline or withdraw an invitation."""
+    invitation.project.invitations.remove(invitation)
+    db.commit()
+
+
+def remove_collaborator(db, project, project_user, person):
+    """Take `person` out of `project`: their row, their invite links, their server access.
+
+    Their links go too, because a link speaks for its maker: a removed collaborator
+    must not be able to rejoin with one they made before.
+    """
+    collaborator = project.collaborator(person.id)
+    project.collaborators.remove(collaborator)
+    for invite in [i for i in project.invites if i.created_by_id == person.id]:
+        project.invites.remove(invite)
+    revoke_server_access(db, project_user, person)
+    db.refresh(project)
 
 
 # loading a project for a check: its collaborator rows, without the people's User rows

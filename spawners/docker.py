@@ -2,26 +2,47 @@
 
 One Docker Engine per node, reached at the node's url (a unix socket, or tcp with TLS
 given in the node's options: tls_ca, tls_cert, tls_key). Each project keeps its home in
-a named volume on its node; its container uses the host's network, is held to the
-project's memory and CPU quotas, and is removed when the project stops (the volume
-stays). dockerspawner keeps one client per spawner class; smchub needs one per node,
-so the containers are managed here with the Docker SDK directly.
+a named volume on its node; its container is held to the project's memory, CPU and
+process quotas, has no capabilities and cannot gain privileges, and is removed when the
+project stops (the volume stays).
+
+Containers are on a bridge network of the node's (made if missing, on the subnet the
+admin gives), never on the host's: a project sees neither the host's loopback (the
+hub's own port, the proxy's API) nor its ports. The hub reaches a server at the
+container's address on that network; the server reaches the hub's API through the
+proxy's public port, as any client out there would: at c.DockerBackend.hub_api_url, or
+(for an engine on the hub's machine) at a relay the hub runs on the network's gateway
+address (hub_relay.py). Docker's inter-container option (enable_icc=false) keeps
+containers of one network from each other where the engine manages iptables.
+
+dockerspawner keeps one client per spawner class; smchub needs one per node, so the
+containers are managed here with the Docker SDK directly.
 """
 
 import asyncio
+import ipaddress
+import os
+from urllib.parse import urlparse
 
 import docker
 from docker.errors import APIError, DockerException, NotFound
 from docker.tls import TLSConfig
-from jupyterhub.utils import random_port
+from jupyterhub.utils import url_path_join
 from requests.exceptions import RequestException
-from traitlets import Integer, List, Unicode
+from traitlets import Integer, List, Unicode, default
 
 from .backend import NodeBackend
+from .hub_relay import HubRelay
 
 # the image gives this folder to uid 1000; Docker copies a mount point's owner onto an
 # empty named volume, so the project's volume mounted here belongs to the project
 HOME = "/home/user"
+# each container has its own network namespace: every server listens on the same port
+SERVER_PORT = 8888
+
+
+class DockerStartFailed(RuntimeError):
+    """A project container cannot be started as configured; the message says what to set."""
 
 
 class DockerBackend(NodeBackend):
@@ -49,7 +70,48 @@ class DockerBackend(NodeBackend):
         config=True
     )
 
+    network = Unicode(
+        "smchub-projects",
+        help="""Bridge network the project containers of a node are on (a node's options
+        may name another: network). Made on the node's engine if it is missing.""",
+    ).tag(config=True)
+
+    network_subnet = Unicode(
+        "",
+        help="""Subnet of the projects' network, when smchub makes it (CIDR, e.g.
+        "10.77.0.0/16"; a node's options may give another: network_subnet). Choose one
+        that no other network of the machine uses. Empty: the engine picks one from its
+        default-address-pools.""",
+    ).tag(config=True)
+
+    hub_api_url = Unicode(
+        "",
+        help="""URL of the hub's API as project containers reach it, through the proxy,
+        e.g. "https://hub.example.org/hub/api". Needed for engines on other machines.
+        Empty: for an engine on the hub's machine, the hub relays the network's gateway
+        address (at hub_relay_port) to the proxy's public port. Never the hub's own
+        port: containers do not reach the host's loopback.""",
+    ).tag(config=True)
+
+    hub_relay_port = Integer(
+        help="""Port of the relay to the proxy on each projects' network's gateway.
+
+        Default: 880 when the hub is root (below 1024, so no project account of a local
+        node can take the address first), else the proxy's own port number.""",
+    ).tag(config=True)
+
+    @default("hub_relay_port")
+    def _hub_relay_port_default(self):
+        return 880 if os.geteuid() == 0 else self._proxy_address()[1]
+
+    pids_limit = Integer(
+        512,
+        min=16,
+        help="Most processes and threads a project's container may have at once.",
+    ).tag(config=True)
+
     _client = None
+    _relay = None  # this node's HubRelay, once started
 
     @property
     def client(self):
@@ -84,9 +146,104 @@ class DockerBackend(NodeBackend):
         return volume
 
     @property
-    def host_ip(self):
-        """Where the hub reaches servers on this node (containers share its network)."""
-        return (self.node_options or {}).get("host_ip", "127.0.0.1")
+    def network_name(self):
+        return (self.node_options or {}).get("network") or self.network
+
+    def ensure_network(self):
+        """The projects' network on this node, made if missing; returns its attributes."""
+        name = self.network_name
+        try:
+            return self.client.networks.get(name).attrs
+        except NotFound:
+            pass
+        subnet = (self.node_options or {}).get("network_subnet") or self.network_subnet
+        ipam = None
+        if subnet:
+            # the gateway spelled out, so the network's attributes name it
+            gateway = str(next(ipaddress.ip_network(subnet, strict=False).hosts()))
+            pool = docker.types.IPAMPool(subnet=subnet, gateway=gateway)
+            ipam = docker.types.IPAMConfig(pool_configs=[pool])
+        try:
+            self.client.networks.create(
+                name,
+                driver="bridge",
+                ipam=ipam,
+                # containers of different projects do not talk to each other
+                options={"com.docker.network.bridge.enable_icc": "false"},
+                labels={"smchub.network": "projects"},
+            )
+        except APIError as e:
+            if e.status_code != 409:  # another start made it meanwhile
+                raise
+        self.log.info("Made network %s (%s) on node %s", name, subnet or "engine's pick",
+                      self.node_name)  # fmt: skip
+        return self.client.networks.get(name).attrs
+
+    def _proxy_address(self):
+        """Where the proxy's public port listens on this machine (host, port)."""
+        url = urlparse(self.hub.bind_url)
+        host = url.hostname if url.hostname not in (None, "", "0.0.0.0", "::") else "127.0.0.1"
+        return host, url.port or (443 if url.scheme == "https" else 80)
+
+    @property
+    def engine_is_local(self):
+        return not self.node_url or self.node_url.startswith(("unix://", "npipe://"))
+
+    def _gateway(self, network):
+        (config,) = network["IPAM"]["Config"][:1] or [{}]
+        # Docker gives a bridge the subnet's first address, and does not always say so
+        if config.get("Gateway"):
+            return config["Gateway"]
+        if config.get("Subnet"):
+            return str(next(ipaddress.ip_network(config["Subnet"], strict=False).hosts()))
+        raise DockerStartFailed(
+            f"network {network['Name']} on node {self.node_name} has no subnet: remove it, "
+            "or set c.DockerBackend.hub_api_url"
+        )
+
+    async def container_api_url(self, network):
+        """The hub's API URL for containers on `network`, its relay started if needed."""
+        if self.hub_api_url:
+            return self.hub_api_url
+        if not self.engine_is_local:
+            raise DockerStartFailed(
+                f"node {self.node_name}'s engine is on another machine: set "
+                "c.DockerBackend.hub_api_url to the hub's API as its containers reach it"
+            )
+        gateway = self._gateway(network)
+        if self._relay is None or self._relay.host != gateway:
+            await self.close()
+            self._relay = HubRelay(gateway, self.hub_relay_port, *self._proxy_address(), self.log)
+        try:
+            await self._relay.start()
+        except OSError as e:
+            raise DockerStartFailed(
+                f"cannot relay {gateway}:{self.hub_relay_port} to the proxy for node "
+                f"{self.node_name}'s containers ({e}): set c.DockerBackend.hub_relay_port "
+                "or c.DockerBackend.hub_api_url"
+            ) from e
+        scheme = "https" if self.hub.ssl_cert else "http"
+        api_path = url_path_join(self.hub.hub.base_url, "api")
+        return f"{scheme}://{gateway}:{self.hub_relay_port}{api_path}"
+
+    def warm(self):
+        """Start the relay at hub start, so containers that outlived a hub restart reach
+        the hub again."""
+        if not self.hub_api_url and self.engine_is_local:
+            task = asyncio.ensure_future(self._warm())
+            task.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    async def _warm(self):
+        try:
+            await self.container_api_url(await self._run(self.ensure_network))
+        except (DockerException, RequestException, DockerStartFailed) as e:
+            self.log.warning("Node %s: no relay to the hub yet: %s", self.node_name, e)
+
+    async def close(self):
+        """Stop the relay (the hub is stopping, or the node changed)."""
+        if self._relay is not None:
+            await self._relay.close()
+            self._relay = None
 
     def _run(self, fn, *args, **kwargs):
         # the Docker SDK blocks; keep it off the event loop
@@ -112,7 +269,10 @@ class DockerBackend(NodeBackend):
             user=self.project_user,
             name=name,
             environment=env,
-            network_mode="host",
+            network=self.network_name,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            pids_limit=self.pids_limit,
             volumes={volume: {"bind": HOME, "mode": "rw"}},
             working_dir=HOME,
             mem_limit=memory,
@@ -121,25 +281,33 @@ class DockerBackend(NodeBackend):
             labels={"smchub.project": project_id, "smchub.node": self.node_name},
         )
         container.start()
-        return container.id
+        container.reload()
+        address = container.attrs["NetworkSettings"]["Networks"][self.network_name]["IPAddress"]
+        return container.id, address
 
     async def start(self, spawner, project, quotas):
-        spawner.ip = self.host_ip
-        spawner.port = random_port()
+        network = await self._run(self.ensure_network)
+        # the server listens on its container's own address; the hub connects to that
+        spawner.ip = "0.0.0.0"
+        spawner.port = SERVER_PORT
         env = spawner.get_env()
+        api_url = await self.container_api_url(network)
+        for key in ("JUPYTERHUB_API_URL", "JUPYTERHUB_ACTIVITY_URL"):
+            env[key] = env[key].replace(env["JUPYTERHUB_API_URL"], api_url, 1)
         env.update(self.limits_env(quotas, True, self._note(quotas)))
         env.update(HOME=HOME, SHELL="/bin/bash", USER="user", LANG="C.UTF-8")
         env["JUPYTERHUB_ROOT_DIR"] = HOME
         self.log.info("Starting project %s as a container on node %s", project.id, self.node_name)
-        container_id = await self._run(
+        container_id, address = await self._run(
             self._create_and_start, project.id, env, quotas, spawner.get_args()
         )
         handle = {"container": container_id, "volume": self.volume_name(project.id)}
-        return spawner.ip, spawner.port, handle
+        return address, SERVER_PORT, handle
 
     def _note(self, quotas):
         return (
-            f"{quotas['memory_mb']} MB of memory and {quotas['cpu']:g} CPU enforced by Docker "
+            f"{quotas['memory_mb']} MB of memory, {quotas['cpu']:g} CPU and at most "
+            f"{self.pids_limit} processes enforced by Docker "
             f"on node {self.node_name}; the disk quota is reported, not enforced"
         )
 

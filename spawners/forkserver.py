@@ -738,6 +738,20 @@ def _become(request, log_fd):
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
+    ensure_jupyter_data_dir(os.environ)
+
+
+def ensure_jupyter_data_dir(env):
+    """Make the project's Jupyter data folder (as the project, never following a link
+    as root): kernels run from a runtime folder outside it, so nothing else makes it, and
+    server extensions keep their databases there."""
+    home = env.get("HOME")
+    path = env.get("JUPYTER_DATA_DIR") or (home and os.path.join(home, ".local/share/jupyter"))
+    if path:
+        try:
+            os.makedirs(path, mode=0o700, exist_ok=True)
+        except OSError:
+            pass  # the extension that needs it says why in the server's log
 
 
 def _run_module(module, args):

@@ -17,10 +17,10 @@ import time
 import psutil
 from jupyterhub.utils import random_port
 from tornado import web
-from traitlets import Bool, Float, Integer, List, Unicode, default
+from traitlets import Bool, Float, Integer, List, TraitError, Unicode, default, validate
 
 from ..names import unix_name
-from . import cgroups, forkserver, unixuser
+from . import cgroups, forkserver, kernel_sockets, unixuser
 from .backend import NodeBackend
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -38,6 +38,17 @@ class LocalBackend(NodeBackend):
 
     stop_timeout = Integer(
         10, help="Seconds a project server gets to exit after SIGTERM before SIGKILL."
+    ).tag(config=True)
+
+    pids_limit = Integer(
+        512,
+        min=16,
+        help="""Most processes and threads a local project may have at once (cgroup pids.max).
+
+        Holds a fork bomb in one project to its own share, so the node (the hub included)
+        can still start processes. A project server with a few kernels and terminals uses
+        well under a hundred.
+        """,
     ).tag(config=True)
 
     use_fork_server = Bool(
@@ -78,6 +89,28 @@ class LocalBackend(NodeBackend):
     @default("fork_server_preload")
     def _fork_server_preload_default(self):
         return list(forkserver.PRELOAD)
+
+    kernel_sockets_root = Unicode(
+        help=f"""Folder holding each local project's kernel sockets, one private folder each.
+
+        Kernels talk to their server over Unix sockets (not TCP ports, which every
+        account on the node could connect to), named after their connection files; a
+        socket's path must fit in 107 bytes, so this folder's path must be short (at
+        most {kernel_sockets.ROOT_MAX_CHARS} characters). Default: /run/smchub-kernels when
+        the hub is root, else a folder of the hub's user in the system's temporary folder.
+        """,
+    ).tag(config=True)
+
+    @default("kernel_sockets_root")
+    def _kernel_sockets_root_default(self):
+        return kernel_sockets.default_root()
+
+    @validate("kernel_sockets_root")
+    def _check_kernel_sockets_root(self, proposal):
+        try:
+            return kernel_sockets.check_root(proposal["value"])
+        except ValueError as e:
+            raise TraitError(f"c.LocalBackend.kernel_sockets_root: {e}") from e
 
     _cgroups = None  # detected once per process: (version, roots or reason)
     _fork_servers = {}  # socket path -> ForkServer, shared by this process's backends
@@ -121,6 +154,11 @@ class LocalBackend(NodeBackend):
         os.makedirs(home, mode=0o700, exist_ok=True)
         return None, home
 
+    def kernel_runtime_dir(self, project_id, account):
+        """The project's private folder for kernel sockets and connection files."""
+        owner = (account.uid, account.gid) if account else (os.geteuid(), os.getegid())
+        return kernel_sockets.ensure_project_dir(self.kernel_sockets_root, project_id, *owner)
+
     def limits(self, project_id, quotas):
         """The project's cgroup (or None) and a note on what is enforced."""
         version, roots = self.cgroup_support()
@@ -130,14 +168,19 @@ class LocalBackend(NodeBackend):
             return None, note
         group = cgroups.ProjectCgroup(version, roots, project_id)
         try:
-            group.create(quotas["memory_mb"], quotas["cpu"])
+            pids_enforced = group.create(quotas["memory_mb"], quotas["cpu"], self.pids_limit)
         except (OSError, cgroups.CgroupError) as e:
             note = f"memory and CPU limits are not enforced on node {self.node_name}: {e}"
             self.log.warning("Project %s: %s", project_id, note)
             return None, note
+        if pids_enforced:
+            processes = f"at most {self.pids_limit} processes"
+        else:
+            processes = "no process limit (the kernel offers no pids cgroup)"
+            self.log.warning("Project %s: %s on node %s", project_id, processes, self.node_name)
         note = (
-            f"{quotas['memory_mb']} MB of memory and {quotas['cpu']:g} CPU enforced "
-            f"by cgroup {version}; the disk quota is reported, not enforced"
+            f"{quotas['memory_mb']} MB of memory, {quotas['cpu']:g} CPU and {processes} "
+            f"enforced by cgroup {version}; the disk quota is reported, not enforced"
         )
         return group, note
 
@@ -146,9 +189,10 @@ class LocalBackend(NodeBackend):
         bindir = os.path.dirname(sys.executable)
         return {"PATH": f"{bindir}:{DEFAULT_PATH}", "LANG": os.environ.get("LANG", "C.UTF-8")}
 
-    def environment(self, spawner, account, home):
+    def environment(self, spawner, account, home, runtime_dir):
         env = spawner.get_env()
         env.update(self.base_env(), HOME=home, SHELL="/bin/bash")
+        env["JUPYTER_RUNTIME_DIR"] = runtime_dir
         if account is not None:
             env.update(USER=account.name, LOGNAME=account.name)
         return env
@@ -158,7 +202,8 @@ class LocalBackend(NodeBackend):
         group, note = self.limits(project.id, quotas)
         spawner.ip = "127.0.0.1"
         spawner.port = random_port()
-        env = self.environment(spawner, account, home)
+        runtime_dir = self.kernel_runtime_dir(project.id, account)
+        env = self.environment(spawner, account, home, runtime_dir)
         env.update(self.limits_env(quotas, group is not None, note))
         cmd = spawner.cmd + spawner.get_args()
 
@@ -191,6 +236,7 @@ class LocalBackend(NodeBackend):
                 group.join_self()
             if become is not None:
                 become()
+            forkserver.ensure_jupyter_data_dir(env)
 
         return subprocess.Popen(
             cmd,
@@ -331,6 +377,7 @@ class LocalBackend(NodeBackend):
                 group.remove()
         elif handle.get("uid"):
             _kill_account_processes(handle["uid"])
+        kernel_sockets.remove_project_dir(self.kernel_sockets_root, project_id)
 
 
 def _signal_group(pgid, sig):

@@ -10,6 +10,7 @@ from traitlets import Dict, Integer, Unicode, default
 
 from .. import orm
 from ..names import is_project_name
+from ..person_limits import LimitReached
 from ..placement import PlacementRefused
 from ..projects import effective_quotas
 
@@ -51,6 +52,10 @@ class ProjectSpawner(Spawner):
             # load the localhub extension explicitly, whatever jupyter_server_config.d holds
             "--ServerApp.jpserver_extensions=smchub.extensions.localhub=True",
             f"--HubOAuth.cache_max_age={self.revocation_delay}",
+            # kernels listen on Unix sockets in a folder only the project can open, not on
+            # TCP ports every account on the node can find and connect to (a kernel's
+            # output channel needs no key to subscribe); see JUPYTER_RUNTIME_DIR
+            "--KernelManager.transport=ipc",
             # what a project server need not do as it starts:
             # - jupyter_lsp looks for a dozen language servers on every start, and a project
             #   has none unless an admin installs them (who then sets c.ProjectSpawner.args)
@@ -139,6 +144,10 @@ class ProjectSpawner(Spawner):
         app = self.hub_app
         project = self._project()
         quotas = effective_quotas(app.default_quotas, project.quota_overrides)
+        try:
+            app.check_can_start_project(project)
+        except LimitReached as e:
+            raise web.HTTPError(403, str(e))
         try:
             # placing and recording the allocation happen without a pause in between,
             # so a burst of starts sees each other's allocations

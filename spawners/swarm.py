@@ -151,6 +151,14 @@ class SwarmBackend(DockerBackend):
         """,
     ).tag(config=True)
 
+    def warm(self):
+        """Nothing to prepare: servers use the machines' own network (no relay)."""
+
+    @property
+    def host_ip(self):
+        """Where the hub reaches servers on this machine (they use its network)."""
+        return (self.node_options or {}).get("host_ip", "127.0.0.1")
+
     @validate("port_range")
     def _validate_port_range(self, proposal):
         low, high = proposal.value
@@ -258,20 +266,26 @@ class SwarmBackend(DockerBackend):
             else None,
         )
         labels = {"smchub.project": project_id, "smchub.node": self.node_name}
+        resources = Resources(
+            mem_limit=int(quotas["memory_mb"]) * 2**20,
+            cpu_limit=int(float(quotas["cpu"]) * 1e9),
+        )
+        # a fork bomb stays inside the project (Docker's API 1.41 has it; the SDK does not)
+        resources["Limits"]["Pids"] = self.pids_limit
         return {
             "image": options.get("image") or self.image,
             "name": self.service_name(project_id),
-            # Args, not Command: the image's entrypoint (tini) stays PID 1
-            "args": self.command + args,
+            # Args, not Command: the image's entrypoint (tini) stays PID 1. Services have
+            # no no-new-privileges option before Docker 27: setpriv sets it on the
+            # server, and every process it starts inherits it.
+            "args": ["setpriv", "--no-new-privs", "--", *self.command, *args],
+            "cap_drop": ["ALL"],
             "env": env,
             "user": self.project_user,
             "workdir": HOME,
             "mounts": [mount],
             "networks": ["host"],
-            "resources": Resources(
-                mem_limit=int(quotas["memory_mb"]) * 2**20,
-                cpu_limit=int(float(quotas["cpu"]) * 1e9),
-            ),
+            "resources": resources,
             "restart_policy": RestartPolicy(condition="none"),
             "mode": ServiceMode("replicated", replicas=1),
             "constraints": [f"node.id=={self.swarm_node_id}"],

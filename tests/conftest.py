@@ -11,7 +11,11 @@ import tempfile
 
 import pytest
 
+from . import loopback_names
 from .hubfixture import HubUnderTest, RunningHub, remove_project_accounts
+
+# projects have origins of their own, http://<id>.localhost:<port>/
+loopback_names.install()
 
 
 @pytest.fixture(scope="session")

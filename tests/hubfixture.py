@@ -93,7 +93,8 @@ class RunningHub:
             # the proxy may already run: leave nothing behind
             await self.app.cleanup()
             raise
-        self.url = f"http://127.0.0.1:{self.config.JupyterHub.port}"
+        # the hub's public name: projects are on its subdomains (SMCHub.subdomain_host)
+        self.url = f"http://hub.localhost:{self.config.JupyterHub.port}"
         self.admin = await self.person("admin")
 
     async def stop(self, leave_servers=False):
@@ -115,7 +116,8 @@ class RunningHub:
 
     def project_url(self, project_id, path="", scheme="http"):
         """The full URL of `path` on a project's server, on the project's own origin."""
-        return f"{self.url.replace('http', scheme, 1)}/user/{project_id}/{path}"
+        url = self.app.project_url(project_id) + path
+        return url.replace("http", scheme, 1)
 
     def project_ids(self):
         try:
@@ -232,12 +234,12 @@ class Person:
     async def open_project(self, project_id, path="lab"):
         """Open a project server page as a browser would, through JupyterHub's OAuth."""
         client = await self.browser()
-        return await client.get(f"/user/{project_id}/{path}")
+        return await client.get(self.hub.project_url(project_id, path))
 
     def server_xsrf(self, project_id):
         """The project server's XSRF token from the browser's cookies."""
         for cookie in self._browser.cookies.jar:
-            if cookie.name == "_xsrf" and cookie.path.startswith(f"/user/{project_id}"):
+            if cookie.name == "_xsrf" and cookie.domain.startswith(project_id):
                 return cookie.value
         return None
 
@@ -249,18 +251,34 @@ class Person:
         if xsrf:
             headers["X-XSRFToken"] = xsrf
         return await client.request(
-            method, f"/user/{project_id}/{path}", headers=headers, follow_redirects=False, **kwargs
+            method,
+            self.hub.project_url(project_id, path),
+            headers=headers,
+            follow_redirects=False,
+            **kwargs,
         )
+
+    async def join(self, inviter, project_id):
+        """Become a collaborator: `inviter` invites this person, who accepts."""
+        r = await inviter.api("PUT", f"projects/{project_id}/collaborators/{self.name}")
+        assert r.status_code in (200, 202), r.text
+        if r.status_code == 200:  # already a collaborator
+            return r.json()
+        invitation = next(i for i in r.json()["invited"] if i["name"] == self.name)
+        r = await self.api("POST", f"invitations/{invitation['id']}/accept")
+        assert r.status_code == 200, r.text
+        return r.json()
 
 
 async def run_in_kernel(person, project_id, code, timeout=60):
     """Start a kernel in the project with the person's token, run code, return stdout."""
-    r = await person.client.post(f"/user/{project_id}/api/kernels", json={"name": "python3"})
+    hub = person.hub
+    r = await person.client.post(
+        hub.project_url(project_id, "api/kernels"), json={"name": "python3"}
+    )
     assert r.status_code == 201, r.text
     kernel_id = r.json()["id"]
-    url = (
-        f"{person.hub.url.replace('http', 'ws')}/user/{project_id}/api/kernels/{kernel_id}/channels"
-    )
+    url = hub.project_url(project_id, f"api/kernels/{kernel_id}/channels", scheme="ws")
     ws = await websocket_connect(
         HTTPRequest(url, headers={"Authorization": f"token {person.token}"})
     )
@@ -289,7 +307,7 @@ async def run_in_kernel(person, project_id, code, timeout=60):
                 return "".join(out)
     finally:
         ws.close()
-        await person.client.delete(f"/user/{project_id}/api/kernels/{kernel_id}")
+        await person.client.delete(hub.project_url(project_id, f"api/kernels/{kernel_id}"))
 
 
 def remove_project_accounts(project_ids):

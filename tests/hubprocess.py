@@ -8,9 +8,12 @@ import signal
 import subprocess
 import sys
 import textwrap
+from urllib.parse import urlsplit
 
 import httpx
-from jupyterhub.utils import random_port
+from jupyterhub.utils import random_port, subdomain_hook_idna
+
+from smchub.origins import project_url
 
 from .hubfixture import PASSWORD, Person, new_database_url
 
@@ -20,12 +23,15 @@ SMCHUB = os.path.join(os.path.dirname(sys.executable), "smchub")
 class HubProcess:
     """`smchub -f <root>/jupyterhub_config.py`, with everything under `root`."""
 
-    def __init__(self, root, extra_config=""):
+    def __init__(self, root, extra_config="", account=None):
         self.root = root
+        # the Unix account the hub runs as (pwd entry), or None for this process's own
+        self.account = account
         os.makedirs(root, mode=0o711, exist_ok=True)
         os.chmod(root, 0o711)
         self.port = random_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        # the hub's public name; each project is on its subdomain, as in SMCHub's default
+        self.url = f"http://hub.localhost:{self.port}"
         self.hub_port = random_port()
         self.config_file = os.path.join(root, "jupyterhub_config.py")
         self.log_file = os.path.join(root, "hub.log")
@@ -47,17 +53,24 @@ class HubProcess:
             for key, value in settings.items():
                 f.write(f"{key} = {value!r}\n")
             f.write(textwrap.dedent(extra_config))
+        if account is not None:
+            os.chown(root, account.pw_uid, account.pw_gid)
+            os.chown(self.config_file, account.pw_uid, account.pw_gid)
         self.proc = None
         self.people = {}
 
     async def start(self, timeout=60):
         log = open(self.log_file, "ab")
+        become = {}
+        if self.account is not None:
+            become = {"user": self.account.pw_uid, "group": self.account.pw_gid, "extra_groups": []}
         self.proc = subprocess.Popen(
             [SMCHUB, "-f", self.config_file],
             cwd=self.root,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            **become,
         )
         log.close()
         async with httpx.AsyncClient(base_url=self.url, timeout=10) as client:
@@ -88,6 +101,11 @@ class HubProcess:
             await person.close()
         self.people = {}
 
+    def project_url(self, project_id, path="", scheme="http"):
+        """The full URL of `path` on a project's server, on the project's own origin."""
+        url = project_url(project_id, "/", self.url, subdomain_hook_idna) + path
+        return url.replace("http", scheme, 1)
+
     def log(self, tail=20000):
         with open(self.log_file, errors="replace") as f:
             text = f.read()
@@ -109,7 +127,7 @@ class HubProcess:
                     "email": f"{name}@example.org",
                     "password": PASSWORD,
                     "password_confirm": PASSWORD,
-                    "_xsrf": c.cookies.get("_xsrf"),
+                    "_xsrf": self._xsrf(c),
                 },
             )
             if r.url.path != "/hub/projects":
@@ -117,19 +135,27 @@ class HubProcess:
                 await c.get("/hub/login")
                 r = await c.post(
                     "/hub/login",
-                    data={"username": name, "password": PASSWORD, "_xsrf": c.cookies.get("_xsrf")},
+                    data={"username": name, "password": PASSWORD, "_xsrf": self._xsrf(c)},
                 )
             assert r.url.path == "/hub/projects", (r.status_code, r.url, r.text[-500:])
             r = await c.post(
                 f"/hub/api/users/{name}/tokens",
                 json={"note": "tests"},
-                headers={"X-XSRFToken": c.cookies.get("_xsrf", path="/hub/")},
+                headers={"X-XSRFToken": self._xsrf(c)},
             )
             assert r.status_code == 201, r.text
             token = r.json()["token"]
         person = Person(self, name, token)
         self.people[name] = person
         return person
+
+    def _xsrf(self, client):
+        """The hub's XSRF cookie (the reset link in the log may name another host)."""
+        host = urlsplit(self.url).hostname
+        for cookie in client.cookies.jar:
+            if cookie.name == "_xsrf" and cookie.path == "/hub/" and cookie.domain == host:
+                return cookie.value
+        return None
 
     async def _set_admin_password(self, client):
         """Admins from c.Authenticator.admin_users set their password by the link in the log."""

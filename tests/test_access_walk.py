@@ -35,16 +35,16 @@ async def walk(hub):
     stranger = await hub.person()
     pid = (await owner.create_project("Walked"))["id"]
     for person in (collaborator, removed):
-        await owner.api("PUT", f"projects/{pid}/collaborators/{person.name}")
+        await person.join(owner, pid)
     await owner.api("DELETE", f"projects/{pid}/collaborators/{removed.name}")
     await owner.start_project(pid)
     await owner.client.put(
-        f"/user/{pid}/api/contents/file.txt",
+        hub.project_url(pid, "api/contents/file.txt"),
         json={"type": "file", "format": "text", "content": "walked"},
     )
-    r = await owner.client.post(f"/user/{pid}/api/kernels", json={"name": "python3"})
+    r = await owner.client.post(hub.project_url(pid, "api/kernels"), json={"name": "python3"})
     kernel = r.json()["id"]
-    terminal = (await owner.client.post(f"/user/{pid}/api/terminals")).json()["name"]
+    terminal = (await owner.client.post(hub.project_url(pid, "api/terminals"))).json()["name"]
     actors = {
         "owner": owner,
         "collaborator": collaborator,
@@ -54,12 +54,12 @@ async def walk(hub):
         "anonymous": hub.anonymous(),
     }
     yield actors, pid, kernel, terminal
-    await owner.client.delete(f"/user/{pid}/api/kernels/{kernel}")
+    await owner.client.delete(hub.project_url(pid, f"api/kernels/{kernel}"))
     await owner.stop_project(pid)
 
 
-def server_routes(pid, kernel, terminal):
-    base = f"/user/{pid}/"
+def server_routes(hub, pid, kernel, terminal):
+    base = hub.project_url(pid)
     return [
         ("GET", base + "lab", None),
         ("GET", base + "api/contents", None),
@@ -79,7 +79,7 @@ def server_routes(pid, kernel, terminal):
 async def test_project_server_routes(walk):
     actors, pid, kernel, terminal = walk
     for name, person in actors.items():
-        for method, path, body in server_routes(pid, kernel, terminal):
+        for method, path, body in server_routes(person.hub, pid, kernel, terminal):
             kwargs = {}
             if isinstance(body, bytes):
                 kwargs["content"] = body
@@ -106,7 +106,7 @@ async def websocket(url, person):
 
 async def test_kernel_and_terminal_websockets(hub, walk):
     actors, pid, kernel, terminal = walk
-    ws_base = hub.url.replace("http", "ws") + f"/user/{pid}/"
+    ws_base = hub.project_url(pid, scheme="ws")
     for name, person in actors.items():
         for url in (ws_base + f"api/kernels/{kernel}/channels",
                     ws_base + f"terminals/websocket/{terminal}"):  # fmt: skip
@@ -157,7 +157,7 @@ async def test_hub_routes(walk):
 async def test_path_escapes_on_every_endpoint_that_takes_a_path(hub, walk):
     actors, pid, kernel, terminal = walk
     owner = actors["owner"]
-    base = f"/user/{pid}/"
+    base = hub.project_url(pid)
     escapes = ["../../etc/passwd", "/etc/passwd", "a/../../.."]
     # a symlink in the home pointing out of it
     r = await owner.client.post(base + "smc/api/exec", json={"command": "ln -sf /etc outside",
@@ -193,7 +193,7 @@ async def test_path_escapes_on_every_endpoint_that_takes_a_path(hub, walk):
     await actors["stranger"].start_project(other)
     try:
         await actors["stranger"].client.put(
-            f"/user/{other}/api/contents/secret.txt",
+            hub.project_url(other, "api/contents/secret.txt"),
             json={"type": "file", "format": "text", "content": "neighbour's secret"},
         )
         home = os.path.join(hub.app.projects_root, other)
@@ -250,12 +250,12 @@ async def test_xsrf_on_every_state_changing_form(hub, walk):
     assert project["title"] == "Walked" and project["state"] == "running"
     # the project server's own forms and API, with its cookie but without its XSRF token
     await owner.open_project(pid)
-    r = await browser.post(f"/user/{pid}/api/contents", json={"type": "file"})
+    r = await browser.post(hub.project_url(pid, "api/contents"), json={"type": "file"})
     assert r.status_code == 403
-    r = await browser.post(f"/user/{pid}/smc/api/exec", json={"command": "touch forged"})
+    r = await browser.post(hub.project_url(pid, "smc/api/exec"), json={"command": "touch forged"})
     assert r.status_code == 403
     assert re.search(r"forged", json.dumps((await owner.client.get(
-        f"/user/{pid}/api/contents")).json())) is None  # fmt: skip
+        hub.project_url(pid, "api/contents"))).json())) is None  # fmt: skip
 
 
 async def test_navigation_shows_what_each_person_may_open(hub, walk):

@@ -17,8 +17,8 @@ from jupyterhub import orm as hub_orm
 from traitlets import TraitError
 from traitlets.config import Config
 
-from smchub.authenticators import SMCAuthenticator
-from smchub.authenticators.orm import Account, PasswordReset, SignupToken
+from smchub.authenticators import SMCAuthenticator, lockout
+from smchub.authenticators.orm import Account, LoginFailures, PasswordReset, SignupToken
 from smchub.orm import now
 
 from .hubfixture import PASSWORD
@@ -309,6 +309,102 @@ async def test_right_passwords_do_not_count_against_the_address(hub):
         for _ in range(4):
             assert signed_in(await sign_in(hub, person.name, address=address))
         assert (await sign_in(hub, person.name, "wrong", address=address)).status_code == 403
+
+
+# --- lockout behind a reverse proxy ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "peer, forwarded_for, trusted, client",
+    [
+        # the hub's own proxy, on this machine, appends the address it saw
+        ("127.0.0.1", "203.0.113.9", [], "203.0.113.9"),
+        ("127.0.0.1", "203.0.113.9, ::ffff:192.0.2.7", [], "192.0.2.7"),
+        ("::1", "", [], "::1"),
+        (None, "203.0.113.9", [], "203.0.113.9"),  # a Unix socket
+        # a peer elsewhere is believed only when trusted
+        ("192.0.2.7", "203.0.113.9", [], "192.0.2.7"),
+        ("192.0.2.7", "203.0.113.9", ["192.0.2.7"], "203.0.113.9"),
+        # the admin's reverse proxy in front of configurable-http-proxy
+        ("127.0.0.1", "203.0.113.9, 192.0.2.7", ["192.0.2.7"], "203.0.113.9"),
+        ("127.0.0.1", "198.51.100.1, 203.0.113.9, 192.0.2.7", ["192.0.2.0/24"], "203.0.113.9"),
+        # what a client wrote is never believed
+        ("127.0.0.1", "198.51.100.1, 203.0.113.9, 192.0.2.7", ["192.0.2.7"], "203.0.113.9"),
+        ("127.0.0.1", "not-an-address, 192.0.2.7", ["192.0.2.7"], "192.0.2.7"),
+    ],
+)
+def test_client_address(peer, forwarded_for, trusted, client):
+    assert lockout.client_address(peer, forwarded_for, trusted) == client
+
+
+@contextlib.contextmanager
+def trusting(hub, *addresses):
+    """c.JupyterHub.trusted_downstream_ips on the running hub, for one test."""
+    before = hub.app.trusted_downstream_ips
+    hub.app.trusted_downstream_ips = list(addresses)
+    try:
+        yield
+    finally:
+        hub.app.trusted_downstream_ips = before
+
+
+async def sign_in_via_proxy(hub, login, forwarded_for, password=PASSWORD):
+    """Sign in through the hub's real proxy, from a reverse proxy on this machine that
+    says the client is `forwarded_for`."""
+    async with httpx.AsyncClient(
+        base_url=hub.url,
+        timeout=60,
+        follow_redirects=True,
+        headers={"X-Forwarded-For": forwarded_for},
+    ) as client:
+        return await submit(client, "/hub/login", username=login, password=password)
+
+
+def forget_local_failures(hub):
+    """Unlock this machine's address (every test's browser signs in from it)."""
+    hub.db.query(LoginFailures).filter(
+        LoginFailures.kind == "address",
+        LoginFailures.key.in_(["127.0.0.1", "::ffff:127.0.0.1", "::1"]),
+    ).delete()
+    hub.db.commit()
+
+
+async def test_address_lockout_counts_each_client_behind_a_trusted_proxy(hub):
+    person = await hub.person()
+    guesser, classmate = next(_addresses), next(_addresses)
+    with (
+        configured(hub, address_lockout_attempts=3, address_lockout_seconds=60),
+        trusting(hub, "127.0.0.1", "::1"),  # the "reverse proxy" is this test, on loopback
+    ):
+        try:
+            for expected in (403, 403, 429):
+                r = await sign_in_via_proxy(hub, new_name(), guesser, password="guess")
+                assert r.status_code == expected
+            # someone else behind the same reverse proxy is not locked out...
+            assert signed_in(await sign_in_via_proxy(hub, person.name, classmate))
+            # ... while the guesser is, whatever the account
+            r = await sign_in_via_proxy(hub, person.name, guesser)
+            assert r.status_code == 429
+        finally:
+            forget_local_failures(hub)
+
+
+async def test_forwarded_for_from_an_untrusted_proxy_is_ignored(hub):
+    person = await hub.person()
+    with (
+        configured(hub, address_lockout_attempts=3, address_lockout_seconds=60),
+        trusting(hub, "192.0.2.1"),
+    ):
+        try:
+            # a new made-up client address with every guess escapes nothing: the
+            # address counted is the one the hub's proxy saw
+            for expected in (403, 403, 429):
+                r = await sign_in_via_proxy(hub, new_name(), next(_addresses), password="guess")
+                assert r.status_code == expected
+            r = await sign_in_via_proxy(hub, person.name, next(_addresses))
+            assert r.status_code == 429
+        finally:
+            forget_local_failures(hub)
 
 
 @pytest.fixture(scope="module")
@@ -620,6 +716,30 @@ async def test_reset_link(hub):
         # browsers signed in before the reset are signed out
         assert (await other.get("/hub/projects")).url.path == "/hub/login"
     assert (await sign_in(hub, person.name, PASSWORD)).status_code == 403
+    assert signed_in(await sign_in(hub, person.name, NEW_PASSWORD))
+
+
+async def test_reset_revokes_api_tokens_and_sessions(hub):
+    # a reset is how someone whose password leaked gets their account back: whatever
+    # the intruder signed in or made tokens with must stop working
+    person = await hub.person()
+    r = await person.api("POST", f"users/{person.name}/tokens", {"note": "a script"})
+    assert r.status_code == 201, r.text
+    script_token = {"Authorization": f"token {r.json()['token']}"}
+    session = await person.browser()
+    assert (await session.get("/hub/projects")).url.path == "/hub/projects"
+    assert (await person.api("GET", "projects", headers=script_token)).status_code == 200
+
+    link = (await hub.admin.api("POST", f"accounts/{person.name}/reset-link", {})).json()["url"]
+    async with browser(hub) as client:
+        r = await submit(client, link, password=NEW_PASSWORD, password_confirm=NEW_PASSWORD)
+        assert "Your password is set" in text(r)
+
+    for headers in ({}, script_token):
+        r = await person.api("GET", "projects", headers=headers)
+        assert r.status_code == 403, r.text
+    assert (await session.get("/hub/projects")).url.path == "/hub/login"
+    # the person signs in again with the new password
     assert signed_in(await sign_in(hub, person.name, NEW_PASSWORD))
 
 

@@ -162,3 +162,39 @@ async def test_nul_characters_are_refused_in_words(hub):
         assert r.status_code == 400, (method, path, r.text)
         assert "NUL" in r.json()["message"]
     assert (await alice.api("GET", f"projects/{pid}")).json()["description"] == ""
+
+
+async def test_text_that_cannot_be_stored_is_refused_and_harms_no_one(hub):
+    alice = await hub.person()
+    bob = await hub.person()
+    pid = (await alice.create_project("Target"))["id"]
+    # a lone UTF-16 surrogate is valid JSON but no UTF-8 text a database can store
+    for method, path, body in [
+        ("POST", "projects", b'{"title": "a\\ud800b"}'),
+        ("PATCH", f"projects/{pid}", b'{"title": "\\udfff"}'),
+        ("PATCH", f"projects/{pid}", b'{"description": "ok", "x\\ud800": 1}'),
+        ("POST", "courses", b'{"project": "' + pid.encode() + b'", "title": "\\ud800"}'),
+    ]:
+        r = await alice.api(method, path, content=body)
+        assert r.status_code == 400, (path, body, r.text)
+        assert "UTF-8" in r.json()["message"]
+        # the next request, someone else's, is served as usual
+        r = await bob.api("POST", "projects", {"title": "Bob's"})
+        assert r.status_code == 201, r.text
+    # (a path that is not UTF-8 never reaches the hub: configurable-http-proxy answers it)
+    r = await alice.api("GET", "projects?limit=%ED%A0%80")
+    assert r.status_code == 400, r.text
+    assert (await bob.api("GET", "projects")).status_code == 200
+    assert (await alice.api("GET", f"projects/{pid}")).json()["title"] == "Target"
+
+
+async def test_a_job_id_too_long_for_a_number_is_not_found(hub):
+    alice = await hub.person()
+    pid = (await alice.create_project("Course"))["id"]
+    r = await alice.api("POST", "courses", {"project": pid, "title": "C"})
+    assert r.status_code == 201, r.text
+    course_id = r.json()["id"]
+    for job_id in ["9" * 5000, "0" * 30 + "1", "9" * 40]:
+        r = await alice.api("GET", f"courses/{course_id}/jobs/{job_id}")
+        assert r.status_code == 404, r.text[:300]
+        assert "No such job" in r.json()["message"]

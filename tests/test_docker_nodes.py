@@ -5,6 +5,8 @@ import os
 import docker
 import pytest
 
+from smchub import orm
+
 from .hubprocess import HubProcess
 
 HOSTS = os.environ.get("SMCHUB_TEST_DOCKER_HOSTS", "").split()
@@ -20,12 +22,15 @@ pytestmark = [
 
 MEMORY_MB = 1000
 CPU = 0.5
+# each node's projects network, on TEST-NET-3 (outside the test engines' own pools)
+SUBNETS = ["203.0.113.128/28", "203.0.113.144/28"]
 
 
 def node_config():
     nodes = [
         {"name": f"dock{i}", "backend": "docker", "url": url, "cpu": 2, "memory_mb": 2 * MEMORY_MB,
-         "options": {"image": IMAGE}}
+         "options": {"image": IMAGE, "network": "smchub-test-projects",
+                     "network_subnet": SUBNETS[i]}}
         for i, url in enumerate(HOSTS[:2])
     ]  # fmt: skip
     return (
@@ -47,6 +52,8 @@ def engines():
             container.remove(force=True)
         for volume in client.volumes.list(filters={"label": "smchub.project"}):
             volume.remove(force=True)
+        for network in client.networks.list(filters={"label": "smchub.network"}):
+            network.remove()
         client.close()
 
 
@@ -92,12 +99,17 @@ async def test_projects_on_two_docker_nodes(docker_hub, engines):
     assert host_config["Memory"] == MEMORY_MB * 2**20
     assert host_config["MemorySwap"] == MEMORY_MB * 2**20
     assert host_config["NanoCpus"] == int(CPU * 1e9)
-    assert host_config["NetworkMode"] == "host"
+    # its own network namespace, on the node's projects network; no capabilities, no
+    # way to gain privileges, a bounded number of processes
+    assert host_config["NetworkMode"] == "smchub-test-projects"
+    assert host_config["CapDrop"] == ["ALL"]
+    assert host_config["SecurityOpt"] == ["no-new-privileges"]
+    assert host_config["PidsLimit"] == 512
     assert container.attrs["Config"]["User"] == "1000:1000"
 
     # files in the project's volume survive stop and start, on the same node
     r = await alice.client.put(
-        f"/user/{pid}/api/contents/data.txt",
+        alice.hub.project_url(pid, "api/contents/data.txt"),
         json={"type": "file", "format": "text", "content": "in a volume"},
     )
     assert r.status_code in (200, 201), r.text
@@ -108,7 +120,7 @@ async def test_projects_on_two_docker_nodes(docker_hub, engines):
     assert engine.volumes.get(f"smchub-home-{pid}")  # ...its volume stays
     running = await alice.start_project(pid)
     assert running["node"] == placed[pid]
-    r = await alice.client.get(f"/user/{pid}/api/contents/data.txt")
+    r = await alice.client.get(alice.hub.project_url(pid, "api/contents/data.txt"))
     assert r.json()["content"] == "in a volume"
 
     # draining a node: its projects cannot start (their files are there), new ones go elsewhere
@@ -137,7 +149,7 @@ async def test_docker_projects_survive_a_hub_restart(hub_root, engines):
         pid = (await alice.create_project("Through a restart"))["id"]
         running = await alice.start_project(pid)
         r = await alice.client.put(
-            f"/user/{pid}/api/contents/before.txt",
+            hub.project_url(pid, "api/contents/before.txt"),
             json={"type": "file", "format": "text", "content": "before the restart"},
         )
         assert r.status_code in (200, 201)
@@ -148,8 +160,73 @@ async def test_docker_projects_survive_a_hub_restart(hub_root, engines):
         await hub.start()
         alice = await hub.person("alice")
         assert (await alice.wait_for_state(pid, "running", timeout=10))["node"] == running["node"]
-        r = await alice.client.get(f"/user/{pid}/api/contents/before.txt")
+        r = await alice.client.get(hub.project_url(pid, "api/contents/before.txt"))
         assert r.status_code == 200 and r.json()["content"] == "before the restart"
         await alice.stop_project(pid)
     finally:
         await hub.stop()
+
+
+PROBE_PORTS = """
+import socket
+for host, port in {targets!r}:
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+        print(host, port, "open")
+    except OSError as e:
+        print(host, port, type(e).__name__)
+"""
+
+
+async def test_a_docker_project_reaches_neither_the_host_nor_other_kernels(hub, engines):
+    from .test_isolation import attack_while_victim_prints
+
+    spec = {"name": "dock-iso", "backend": "docker", "url": HOSTS[0], "cpu": 4,
+            "memory_mb": 8000, "options": {"image": IMAGE, "network": "smchub-test-projects",
+                                           "network_subnet": SUBNETS[0]}}  # fmt: skip
+    r = await hub.admin.api("POST", "nodes", spec)
+    assert r.status_code == 201, r.text
+    alice, mallory = await hub.person(), await hub.person()
+    victim = (await alice.create_project("Alice's secrets"))["id"]
+    attacker = (await mallory.create_project("Mallory's probe"))["id"]
+    try:
+        for person, pid in ((alice, victim), (mallory, attacker)):
+            hub.db.get(orm.Project, pid).node = "dock-iso"
+            hub.db.commit()
+            assert (await person.start_project(pid))["node"] == "dock-iso"
+        network = engines["dock0"].networks.get("smchub-test-projects").attrs
+        (ipam,) = network["IPAM"]["Config"]
+        assert ipam["Subnet"] == SUBNETS[0]
+        gateway = ipam["Gateway"]
+        config = hub.config
+        proxy_api = int(config.ConfigurableHTTPProxy.api_url.rsplit(":", 1)[1])
+        # the hub's own port, the proxy's API and the proxy's public port on the host's
+        # loopback, or at the host's address on the projects' network: out of reach; the
+        # hub's relay to the proxy's public port (how the server reaches the hub, as
+        # anyone out there would) answers, so the probe itself works
+        ports = (config.JupyterHub.hub_port, proxy_api, config.JupyterHub.port)
+        targets = [(host, port) for host in ("127.0.0.1", gateway) for port in ports]
+        code = PROBE_PORTS.format(targets=[*targets, (gateway, 880)])
+        out = await mallory.execute(attacker, code)
+        results = {(h, int(port)): what for h, port, what in map(str.split, out.splitlines())}
+        assert results.pop((gateway, 880)) == "open", out
+        assert "open" not in results.values(), out
+        # the kernel can gain no privileges, has no capability, and few processes
+        out = await mallory.execute(attacker, "print(open('/proc/self/status').read())")
+        status = dict(line.split(":\t", 1) for line in out.splitlines() if ":\t" in line)
+        assert status["NoNewPrivs"].strip() == "1" and int(status["CapEff"], 16) == 0
+        out = await mallory.execute(attacker, "print(open('/sys/fs/cgroup/pids/pids.max').read())")
+        assert out.strip() == "512"
+        # and the other project's kernel is out of reach (both run as uid 1000 in
+        # their containers)
+        (by_mallory,) = await attack_while_victim_prints(
+            alice, victim, [(mallory, attacker)], victim_uid=1000
+        )
+        assert by_mallory[-1] == "False", by_mallory
+    finally:
+        for person, pid in ((alice, victim), (mallory, attacker)):
+            await person.stop_project(pid)
+            hub.db.get(orm.Project, pid).deleted = True
+        hub.db.commit()
+        r = await hub.admin.api("DELETE", "nodes/dock-iso")
+        assert r.status_code == 204, r.text

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 SMCHUB = os.path.join(os.path.dirname(sys.executable), "smchub")
-URL = "http://127.0.0.1:8000"
+URL = "http://hub.localhost:8000"
 
 
 def port_free(port):
@@ -84,15 +84,18 @@ async def test_sign_up_create_start_and_land_in_jupyterlab(embedded_hub):
         r = await browser.post("/hub/api/projects", json={"title": "Notes"}, headers=headers)
         assert r.status_code == 201, r.text
         pid = r.json()["id"]
+        # each project on its own origin, which browsers resolve to this machine
+        lab = r.json()["url"] + "lab"
+        assert lab == f"http://{pid}.hub.localhost:8000/user/{pid}/lab"
         # the "Open" button: JupyterHub's spawn page, then JupyterLab
-        r = await browser.get(f"/hub/spawn/{pid}", params={"next": f"/user/{pid}/lab"})
+        r = await browser.get(f"/hub/spawn/{pid}", params={"next": lab})
         for _ in range(120):
-            if r.url.path == f"/user/{pid}/lab":
+            if str(r.url) == lab:
                 break
             await asyncio.sleep(0.5)
-            r = await browser.get(f"/user/{pid}/lab")
+            r = await browser.get(lab)
         assert r.status_code == 200
-        assert r.url.path == f"/user/{pid}/lab"
+        assert str(r.url) == lab
         assert "JupyterLab" in r.text
         r = await browser.get("/hub/api/projects/" + pid)
         assert r.json()["state"] == "running"

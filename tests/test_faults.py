@@ -28,7 +28,7 @@ async def test_a_killed_server_is_noticed_and_starts_again(hub):
     pid = (await alice.create_project("Fragile"))["id"]
     await alice.start_project(pid)
     r = await alice.client.put(
-        f"/user/{pid}/api/contents/saved.txt",
+        hub.project_url(pid, "api/contents/saved.txt"),
         json={"type": "file", "format": "text", "content": "saved before the crash"},
     )
     assert r.status_code in (200, 201)
@@ -40,7 +40,7 @@ async def test_a_killed_server_is_noticed_and_starts_again(hub):
     # JupyterHub polls with some jitter around the interval
     assert time.monotonic() - killed <= poll_interval * 2 + 5
     await alice.start_project(pid)
-    r = await alice.client.get(f"/user/{pid}/api/contents/saved.txt")
+    r = await alice.client.get(hub.project_url(pid, "api/contents/saved.txt"))
     assert r.json()["content"] == "saved before the crash"
     await alice.stop_project(pid)
 
@@ -68,7 +68,7 @@ async def test_a_docker_node_that_stops_answering_is_marked_down(hub_root):
         node = running["node"]
         index = int(node.removeprefix("dock"))
         r = await alice.client.put(
-            f"/user/{first}/api/contents/kept.txt",
+            hub.project_url(first, "api/contents/kept.txt"),
             json={"type": "file", "format": "text", "content": "kept in the volume"},
         )
         assert r.status_code in (200, 201)
@@ -105,7 +105,7 @@ async def test_a_docker_node_that_stops_answering_is_marked_down(hub_root):
         await alice.stop_project(second)
         again = await alice.start_project(first)
         assert again["node"] == node
-        r = await alice.client.get(f"/user/{first}/api/contents/kept.txt")
+        r = await alice.client.get(hub.project_url(first, "api/contents/kept.txt"))
         assert r.json()["content"] == "kept in the volume"
         await alice.stop_project(first)
         client = docker.DockerClient(base_url=HOSTS[index])

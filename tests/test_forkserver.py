@@ -59,7 +59,7 @@ async def test_projects_are_forked_as_their_own_accounts(hub):
             )
 
         r = await alice.client.put(
-            f"/user/{first}/api/contents/secret.txt",
+            hub.project_url(first, "api/contents/secret.txt"),
             json={"type": "file", "format": "text", "content": "only for One"},
         )
         assert r.status_code in (200, 201), r.text
@@ -143,7 +143,7 @@ async def test_killing_the_fork_server_spares_running_projects(hub):
         psutil.Process(old).wait(timeout=10)
         # the project's server goes on, and answers
         assert server_process(hub, running).is_running()
-        r = await alice.client.get(f"/user/{running}/api/status")
+        r = await alice.client.get(hub.project_url(running, "api/status"))
         assert r.status_code == 200
         # the next start brings up a new fork server and is forked by it
         await alice.start_project(later)
@@ -218,7 +218,7 @@ async def test_forked_servers_survive_a_hub_restart(restartable_hub):
     alice = await hub.person("alice")
     project = await alice.wait_for_state(pid, "running", timeout=10)
     assert project["state"] == "running"
-    r = await alice.client.get(f"/user/{pid}/api/status")
+    r = await alice.client.get(hub.project_url(pid, "api/status"))
     assert r.status_code == 200
     (new_fork_server,) = _fork_servers_of(hub.proc.pid)
     assert new_fork_server.pid != old_fork_server.pid

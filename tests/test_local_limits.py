@@ -1,6 +1,8 @@
 """Quotas on the local node: cgroup memory and CPU limits, applied at each start; idling."""
 
+import asyncio
 import os
+import subprocess
 
 import psutil
 import pytest
@@ -113,3 +115,61 @@ async def test_idle_projects_stop_after_their_own_timeout(hub):
         assert (await alice.api("GET", f"projects/{forever}")).json()["state"] == "running"
     finally:
         await alice.stop_project(forever)
+
+
+# A bounded fork bomb: children that sleep, forked until the kernel refuses (EAGAIN) or
+# 2000 attempts; it holds them while the test looks at the node, then ends them all.
+FORK_BOMB = """
+import errno, os, signal, time
+children, refused = [], None
+for _ in range(2000):
+    try:
+        child = os.fork()
+    except OSError as e:
+        refused = errno.errorcode.get(e.errno)
+        break
+    if child == 0:
+        time.sleep(120)
+        os._exit(0)
+    children.append(child)
+time.sleep({hold})
+for child in children:
+    os.kill(child, signal.SIGKILL)
+    os.waitpid(child, 0)
+print(len(children), refused)
+"""
+
+
+@needs_cgroups
+async def test_a_fork_bomb_stops_at_the_pids_limit_and_spares_the_hub(hub, how_started):
+    backend = hub.app.backend_for("local")
+    default_limit = backend.pids_limit
+    backend.pids_limit = limit = 100
+    alice = await hub.person()
+    pid = (await alice.create_project("Fork bomb"))["id"]
+    await alice.start_project(pid)
+    try:
+        check_started(hub, pid, how_started)
+        version, roots = cgroups.detect()
+        group = cgroups.ProjectCgroup(version, roots, pid)
+        assert group.pids_limit() == limit
+        bomb = asyncio.ensure_future(alice.execute(pid, FORK_BOMB.format(hold=6), timeout=90))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while group.pids_current() < limit and not bomb.done() and loop.time() < deadline:
+            await asyncio.sleep(0.2)
+        # the project is at its limit: the hub still answers, and the node still forks
+        assert group.pids_current() == limit
+        r = await alice.api("GET", f"projects/{pid}")
+        assert r.status_code == 200 and r.json()["state"] == "running"
+        assert subprocess.run(["true"]).returncode == 0
+        forked, refused = (await bomb).split()
+        # the kernel's own threads and the server count too
+        assert 0 < int(forked) < limit and refused == "EAGAIN"
+        # and afterwards the project works again
+        assert (await alice.execute(pid, "print(6 * 7)")).strip() == "42"
+        assert (await alice.api("GET", "projects")).status_code == 200
+    finally:
+        backend.pids_limit = default_limit
+        await alice.stop_project(pid)
+    assert not group.pids()

@@ -98,7 +98,8 @@ async def test_placement_labels_draining_and_stickiness(hub, second_local_node):
     home = os.path.join(hub.root, "node-b", "projects", pid)
     assert os.path.isdir(home)
     r = await alice.client.put(
-        f"/user/{pid}/api/contents/b.txt", json={"type": "file", "format": "text", "content": "b"}
+        hub.project_url(pid, "api/contents/b.txt"),
+        json={"type": "file", "format": "text", "content": "b"},
     )
     assert r.status_code in (200, 201)
     await alice.stop_project(pid)
@@ -125,7 +126,7 @@ async def test_placement_labels_draining_and_stickiness(hub, second_local_node):
     await hub.admin.api("PATCH", "nodes/local-b", {"state": "active"})
     running = await alice.start_project(pid)
     assert running["node"] == "local-b"
-    r = await alice.client.get(f"/user/{pid}/api/contents/b.txt")
+    r = await alice.client.get(hub.project_url(pid, "api/contents/b.txt"))
     assert r.json()["content"] == "b"
 
     # a node that holds projects cannot be removed, and the refusal names them

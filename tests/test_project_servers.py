@@ -36,8 +36,7 @@ async def shared_project(hub):
     collaborator = await hub.person()
     project = await owner.create_project("Shared")
     pid = project["id"]
-    r = await owner.api("PUT", f"projects/{pid}/collaborators/{collaborator.name}")
-    assert r.status_code == 200
+    await collaborator.join(owner, pid)
     await start_project(hub, owner, pid)
     yield owner, collaborator, pid
     await owner.api("POST", f"projects/{pid}/stop")
@@ -67,13 +66,13 @@ async def test_collaborators_share_files_strangers_are_refused(hub, shared_proje
     assert r.json()["content"] == "written by the owner"
 
     # ... and with their API token, as a script would
-    r = await collaborator.client.get(f"/user/{pid}/api/contents/notes.txt")
+    r = await collaborator.client.get(hub.project_url(pid, "api/contents/notes.txt"))
     assert r.status_code == 200
     assert r.json()["content"] == "written by the owner"
 
     # a stranger: refused by the hub's API (404) and by the project server
     assert (await stranger.api("GET", f"projects/{pid}")).status_code == 404
-    r = await stranger.client.get(f"/user/{pid}/api/contents/notes.txt")
+    r = await stranger.client.get(hub.project_url(pid, "api/contents/notes.txt"))
     assert r.status_code == 403
     r = await stranger.open_project(pid, "lab")
     assert r.status_code == 403
@@ -84,13 +83,13 @@ async def test_collaborators_share_files_strangers_are_refused(hub, shared_proje
 
     # anonymous visitors are sent to sign in, never shown the files
     anonymous = hub.anonymous()
-    r = await anonymous.client.get(f"/user/{pid}/api/contents/notes.txt")
+    r = await anonymous.client.get(hub.project_url(pid, "api/contents/notes.txt"))
     assert r.status_code in (302, 403)
     await anonymous.close()
 
 
 async def _kernel_websocket(hub, person, pid, kernel_id, use_token):
-    url = f"{hub.url.replace('http', 'ws')}/user/{pid}/api/kernels/{kernel_id}/channels"
+    url = hub.project_url(pid, f"api/kernels/{kernel_id}/channels", scheme="ws")
     headers = {}
     if use_token:
         headers["Authorization"] = f"token {person.token}"
@@ -100,7 +99,9 @@ async def _kernel_websocket(hub, person, pid, kernel_id, use_token):
 async def test_websockets_need_access(hub, shared_project):
     owner, collaborator, pid = shared_project
     stranger = await hub.person()
-    r = await collaborator.client.post(f"/user/{pid}/api/kernels", json={"name": "python3"})
+    r = await collaborator.client.post(
+        hub.project_url(pid, "api/kernels"), json={"name": "python3"}
+    )
     assert r.status_code == 201, r.text
     kernel_id = r.json()["id"]
     try:
@@ -144,7 +145,7 @@ async def test_websockets_need_access(hub, shared_project):
             await _kernel_websocket(hub, stranger, pid, kernel_id, use_token=False)
         assert error.value.code in (302, 403)
     finally:
-        await collaborator.client.delete(f"/user/{pid}/api/kernels/{kernel_id}")
+        await collaborator.client.delete(hub.project_url(pid, f"api/kernels/{kernel_id}"))
 
 
 async def test_files_survive_stop_and_start(hub):
@@ -152,16 +153,16 @@ async def test_files_survive_stop_and_start(hub):
     pid = (await alice.create_project("Persistent"))["id"]
     await start_project(hub, alice, pid)
     r = await alice.client.put(
-        f"/user/{pid}/api/contents/keep.txt",
+        hub.project_url(pid, "api/contents/keep.txt"),
         json={"type": "file", "format": "text", "content": "still here"},
     )
     assert r.status_code in (200, 201), r.text
     stopped = await stop_project(hub, alice, pid)
     assert stopped["state"] == "stopped"
-    r = await alice.client.get(f"/user/{pid}/api/contents/keep.txt")
+    r = await alice.client.get(hub.project_url(pid, "api/contents/keep.txt"))
     assert r.status_code in (302, 424, 503), r.status_code  # no server behind the proxy now
     await start_project(hub, alice, pid)
-    r = await alice.client.get(f"/user/{pid}/api/contents/keep.txt")
+    r = await alice.client.get(hub.project_url(pid, "api/contents/keep.txt"))
     assert r.status_code == 200
     assert r.json()["content"] == "still here"
     await stop_project(hub, alice, pid)
@@ -199,14 +200,14 @@ async def test_each_project_runs_as_its_own_account(hub):
         assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (account.pw_uid, 0o700)
 
         # a terminal-like command in the first project: who am I, where am I
-        r = await alice.client.post(f"/user/{first}/api/kernels", json={"name": "python3"})
+        r = await alice.client.post(hub.project_url(first, "api/kernels"), json={"name": "python3"})
         assert r.status_code == 201
-        await alice.client.delete(f"/user/{first}/api/kernels/{r.json()['id']}")
+        await alice.client.delete(hub.project_url(first, f"api/kernels/{r.json()['id']}"))
 
         # the second project's account cannot read the first one's home
         other_home = os.path.join(hub.app.projects_root, second)
         r = await alice.client.put(
-            f"/user/{first}/api/contents/secret.txt",
+            hub.project_url(first, "api/contents/secret.txt"),
             json={"type": "file", "format": "text", "content": "mine"},
         )
         assert r.status_code in (200, 201)

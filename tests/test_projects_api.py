@@ -13,7 +13,7 @@ async def test_create_and_read_project(hub):
     assert project["owner"] == alice.name
     assert project["collaborators"] == [{"name": alice.name, "role": "owner"}]
     assert project["state"] == "stopped"
-    assert project["url"] == f"/user/{project['id']}/"
+    assert project["url"] == hub.project_url(project['id'])
     assert project["last_active"] is None
     assert set(project["quotas"]) == {"memory_mb", "cpu", "idle_timeout_s", "disk_mb"}
 
@@ -104,7 +104,7 @@ async def test_delete_project_hides_it(hub):
     alice = await hub.person()
     bob = await hub.person()
     project = await alice.create_project("Doomed")
-    await alice.api("PUT", f"projects/{project['id']}/collaborators/{bob.name}")
+    await bob.join(alice, project["id"])
     r = await bob.api("DELETE", f"projects/{project['id']}")
     assert r.status_code == 403
     r = await alice.api("DELETE", f"projects/{project['id']}")
@@ -140,15 +140,15 @@ async def test_collaborators(hub):
     assert "No such user" in r.json()["message"]
     r = await alice.api("PUT", f"projects/{pid}/collaborators/{pid}")
     assert r.status_code == 404
-    r = await alice.api("PUT", f"projects/{pid}/collaborators/{bob.name}")
-    assert r.status_code == 200
-    assert {"name": bob.name, "role": "collaborator"} in r.json()["collaborators"]
+    # adding someone invites them (tests/test_invitations.py); they join by accepting
+    model = await bob.join(alice, pid)
+    assert {"name": bob.name, "role": "collaborator"} in model["collaborators"]
     # idempotent
     r = await alice.api("PUT", f"projects/{pid}/collaborators/{bob.name}")
+    assert r.status_code == 200
     assert len(r.json()["collaborators"]) == 2
     # a collaborator may add others, but only the owner removes others
-    r = await bob.api("PUT", f"projects/{pid}/collaborators/{carol.name}")
-    assert r.status_code == 200
+    await carol.join(bob, pid)
     r = await bob.api("DELETE", f"projects/{pid}/collaborators/{carol.name}")
     assert r.status_code == 403
     r = await alice.api("DELETE", f"projects/{pid}/collaborators/{alice.name}")

@@ -52,7 +52,7 @@ async def test_projects_survive_a_hub_restart(restartable_hub):
     for pid in (kept, killed):
         await alice.start_project(pid)
         r = await alice.client.put(
-            f"/user/{pid}/api/contents/work.txt",
+            hub.project_url(pid, "api/contents/work.txt"),
             json={"type": "file", "format": "text", "content": f"work of {pid}"},
         )
         assert r.status_code in (200, 201)
@@ -66,14 +66,14 @@ async def test_projects_survive_a_hub_restart(restartable_hub):
     alice = await hub.person("alice")
     project = await alice.wait_for_state(kept, "running", timeout=10)
     assert project["node"] == "local"
-    r = await alice.client.get(f"/user/{kept}/api/contents/work.txt")
+    r = await alice.client.get(hub.project_url(kept, "api/contents/work.txt"))
     assert r.status_code == 200
     assert r.json()["content"] == f"work of {kept}"
     assert server_pid(hub, kept) == kept_pid  # the same server, found again
 
     assert (await alice.api("GET", f"projects/{killed}")).json()["state"] == "stopped"
     await alice.start_project(killed)
-    r = await alice.client.get(f"/user/{killed}/api/contents/work.txt")
+    r = await alice.client.get(hub.project_url(killed, "api/contents/work.txt"))
     assert r.json()["content"] == f"work of {killed}"
     for pid in (kept, killed):
         await alice.stop_project(pid)

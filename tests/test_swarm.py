@@ -122,11 +122,16 @@ def test_a_project_service_is_pinned_limited_and_never_restarted_by_swarm():
     assert kwargs["name"] == "smchub-project-p1"
     assert kwargs["constraints"] == ["node.id==n1"]
     assert kwargs["networks"] == ["host"]
-    # the image's entrypoint (tini) stays: the server is its arguments
-    assert kwargs["args"] == ["jupyterhub-singleuser", "--x"] and "command" not in kwargs
+    # the image's entrypoint (tini) stays: the server is its arguments, started with
+    # no way to gain privileges (setuid programs), and without capabilities
+    assert kwargs["args"] == ["setpriv", "--no-new-privs", "--", "jupyterhub-singleuser", "--x"]
+    assert "command" not in kwargs
+    assert kwargs["cap_drop"] == ["ALL"]
     assert kwargs["restart_policy"]["Condition"] == "none"
     assert kwargs["mode"] == {"replicated": {"Replicas": 1}}
-    assert kwargs["resources"]["Limits"] == {"MemoryBytes": 500 * 2**20, "NanoCPUs": 500_000_000}
+    assert kwargs["resources"]["Limits"] == {
+        "MemoryBytes": 500 * 2**20, "NanoCPUs": 500_000_000, "Pids": 512,
+    }  # fmt: skip
     (mount,) = kwargs["mounts"]
     assert (mount["Source"], mount["Target"]) == ("smchub-home-p1", "/home/user")
     assert mount["VolumeOptions"]["DriverConfig"] == {
@@ -276,8 +281,12 @@ async def test_projects_on_the_machines_of_a_swarm(hub_root, swarm):
         service, task = project_task(swarm, pid)
         template = service.attrs["Spec"]["TaskTemplate"]
         assert template["Resources"]["Limits"] == {
-            "MemoryBytes": MEMORY_MB * 2**20, "NanoCPUs": int(cpu * 1e9),
+            "MemoryBytes": MEMORY_MB * 2**20, "NanoCPUs": int(cpu * 1e9), "Pids": 512,
         }  # fmt: skip
+        # no capabilities, no way to gain privileges (setpriv sets it for the server
+        # and all it starts)
+        assert template["ContainerSpec"]["CapabilityDrop"] == ["ALL"]
+        assert template["ContainerSpec"]["Args"][:3] == ["setpriv", "--no-new-privs", "--"]
         assert template["Placement"]["Constraints"] == [f"node.id=={ids['m1']}"]
         assert template["RestartPolicy"]["Condition"] == "none"
         assert template["ContainerSpec"]["User"] == "1000:1000"
@@ -290,17 +299,21 @@ async def test_projects_on_the_machines_of_a_swarm(hub_root, swarm):
 
         # files live in the project's volume on its machine, through stop and start
         r = await alice.client.put(
-            f"/user/{pid}/api/contents/data.txt",
+            hub.project_url(pid, "api/contents/data.txt"),
             json={"type": "file", "format": "text", "content": "on the worker"},
         )
         assert r.status_code in (200, 201), r.text
         out = await alice.execute(pid, "import os; print(os.getuid(), os.getcwd())")
         assert out.split() == ["1000", "/home/user"]
+        # the kernel (a child of the server) cannot gain privileges, and has no capability
+        out = await alice.execute(pid, "print(open('/proc/self/status').read())")
+        status = dict(line.split(":\t", 1) for line in out.splitlines() if ":\t" in line)
+        assert status["NoNewPrivs"].strip() == "1" and int(status["CapEff"], 16) == 0
         await alice.stop_project(pid)
         assert swarm.services.list(filters={"name": f"smchub-project-{pid}"}) == []
         assert worker.volumes.get(f"smchub-home-{pid}")
         assert (await alice.start_project(pid))["node"] == "swarm-m1"
-        r = await alice.client.get(f"/user/{pid}/api/contents/data.txt")
+        r = await alice.client.get(hub.project_url(pid, "api/contents/data.txt"))
         assert r.json()["content"] == "on the worker"
 
         # a restarted hub finds its services again
@@ -311,7 +324,7 @@ async def test_projects_on_the_machines_of_a_swarm(hub_root, swarm):
         for m, project in placed.items():
             back = await alice.wait_for_state(project, "running", timeout=10)
             assert back["node"] == f"swarm-{m}"
-        r = await alice.client.get(f"/user/{pid}/api/contents/data.txt")
+        r = await alice.client.get(hub.project_url(pid, "api/contents/data.txt"))
         assert r.status_code == 200
 
         # draining m0 in smchub pauses it in Swarm: its running project keeps running...
@@ -366,7 +379,7 @@ async def test_a_machine_whose_engine_stops_is_down_and_comes_back(hub_root, swa
         assert r.status_code == 200
         assert (await alice.start_project(pid))["node"] == "swarm-m1"
         r = await alice.client.put(
-            f"/user/{pid}/api/contents/kept.txt",
+            hub.project_url(pid, "api/contents/kept.txt"),
             json={"type": "file", "format": "text", "content": "kept on m1"},
         )
         assert r.status_code in (200, 201)
@@ -392,7 +405,7 @@ async def test_a_machine_whose_engine_stops_is_down_and_comes_back(hub_root, swa
 
         await wait_for_nodes(admin, back)
         assert (await alice.start_project(pid))["node"] == "swarm-m1"
-        r = await alice.client.get(f"/user/{pid}/api/contents/kept.txt")
+        r = await alice.client.get(hub.project_url(pid, "api/contents/kept.txt"))
         assert r.json()["content"] == "kept on m1"
         await alice.stop_project(pid)
     finally:

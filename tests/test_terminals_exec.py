@@ -20,17 +20,17 @@ async def project(hub):
     collaborator = await hub.person()
     stranger = await hub.person()
     pid = (await owner.create_project("Inside"))["id"]
-    await owner.api("PUT", f"projects/{pid}/collaborators/{collaborator.name}")
+    await collaborator.join(owner, pid)
     await owner.start_project(pid)
     yield owner, collaborator, stranger, pid
     await owner.stop_project(pid)
 
 
 async def terminal_output(hub, person, pid, command):
-    r = await person.client.post(f"/user/{pid}/api/terminals")
+    r = await person.client.post(hub.project_url(pid, "api/terminals"))
     assert r.status_code == 200, r.text
     name = r.json()["name"]
-    url = f"{hub.url.replace('http', 'ws')}/user/{pid}/terminals/websocket/{name}"
+    url = hub.project_url(pid, f"terminals/websocket/{name}", scheme="ws")
     ws = await websocket_connect(
         HTTPRequest(url, headers={"Authorization": f"token {person.token}"})
     )
@@ -45,7 +45,7 @@ async def terminal_output(hub, person, pid, command):
                 text += message[1]
     finally:
         ws.close()
-        await person.client.delete(f"/user/{pid}/api/terminals/{name}")
+        await person.client.delete(hub.project_url(pid, f"api/terminals/{name}"))
     return text
 
 
@@ -56,9 +56,9 @@ async def test_a_terminal_is_a_shell_as_the_project_in_its_home(hub, project):
     expected_user = unix_name(pid) if os.geteuid() == 0 else pwd.getpwuid(os.getuid()).pw_name
     assert f"USER={expected_user} HOME={home}" in text
     # strangers cannot open a terminal, nor connect to one
-    r = await stranger.client.post(f"/user/{pid}/api/terminals")
+    r = await stranger.client.post(hub.project_url(pid, "api/terminals"))
     assert r.status_code == 403
-    url = f"{hub.url.replace('http', 'ws')}/user/{pid}/terminals/websocket/1"
+    url = hub.project_url(pid, "terminals/websocket/1", scheme="ws")
     with pytest.raises(HTTPClientError) as refused:
         await websocket_connect(
             HTTPRequest(url, headers={"Authorization": f"token {stranger.token}"})
@@ -69,7 +69,7 @@ async def test_a_terminal_is_a_shell_as_the_project_in_its_home(hub, project):
 async def test_exec_and_raw_files_for_collaborators_only(hub, project):
     owner, collaborator, stranger, pid = project
     r = await collaborator.client.post(
-        f"/user/{pid}/smc/api/exec",
+        hub.project_url(pid, "smc/api/exec"),
         json={"command": "echo hello > greeting.txt && id -u && pwd", "bash": True},
     )
     assert r.status_code == 200, r.text
@@ -79,9 +79,9 @@ async def test_exec_and_raw_files_for_collaborators_only(hub, project):
     assert cwd == os.path.join(hub.app.projects_root, pid)
     if os.geteuid() == 0:
         assert int(uid) == pwd.getpwnam(unix_name(pid)).pw_uid
-    r = await owner.client.get(f"/user/{pid}/smc/raw/greeting.txt")
+    r = await owner.client.get(hub.project_url(pid, "smc/raw/greeting.txt"))
     assert r.status_code == 200 and r.content == b"hello\n"
-    r = await owner.client.get(f"/user/{pid}/smc/api/info")
+    r = await owner.client.get(hub.project_url(pid, "smc/api/info"))
     assert r.status_code == 200
     info = r.json()
     assert info["processes"] and info["processes"][0]["rss"] > 0
@@ -90,13 +90,15 @@ async def test_exec_and_raw_files_for_collaborators_only(hub, project):
     r = await owner.api("GET", f"projects/{pid}/info")
     assert r.status_code == 200 and r.json()["processes"]
 
-    r = await stranger.client.post(f"/user/{pid}/smc/api/exec", json={"command": "id"})
+    r = await stranger.client.post(hub.project_url(pid, "smc/api/exec"), json={"command": "id"})
     assert r.status_code == 403
-    r = await stranger.client.get(f"/user/{pid}/smc/raw/greeting.txt")
+    r = await stranger.client.get(hub.project_url(pid, "smc/raw/greeting.txt"))
     assert r.status_code == 403
     assert (await stranger.api("GET", f"projects/{pid}/info")).status_code == 404
     # path escapes are refused whoever asks
-    r = await owner.client.get(f"/user/{pid}/smc/raw/..%2F..%2Fetc%2Fpasswd")
+    r = await owner.client.get(hub.project_url(pid, "smc/raw/..%2F..%2Fetc%2Fpasswd"))
     assert r.status_code in (400, 404)
-    r = await owner.client.post(f"/user/{pid}/smc/api/exec", json={"command": "ls", "cwd": "../.."})
+    r = await owner.client.post(
+        hub.project_url(pid, "smc/api/exec"), json={"command": "ls", "cwd": "../.."}
+    )
     assert r.status_code == 400

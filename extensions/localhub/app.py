@@ -8,6 +8,7 @@ from .exec import ExecHandler
 from .info import InfoHandler
 from .nodelay import send_without_delay
 from .raw import RawHandler
+from .revocation import OpenWebsockets
 from .usage import DiskUsage
 
 KIB = 1024
@@ -89,6 +90,15 @@ class LocalHub(ExtensionApp):
         A walk cut short reports what it counted, with complete: false.""",
     ).tag(config=True)
 
+    revocation_check_interval = Float(
+        5,
+        min=0.1,
+        help="""Seconds between checks that the people with websockets open (terminals,
+        kernels, collaborative documents) still have access to the project. A websocket
+        whose person lost access closes within HubOAuth.cache_max_age (the hub's
+        ProjectSpawner.revocation_delay) plus this.""",
+    ).tag(config=True)
+
     def initialize_settings(self):
         for default, maximum in [
             ("exec_timeout", "exec_timeout_max"),
@@ -102,6 +112,27 @@ class LocalHub(ExtensionApp):
                 )
         self.disk_usage = DiskUsage()
         send_without_delay(self.serverapp.web_app)
+        self.open_websockets = self._watch_websockets()
+
+    def _watch_websockets(self):
+        """Re-check open websockets' access with the hub, when there is a hub to ask."""
+        from jupyterhub.singleuser.extension import JupyterHubIdentityProvider
+
+        provider = self.serverapp.identity_provider
+        if not isinstance(provider, JupyterHubIdentityProvider):
+            # a plain jupyter server (no hub): access never changes while it runs
+            return None
+        sockets = OpenWebsockets(provider.hub_auth, self.revocation_check_interval, self.log)
+        sockets.watch(provider)
+        return sockets
+
+    async def _start_jupyter_server_extension(self, serverapp):
+        if self.open_websockets is not None:
+            self.open_websockets.start()
+
+    async def stop_extension(self):
+        if self.open_websockets is not None:
+            self.open_websockets.stop()
 
     def initialize_handlers(self):
         self.handlers.extend(

@@ -20,8 +20,9 @@ from tornado import web
 from tornado.iostream import PipeIOStream, StreamClosedError
 
 from .base import LocalHubHandler
+from .limits import MIB, project_limits
 from .paths import clean_relative
-from .tarextract import ArchiveRefused, unpack
+from .tarextract import ArchiveRefused, ArchiveTooBig, unpack
 from .tarpack import ArchiveTooLarge, scan_tree, write_tar
 
 CHUNK = 256 * 1024
@@ -185,6 +186,20 @@ class ArchiveHandler(LocalHubHandler):
             return
         await asyncio.to_thread(self._spool.write, chunk)
 
+    async def _disk_room(self) -> tuple[int | None, int | None]:
+        """(bytes the home may still take under the project's disk quota, the quota in MB).
+
+        (None, None) when the hub set no quota. The home is measured afresh: an archive
+        unpacked a moment ago counts.
+        """
+        quota_mb = project_limits(os.environ)["disk_mb"]
+        if quota_mb is None:
+            return None, None
+        usage = await self.localhub.disk_usage.measure(
+            self.home, 0, self.localhub.disk_usage_timeout
+        )
+        return max(0, quota_mb * MIB - usage["used"]), quota_mb
+
     @web.authenticated
     @authorized
     async def put(self):
@@ -192,7 +207,16 @@ class ArchiveHandler(LocalHubHandler):
         spool, self._spool = self._spool, None
         try:
             backup = self.get_query_argument("backup", "") in ("1", "true")
-            counts = await asyncio.to_thread(unpack, spool, self._target, backup)
+            room, quota_mb = await self._disk_room()
+            counts = await asyncio.to_thread(unpack, spool, self._target, backup, room)
+        except ArchiveTooBig as e:
+            raise web.HTTPError(
+                413,
+                f"archive refused, nothing was written: its files add up to "
+                f"{e.size / MIB:.1f} MB, and the project's disk quota of {quota_mb} MB "
+                f"leaves room for {e.room / MIB:.1f} MB; free some space or ask an admin "
+                "for a larger quota",
+            ) from None
         except ArchiveRefused as e:
             raise web.HTTPError(400, f"archive refused, nothing was written: {e}") from None
         except OSError as e:

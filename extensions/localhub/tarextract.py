@@ -2,11 +2,13 @@
 
 Every member is checked before anything is written, so a refused archive leaves the disk
 as it was. What is refused: absolute names and names with ``..``; devices, FIFOs and other
-special files; members stored inside a member that the archive makes a link or a file;
-symbolic links that are absolute, lead out of the target folder, or climb (``..``) after
-passing through another link of the archive; hard links to anything but a file stored
-earlier in the archive; members that would replace a folder with a file or a link, or be
-written through an existing symbolic link that leads out of the target folder.
+special files; sparse files (a few KB of archive that would be written out as gigabytes of
+zeros); archives whose files add up to more than the room the caller gives; members
+stored inside a member that the archive makes a link or a file; symbolic links that are
+absolute, lead out of the target folder, or climb (``..``) after passing through another
+link of the archive; hard links to anything but a file stored earlier in the archive;
+members that would replace a folder with a file or a link, or be written through an
+existing symbolic link that leads out of the target folder.
 Python's own ``tarfile.data_filter`` is applied on top, where this Python has it (3.11.4+),
 and agrees with these rules.
 """
@@ -27,6 +29,15 @@ FILE_MODE_MASK = 0o775
 
 class ArchiveRefused(ValueError):
     """An archive that will not be unpacked; the message names the member and the reason."""
+
+
+class ArchiveTooBig(ArchiveRefused):
+    """An archive whose files add up to more bytes than the target has room for."""
+
+    def __init__(self, size: int, room: int):
+        super().__init__(f"its files add up to {size} bytes and there is room for {room}")
+        self.size = size
+        self.room = room
 
 
 @dataclass
@@ -53,6 +64,11 @@ def member_name(raw: str, what: str = "member") -> str:
 
 def member_kind(member: tarfile.TarInfo) -> str:
     """file, dir, symlink or hardlink; anything else is refused."""
+    if member.issparse():
+        # written out, its holes would become real zeros: tiny archive, full disk
+        raise ArchiveRefused(
+            f"member {member.name!r} is a sparse file; pack the archive without --sparse"
+        )
     if member.isreg():
         return "file"
     if member.isdir():
@@ -144,6 +160,11 @@ def check_symlink(name: str, linkname: str, kinds: dict[str, str]) -> None:
         position.append(part)
         if kinds.get("/".join(position)) == "symlink":
             through_link = True
+
+
+def expanded_size(steps: list[Step]) -> int:
+    """Bytes the files of the archive take once written (hard links take none)."""
+    return sum(step.member.size for step in steps if step.kind == "file")
 
 
 def check_destination(steps: list[Step], target: str) -> None:
@@ -268,11 +289,12 @@ def write_steps(tar: tarfile.TarFile, steps: list[Step], target: str, backup=Fal
     return counts
 
 
-def unpack(spool, target: str, backup=False) -> dict:
+def unpack(spool, target: str, backup=False, room: int | None = None) -> dict:
     """Unpack the tar archive (plain or compressed) in the file `spool` under `target`.
 
-    `target` is a real path inside the home. Blocks. Raises ArchiveRefused, before writing
-    anything, if the archive is unreadable or unsafe.
+    `target` is a real path inside the home; `room`, if given, is how many bytes of files
+    may be written. Blocks. Raises ArchiveRefused (ArchiveTooBig past `room`), before
+    writing anything, if the archive is unreadable, unsafe or too big.
     """
     spool.seek(0)
     try:
@@ -285,5 +307,8 @@ def unpack(spool, target: str, backup=False) -> dict:
         except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
             raise ArchiveRefused(f"the archive is damaged: {e}") from None
         steps = plan_members(members)
+        size = expanded_size(steps)
+        if room is not None and size > room:
+            raise ArchiveTooBig(size, room)
         check_destination(steps, target)
         return write_steps(tar, steps, target, backup=backup)

@@ -1,5 +1,5 @@
-from . import courses, files, invites, nodes, oauth, projects, users
+from . import courses, files, invitations, invites, nodes, oauth, projects, users
 
 default_handlers = []
-for _module in (projects, files, courses, invites, nodes, users, oauth):
+for _module in (projects, files, courses, invitations, invites, nodes, users, oauth):
     default_handlers.extend(_module.default_handlers)

@@ -5,6 +5,7 @@ import json
 
 from jupyterhub import orm as hub_orm
 from jupyterhub.apihandlers.base import APIHandler
+from jupyterhub.scopes import has_scope
 from tornado import web
 
 from .. import orm
@@ -22,17 +23,42 @@ from ..projects import (
 # project servers receive, so a server cannot act for its visitors
 PROJECTS_SCOPE = "custom:smchub:projects"
 
+# scope of smchub's admin powers (every project and course, quotas, compute nodes);
+# JupyterHub's admin role has it, so admins' cookies and full tokens do, while a
+# token an admin makes with narrower scopes does not
+ADMIN_SCOPE = "custom:smchub:admin"
+
 MAX_BODY_BYTES = 64 * 1024
 
 
-def _has_nul(value):
-    if isinstance(value, str):
-        return "\0" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+def _strings(value):
+    """Every string in a JSON value, keys included (iterative: nesting depth is the client's)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+
+
+def _storable(text):
+    """Whether `text` can be stored as UTF-8: JSON's \\ud800 escapes make lone surrogates,
+    which every database refuses (and a failed flush would poison the shared session)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+UNSTORABLE = (
+    "Text in the {where} contains a lone UTF-16 surrogate (\\ud800-\\udfff without its "
+    "pair), which cannot be stored as UTF-8; send the character itself, or both halves."
+)
 
 
 class SMCAPIHandler(APIHandler):
@@ -57,8 +83,14 @@ class SMCAPIHandler(APIHandler):
             )
         return user
 
-    def is_admin(self, user):
-        return bool(user.admin)
+    def is_admin(self, person=None):
+        """Whether this request may use smchub's admin powers.
+
+        The request's scopes decide, not the person's admin flag: a token an admin made
+        with only the projects scope has a plain person's power. (`person` is for
+        callers that name whom they ask about; it is always the caller.)
+        """
+        return has_scope(ADMIN_SCOPE, self.parsed_scopes)
 
     def get_json_body(self):
         """The body as JSON, refusing what is too big, not UTF-8 or not JSON."""
@@ -77,8 +109,13 @@ class SMCAPIHandler(APIHandler):
             model = json.loads(text)
         except ValueError as e:
             raise web.HTTPError(400, f"Request body is not valid JSON: {e}")
-        if _has_nul(model):
+        except RecursionError:
+            raise web.HTTPError(400, "Request body is nested too deeply.")
+        strings = list(_strings(model))
+        if any("\0" in string for string in strings):
             raise web.HTTPError(400, "Text in the request body may not contain NUL characters.")
+        if not all(_storable(string) for string in strings):
+            raise web.HTTPError(400, UNSTORABLE.format(where="request body"))
         return model
 
     async def prepare(self):
@@ -88,6 +125,14 @@ class SMCAPIHandler(APIHandler):
             b"\0" in value for values in self.request.query_arguments.values() for value in values
         ):
             raise web.HTTPError(400, "The address contains a NUL character.")
+        if not all(_storable(arg) for arg in self.path_args or ()):
+            raise web.HTTPError(400, UNSTORABLE.format(where="address"))
+        for values in self.request.query_arguments.values():
+            for value in values:
+                try:
+                    value.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise web.HTTPError(400, "The address's query is not valid UTF-8.") from None
 
     def get_api_pagination(self):
         offset, limit = super().get_api_pagination()
@@ -206,7 +251,7 @@ class SMCAPIHandler(APIHandler):
             user = dict.get(self.users, uid)
             models.append(
                 project_model(
-                    project, user, self.base_url, defaults, last_activity,
+                    project, user, self.smchub.project_url(project.id), defaults, last_activity,
                     collaborators=collaborators[project.id],
                 )
             )  # fmt: skip

@@ -8,14 +8,19 @@ from tornado import web
 from .. import orm
 from ..courses import (
     KINDS,
+    EnrolmentRefused,
+    PeopleFinder,
+    approve_claimant,
     check_assignment_path,
     check_due,
     check_grade,
     course_model,
     courses_taught_by,
-    find_person,
+    enrol,
     grades_csv,
     is_email,
+    is_student,
+    match_place,
     parse_student_list,
     pending_enrolments,
     student_project_title,
@@ -26,6 +31,8 @@ from ..names import is_project_name, new_project_id
 from ..projects import InvalidInput, check_title
 from .base import SMCAPIHandler
 from .files import ProjectServerMixin
+
+MAX_JOB_ID_DIGITS = 18
 
 
 class CourseAPIHandlerBase(ProjectServerMixin, SMCAPIHandler):
@@ -120,7 +127,12 @@ class CourseAPIHandler(CourseAPIHandlerBase):
 
 
 class StudentListAPIHandler(CourseAPIHandlerBase):
-    """Add students by username or email, many at once."""
+    """Add students by username or email, many at once.
+
+    A username enrols that person. An email reserves a place, which goes to someone whose
+    address their authenticator verified, or waits for an instructor to approve whoever
+    signed up with it.
+    """
 
     def post(self, course_id):
         person = self.current_person()
@@ -130,43 +142,62 @@ class StudentListAPIHandler(CourseAPIHandlerBase):
             entries = parse_student_list(model["students"])
         except InvalidInput as e:
             self.invalid(e)
+        people = PeopleFinder(self.db)
         results = []
         for entry in entries:
-            results.append(self._add(course, entry, person.orm_user))
+            results.append(self._add(course, entry, people, person.orm_user))
+        self.db.commit()
         self.log.info("%s added %d students to course %s", person.name, len(entries), course.id)
         self.write_json({"results": results, "course": course_model(course)})
 
-    def _add(self, course, entry, owner):
-        user = find_person(self.db, entry)
-        if user is None and not is_email(entry):
-            message = f"no one is called {entry!r}; add them by email instead"
-            return {"entry": entry, "result": "error", "message": message}
+    def _add(self, course, entry, people, owner):
+        user = people.find(entry)
         if user is not None and is_project_name(user.name):
             return {"entry": entry, "result": "error", "message": "that is a project, not a person"}
-        existing = next(
-            (s for s in course.students
-             if (user is not None and s.user_id == user.id)
-             or (user is None and s.email == entry.lower())),
-            None,
-        )  # fmt: skip
+        if is_email(entry):
+            return self._add_email(course, entry, entry.lower(), user, owner)
+        if user is None:
+            message = f"no one is called {entry!r}; add them by email instead"
+            return {"entry": entry, "result": "error", "message": message}
+        existing = next((s for s in course.students if s.user_id == user.id), None)
+        if existing is not None and not existing.removed:
+            give_project(self, course, existing, owner)
+            return {"entry": entry, "result": "already", "student": existing.id}
+        student = existing or orm.CourseStudent(course=course)
+        student.removed = False
+        enrol(student, user)
+        self.db.add(student)
+        self.db.commit()
+        project = give_project(self, course, student, owner)
+        return {"entry": entry, "result": "added", "student": student.id, "project": project.id}
+
+    def _add_email(self, course, entry, email, user, owner):
+        existing = next((s for s in course.students if s.email == email), None)
         if existing is not None and not existing.removed:
             if existing.user is not None:
                 give_project(self, course, existing, owner)
             return {"entry": entry, "result": "already", "student": existing.id}
-        student = existing or orm.CourseStudent(course=course)
+        if user is not None and is_student(course, user):
+            # enrolled by username already; their address stays unrevealed
+            return {"entry": entry, "result": "already"}
+        student = existing or orm.CourseStudent(course=course, email=email)
         student.removed = False
-        if user is not None:
-            student.user_id = user.id
-            student.user = user
-        else:
-            student.email = entry.lower()
         self.db.add(student)
-        self.db.commit()
-        if user is None:
+        if user is not None and match_place(student, user):
+            self.db.commit()
+            project = give_project(self, course, student, owner)
+            return {"entry": entry, "result": "added", "student": student.id,
+                    "project": project.id}  # fmt: skip
+        # one commit for the whole list (see post): a class list may be long
+        self.db.flush()
+        if student.claimant is not None:
             return {"entry": entry, "result": "pending", "student": student.id,
-                    "message": "added when someone signs up with this email"}  # fmt: skip
-        project = give_project(self, course, student, owner)
-        return {"entry": entry, "result": "added", "student": student.id, "project": project.id}
+                    "claimant": student.claimant.name,
+                    "message": f"{student.claimant.name} signed up with this email, which no "
+                               "one has verified; approve them to enrol them"}  # fmt: skip
+        return {"entry": entry, "result": "pending", "student": student.id,
+                "message": "added when someone signs up with this email and verifies it, "
+                           "or you approve them"}  # fmt: skip
 
 
 class StudentAPIHandler(CourseAPIHandlerBase):
@@ -177,6 +208,24 @@ class StudentAPIHandler(CourseAPIHandlerBase):
         student = self.find_student(course, student_id)
         student.removed = True
         self.db.commit()
+        self.write_json(course_model(course))
+
+
+class StudentApprovalAPIHandler(CourseAPIHandlerBase):
+    """An instructor gives a place reserved for an email to the person claiming it."""
+
+    def post(self, course_id, student_id):
+        person = self.current_person()
+        course = self.find_course(course_id, person)
+        student = self.find_student(course, student_id)
+        try:
+            approve_claimant(student)
+        except EnrolmentRefused as e:
+            raise web.HTTPError(409, str(e)) from None
+        self.db.commit()
+        give_project(self, course, student, person.orm_user)
+        self.log.info("%s approved %s for course %s (place for %s)", person.name,
+                      student.user.name, course.id, student.email)  # fmt: skip
         self.write_json(course_model(course))
 
 
@@ -255,7 +304,9 @@ class JobAPIHandler(CourseAPIHandlerBase):
     def get(self, course_id, job_id):
         person = self.current_person()
         course = self.find_course(course_id, person)
-        job = self.jobs().get(int(job_id)) if job_id.isdigit() else None
+        # job ids count up from 1 in this hub's lifetime; longer digit strings name none
+        # (and past 4,300 digits int() refuses them)
+        job = self.jobs().get(int(job_id)) if len(job_id) <= MAX_JOB_ID_DIGITS else None
         if job is None or job.course_id != course.id:
             raise web.HTTPError(404, f"No such job: {job_id}")
         self.write_json(job.model())
@@ -293,19 +344,19 @@ class GradesCSVHandler(CourseAPIHandlerBase):
 
 
 def claim_enrolments(handler, person):
-    """Give a newly signed-up person the course places waiting for their email."""
+    """Course places waiting for a signed-in person's email: theirs if their address is
+    verified, else they are noted as the place's claimant for an instructor to approve."""
     for student in pending_enrolments(handler.db, person):
         course = student.course
-        if course.deleted or student.removed:
+        if course.deleted or student.removed or is_student(course, person):
             continue
-        if any(s.user_id == person.id for s in course.students):
+        if not match_place(student, person):
+            handler.db.commit()
             continue
-        student.user_id = person.id
-        student.user = person
         handler.db.commit()
         owner = course.project.owner or person
         give_project(handler, course, student, owner)
-        handler.log.info("%s joined course %s by their email", person.name, course.id)
+        handler.log.info("%s joined course %s by their verified email", person.name, course.id)
 
 
 default_handlers = [
@@ -313,6 +364,7 @@ default_handlers = [
     (r"/api/courses/([^/]+)", CourseAPIHandler),
     (r"/api/courses/([^/]+)/students", StudentListAPIHandler),
     (r"/api/courses/([^/]+)/students/([0-9]+)", StudentAPIHandler),
+    (r"/api/courses/([^/]+)/students/([0-9]+)/approve", StudentApprovalAPIHandler),
     (r"/api/courses/([^/]+)/assignments", AssignmentListAPIHandler),
     (r"/api/courses/([^/]+)/assignments/([0-9]+)", AssignmentAPIHandler),
     (r"/api/courses/([^/]+)/assignments/([0-9]+)/(assign|collect|return)", StepAPIHandler),

@@ -1,4 +1,8 @@
-"""Invite links: a collaborator makes one, anyone signed in who opens it joins."""
+"""Invite links: a collaborator makes one, anyone signed in who opens it joins.
+
+Opening a link oneself is consent, so it adds the person at once (unlike being invited by
+name, which waits for their answer). A link works only while its maker is a collaborator.
+"""
 
 from jupyterhub.utils import isoformat, url_path_join
 from tornado import web
@@ -95,6 +99,9 @@ class InviteAcceptAPIHandler(SMCAPIHandler):
         project = invite.project
         if project.collaborator(person.id) is None:
             invite.uses += 1
+            # opening a link oneself is consent: an invitation waiting for them is answered
+            for invitation in [i for i in project.invitations if i.user_id == person.id]:
+                project.invitations.remove(invitation)
             self.add_collaborator(project, person.orm_user)
             self.log.info(
                 "%s joined project %s by invite %s…", person.name, project.id, invite.prefix

@@ -3,15 +3,22 @@
 from tornado import web
 
 from .. import nodes, orm
-from .base import SMCAPIHandler
+from .base import ADMIN_SCOPE, SMCAPIHandler
 
 
 class NodeAPIHandlerBase(SMCAPIHandler):
     def current_admin(self):
-        person = self.current_person()
-        if not person.admin:
-            raise web.HTTPError(403, "Only admins can see and manage compute nodes.")
-        return person
+        """The caller, if this request has smchub's admin scope (a person or a service)."""
+        if self.current_user is None:
+            raise web.HTTPError(403, "Missing or invalid credentials.")
+        if not self.is_admin():
+            raise web.HTTPError(
+                403,
+                f"Only admins can see and manage compute nodes; this needs the {ADMIN_SCOPE} "
+                "scope, which admins' own tokens have (a token made with narrower scopes "
+                "does not).",
+            )
+        return self.current_user
 
     def models(self, rows=None):
         all_rows, loads = nodes.loads_for(self.db, nodes.allocations_in_hub(self.users))

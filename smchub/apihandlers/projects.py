@@ -7,13 +7,16 @@ from tornado import web
 
 from ..moving import move_project
 from ..names import is_project_name
+from ..person_limits import LimitReached
 from ..projects import (
     InvalidInput,
     check_description,
     check_node_labels,
     check_quotas,
     check_title,
+    invite_person,
     projects_for,
+    remove_collaborator,
     revoke_server_access,
 )
 from .base import SMCAPIHandler
@@ -43,6 +46,10 @@ class ProjectListAPIHandler(SMCAPIHandler):
             description = check_description(model.get("description", ""))
         except InvalidInput as e:
             self.invalid(e)
+        try:
+            self.smchub.check_can_create_project(person.orm_user)
+        except LimitReached as e:
+            raise web.HTTPError(403, str(e))
         project = self.new_project(person.orm_user, title, description)
         self.log.info("%s created project %s (%r)", person.name, project.id, title)
         self.write_json(self.project_model(project), status=201)
@@ -92,6 +99,7 @@ class ProjectAPIHandler(SMCAPIHandler):
         project.deleted = True
         for invite in list(project.invites):
             self.db.delete(invite)
+        project.invitations.clear()
         for collaborator in project.collaborators:
             revoke_server_access(self.db, project_user, collaborator.user)
         self.db.commit()
@@ -142,7 +150,11 @@ class ProjectServerAPIHandler(SMCAPIHandler):
 
 
 class CollaboratorAPIHandler(SMCAPIHandler):
-    """Add or remove a collaborator."""
+    """Invite someone to a project, or remove a collaborator.
+
+    PUT only invites: the person joins when they accept (api/invitations), because
+    whoever opens a project runs what its collaborators put there.
+    """
 
     def _person(self, name):
         name = self.authenticator.normalize_username(name)
@@ -155,9 +167,15 @@ class CollaboratorAPIHandler(SMCAPIHandler):
         person = self.current_person()
         project = self.find_project(project_id, person)
         target = self._person(name)
-        if self.add_collaborator(project, target):
-            self.log.info("%s added %s to project %s", person.name, target.name, project.id)
-        self.write_json(self.project_model(project))
+        if project.collaborator(target.id) is not None:
+            self.write_json(self.project_model(project))
+            return
+        invitation = invite_person(self.db, project, target, person.orm_user)
+        self.log.info(
+            "%s invited %s to project %s (invitation %s)",
+            person.name, target.name, project.id, invitation.id,
+        )  # fmt: skip
+        self.write_json(self.project_model(project), status=202)
 
     def delete(self, project_id, name):
         person = self.current_person()
@@ -174,10 +192,7 @@ class CollaboratorAPIHandler(SMCAPIHandler):
             raise web.HTTPError(
                 403, "Only the owner can remove other collaborators; you can remove yourself."
             )
-        self.db.delete(collaborator)
-        revoke_server_access(self.db, self.project_user(project), target)
-        self.db.commit()
-        self.db.refresh(project)
+        remove_collaborator(self.db, project, self.project_user(project), target)
         self.log.info("%s removed %s from project %s", person.name, target.name, project.id)
         self.write_json(self.project_model(project))
 

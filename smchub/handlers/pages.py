@@ -38,7 +38,11 @@ class ProjectPageHandler(SMCPageHandler):
         if not visible:
             raise web.HTTPError(404, f"No such project: {project_id}")
         html = await self.render_template(
-            "project.html", user=user, project=project, is_admin=bool(user.admin)
+            "project.html",
+            user=user,
+            project=project,
+            project_url=self.settings["smchub"].project_url(project.id),
+            is_admin=bool(user.admin),
         )
         self.finish(html)
 

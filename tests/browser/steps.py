@@ -69,7 +69,8 @@ class BrowserPerson:
         )
 
     def url(self, path):
-        return self.hub.url + path
+        """A hub page, or a project's page given by its full URL."""
+        return path if "://" in path else self.hub.url + path
 
     # --- smchub's pages ------------------------------------------------------------------
 
@@ -134,7 +135,10 @@ class BrowserPerson:
 
     async def wait_for_lab(self, project_id):
         page = self.page
-        await page.wait_for_url(f"**/user/{project_id}/lab**", timeout=LAB_TIMEOUT_MS)
+        # on the project's own origin, never the hub's
+        await page.wait_for_url(
+            self.hub.project_url(project_id, "lab") + "**", timeout=LAB_TIMEOUT_MS
+        )
         # the shell is built once JupyterLab's plugins have loaded
         await expect(page.locator("#jp-main-dock-panel")).to_be_visible(timeout=LAB_TIMEOUT_MS)
 
@@ -151,7 +155,7 @@ class BrowserPerson:
     async def open_notebook(self, project_id, path):
         """Open a notebook by its URL in the project's JupyterLab."""
         page = self.page
-        await page.goto(self.url(f"/user/{project_id}/lab/tree/{path}"))
+        await page.goto(self.hub.project_url(project_id, f"lab/tree/{path}"))
         await self.wait_for_lab(project_id)
         await self.accept_kernel_dialog()
         notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook")

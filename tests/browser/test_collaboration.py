@@ -22,12 +22,11 @@ async def test_two_people_edit_one_notebook(people):
     dan = await people("dan", account=True)
     # set up through the API: the journey test covers doing it through the pages
     pid = (await carol.api.create_project("Joint paper"))["id"]
-    r = await carol.api.api("PUT", f"projects/{pid}/collaborators/{dan.name}")
-    assert r.status_code == 200, r.text
+    await dan.api.join(carol.api, pid)
     await carol.api.start_project(pid)
     try:
         r = await carol.api.client.put(
-            f"/user/{pid}/api/contents/together.ipynb",
+            carol.hub.project_url(pid, "api/contents/together.ipynb"),
             json={"type": "notebook", "format": "json", "content": NOTEBOOK},
         )
         assert r.status_code in (200, 201), r.text

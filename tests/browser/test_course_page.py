@@ -45,7 +45,7 @@ async def test_instructor_assigns_and_collects_from_the_course_page(hub, people)
         await expect(cell).to_contain_text("assigned")
     student_project = next(p["id"] for p in (await students[0].api("GET", "projects")).json())
     await students[0].start_project(student_project)
-    r = await students[0].client.get(f"/user/{student_project}/api/contents/lab1/task.md")
+    r = await students[0].client.get(hub.project_url(student_project, "api/contents/lab1/task.md"))
     assert r.json()["content"] == "Measure g"
     await students[0].stop_project(student_project)
 
@@ -55,7 +55,7 @@ async def test_instructor_assigns_and_collects_from_the_course_page(hub, people)
     cell = page.locator(f'tr[data-student="{students[0].name}"] td[data-assignment="lab1"]')
     await expect(cell).to_contain_text("collected")
     r = await teacher.api.client.get(
-        f"/user/{project}/api/contents/lab1-collect/{students[0].name}/task.md"
+        hub.project_url(project, f"api/contents/lab1-collect/{students[0].name}/task.md")
     )
     assert r.status_code == 200 and r.json()["content"] == "Measure g"
 

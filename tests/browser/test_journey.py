@@ -75,7 +75,7 @@ async def test_journey(people):
     # Eve was not invited: the project is not hers to see, nor its server to use
     await eve.page.goto(eve.url("/hub/projects"))
     await expect(eve.page.locator("#projects-empty")).to_be_visible()
-    response = await eve.page.goto(eve.url(f"/user/{pid}/lab"))
+    response = await eve.page.goto(eve.hub.project_url(pid, "lab"))
     assert response.status == 403
     await expect(eve.page.locator("body")).to_contain_text("403")
     await expect(eve.page.locator("#jp-main-dock-panel")).to_have_count(0)

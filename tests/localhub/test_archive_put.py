@@ -4,6 +4,7 @@ import gzip
 import json
 import os
 import stat
+import subprocess
 import tarfile
 
 import pytest
@@ -287,3 +288,50 @@ async def test_backup_keeps_changed_files_and_skips_identical_ones(api, home):
     assert json.loads(r.body)["backed_up"] == ["hw/q1.txt.~1~"]
     assert (hw / "q1.txt~").read_bytes() == b"my answer"
     assert (hw / "q1.txt.~1~").read_bytes() == b"my second answer"
+
+
+def sparse_tar(tmp_path, expanded_bytes):
+    """A small tar (GNU tar --sparse) whose one member expands to `expanded_bytes`."""
+    source = tmp_path / "sparse-source"
+    source.mkdir()
+    with open(source / "holes.bin", "wb") as f:
+        f.write(b"data")
+        f.truncate(expanded_bytes)
+    archive = tmp_path / "sparse.tar"
+    subprocess.run(["tar", "-cSf", str(archive), "-C", str(source), "holes.bin"], check=True)
+    return archive.read_bytes()
+
+
+async def test_a_sparse_member_is_refused(api, home, tmp_path):
+    # collect lets a student send the instructor's project any archive: 10 KB must not
+    # become 100 MB on the instructor's disk
+    body = sparse_tar(tmp_path, 100 * 1024 * 1024)
+    assert len(body) < 64 * 1024
+    r = await put_archive(api, "collected", body)
+    assert r.code == 400, r.body
+    message = json.loads(r.body)["message"]
+    assert "holes.bin" in message and "sparse" in message and "nothing was written" in message
+    assert listing(home) == []
+
+
+async def test_expanded_size_is_capped_by_the_disk_quota(api, home, monkeypatch):
+    # the hub tells the project its disk quota in the server's environment
+    monkeypatch.setenv("SMCHUB_DISK_QUOTA_MB", "2")
+    (home / "already.bin").write_bytes(b"\1" * 512 * 1024)
+    # 3 MB of zeros compress to a few KB: the body is small, what it expands to is not
+    bomb = tar_bytes(
+        [(member("bomb/a.txt"), b"small"), (member("bomb/zeros.bin"), b"\0" * 3 * 1024 * 1024)],
+        compression="gz",
+    )
+    assert len(bomb) < 64 * 1024
+    r = await put_archive(api, "dest", bomb)
+    assert r.code == 413, r.body
+    message = json.loads(r.body)["message"]
+    assert "disk quota" in message and "2 MB" in message and "nothing was written" in message
+    assert listing(home) == ["already.bin"]
+
+    # what fits beside what the home holds already is unpacked
+    fits = tar_bytes([(member("ok/one.bin"), b"\0" * 1024 * 1024)], compression="gz")
+    r = await put_archive(api, "dest", fits)
+    assert r.code == 200, r.body
+    assert (home / "dest" / "ok" / "one.bin").stat().st_size == 1024 * 1024

@@ -30,6 +30,18 @@
     return el("div", { class: "d-flex gap-1" }, input, comments, save);
   }
 
+  // someone signed up with the place's email without a verified address: only an
+  // instructor who knows them may hand them the place
+  function pendingMatch(student) {
+    return el("div", { class: "pending-match small" },
+      `${student.pending_match.name} signed up with this email (not verified) `,
+      el("button", { class: "btn btn-sm btn-outline-primary approve", onclick: (event) =>
+        guard(errorBox, async () => {
+          course = await api("POST", `courses/${courseId}/students/${student.id}/approve`);
+          render();
+        }, event.target) }, `Approve ${student.pending_match.name}`));
+  }
+
   function render() {
     document.getElementById("course-title").textContent = course.title;
     const head = document.getElementById("students-head");
@@ -37,7 +49,8 @@
       ...course.assignments.map((a) => el("th", {}, a.path)), el("th", {})));
     const body = document.getElementById("students-body");
     body.replaceChildren(...course.students.map((s) => el("tr", { "data-student": s.name },
-      el("td", {}, s.name, s.signed_up ? "" : el("small", { class: "text-muted" }, " (not signed up yet)")),
+      el("td", {}, s.name, s.signed_up ? "" : el("small", { class: "text-muted" }, " (not signed up yet)"),
+        s.pending_match ? pendingMatch(s) : ""),
       ...course.assignments.map((a) => el("td", { "data-assignment": a.path },
         status(s.work[a.id], a), a.kind === "assignment" ? gradeEditor(s, a) : null)),
       el("td", {}, el("button", { class: "btn btn-sm btn-outline-danger", onclick: (event) =>

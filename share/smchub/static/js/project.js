@@ -1,4 +1,4 @@
-// One project's page: state, settings, collaborators, invite links.
+// One project's page: state, settings, collaborators and invitations, invite links.
 (function () {
   "use strict";
   const { api, el, showError, guard, when, base } = window.smchub;
@@ -43,6 +43,30 @@
         )
       );
     }
+  }
+
+  function renderInvited() {
+    const list = byId("invited");
+    list.replaceChildren(
+      ...project.invited.map((invitation) => {
+        const withdraw = (event) =>
+          guard(
+            errors.collaborators,
+            async () => {
+              await api("DELETE", `invitations/${invitation.id}`);
+              await refresh();
+            },
+            event.currentTarget
+          );
+        return el(
+          "li",
+          { class: "list-group-item d-flex justify-content-between", "data-name": invitation.name },
+          el("span", {}, invitation.name, " ", el("small", { class: "text-muted" }, `invited by ${invitation.invited_by || "?"}, ${when(invitation.created)}`)),
+          el("button", { class: "btn btn-sm btn-outline-secondary", onclick: withdraw }, "Withdraw")
+        );
+      })
+    );
+    byId("invited-section").hidden = project.invited.length === 0;
   }
 
   async function renderInvites() {
@@ -90,6 +114,7 @@
     byId("start").hidden = running;
     byId("stop").hidden = !running;
     renderCollaborators();
+    renderInvited();
   }
 
   function size(bytes) {

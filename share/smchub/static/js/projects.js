@@ -1,12 +1,52 @@
-// The projects page: list, filter, create, start, stop, open.
+// The projects page: invitations to answer; list, filter, create, start, stop, open.
 (function () {
   "use strict";
   const { api, el, showError, guard, when, base } = window.smchub;
   const table = document.getElementById("projects-body");
   const errorBox = document.getElementById("projects-error");
   const filterInput = document.getElementById("project-filter");
+  const invitationsBox = document.getElementById("invitations");
+  const invitationsError = document.getElementById("invitations-error");
   let projects = [];
+  let invitations = [];
   let loadFailed = false;
+
+  function answer(invitation, accept, button) {
+    return guard(
+      invitationsError,
+      async () => {
+        if (accept) await api("POST", `invitations/${invitation.id}/accept`);
+        else await api("DELETE", `invitations/${invitation.id}`);
+        await refresh();
+      },
+      button
+    );
+  }
+
+  function invitationItem(invitation) {
+    return el(
+      "li",
+      { class: "list-group-item d-flex justify-content-between align-items-center invitation", "data-invitation-id": invitation.id },
+      el(
+        "span",
+        {},
+        el("strong", { class: "invitation-title" }, invitation.title),
+        ` — ${invitation.invited_by || "someone"} invited you, ${when(invitation.created)}`
+      ),
+      el(
+        "span",
+        { class: "text-nowrap" },
+        el("button", { class: "btn btn-sm btn-success", onclick: (event) => answer(invitation, true, event.currentTarget) }, "Accept"),
+        " ",
+        el("button", { class: "btn btn-sm btn-outline-secondary", onclick: (event) => answer(invitation, false, event.currentTarget) }, "Decline")
+      )
+    );
+  }
+
+  function renderInvitations() {
+    invitationsBox.replaceChildren(...invitations.map(invitationItem));
+    document.getElementById("invitations-section").hidden = invitations.length === 0;
+  }
 
   function stateBadge(state) {
     const cls = { running: "bg-success", starting: "bg-info", stopping: "bg-warning" }[state] || "bg-secondary";
@@ -74,7 +114,7 @@
   // of something the person did
   async function refresh() {
     try {
-      projects = await api("GET", "projects");
+      [projects, invitations] = await Promise.all([api("GET", "projects"), api("GET", "invitations")]);
     } catch (e) {
       loadFailed = true;
       e.message = "Could not load your projects: " + e.message;
@@ -86,6 +126,7 @@
       showError(errorBox, null);
     }
     render();
+    renderInvitations();
   }
 
   const createForm = document.getElementById("create-project");
