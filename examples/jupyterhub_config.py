@@ -12,6 +12,9 @@ c = get_config()  # noqa: F821
 # (see docker/), keep it on loopback; to serve a network directly, bind all interfaces
 # and give it a certificate.
 c.JupyterHub.bind_url = "http://127.0.0.1:8000"
+# every project on its own origin, <project-id>.hub.example.org: set up wildcard DNS
+# and a wildcard certificate for it (on loopback the default is hub.localhost)
+c.JupyterHub.subdomain_host = "https://hub.example.org"
 # c.JupyterHub.ssl_cert = "/etc/letsencrypt/live/hub.example.org/fullchain.pem"
 # c.JupyterHub.ssl_key = "/etc/letsencrypt/live/hub.example.org/privkey.pem"
 

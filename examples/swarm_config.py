@@ -5,7 +5,9 @@
 # node_check_interval seconds, and marked down while Swarm has them down). Each running
 # project is a Swarm service of one replica pinned to the machine placement chose, on that
 # machine's own network (Swarm's "host" network: no overlay, no routing mesh), with its
-# home in a volume on that machine. Draining a machine in smchub pauses it in Swarm.
+# home in a volume on that machine. Its container has no capabilities, cannot gain
+# privileges and has a pids limit, but shares the machine's network: keep other services
+# off these machines (see the README's security model). Draining a machine in smchub pauses it in Swarm.
 #
 # Every machine needs smchub's project image (docker/build-images.sh builds it,
 # docker/load-image.sh copies it; see docker/README.md), and each dockerd should run with
@@ -16,6 +18,8 @@
 c = get_config()  # noqa: F821
 
 c.JupyterHub.bind_url = "http://127.0.0.1:8000"
+# every project on its own origin: wildcard DNS and certificate for *.hub.example.org
+c.JupyterHub.subdomain_host = "https://hub.example.org"
 c.JupyterHub.db_url = "sqlite:////srv/smchub/jupyterhub.sqlite"
 c.SMCHub.data_dir = "/srv/smchub/data"
 c.Authenticator.admin_users = {"instructor"}

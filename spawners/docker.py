@@ -45,6 +45,19 @@ class DockerStartFailed(RuntimeError):
     """A project container cannot be started as configured; the message says what to set."""
 
 
+def server_address(attrs, network, published_on=None):
+    """(ip, port) where the hub reaches a started container's server.
+
+    On the hub's machine, the container's own address on the projects' network; for an
+    engine elsewhere (`published_on` is that machine), the host port Docker published.
+    """
+    settings = attrs["NetworkSettings"]
+    if published_on is None:
+        return settings["Networks"][network]["IPAddress"], SERVER_PORT
+    (binding, *_) = settings["Ports"][f"{SERVER_PORT}/tcp"]
+    return published_on, int(binding["HostPort"])
+
+
 class DockerBackend(NodeBackend):
     """Runs project servers as containers on one Docker Engine."""
 
@@ -189,6 +202,13 @@ class DockerBackend(NodeBackend):
     def engine_is_local(self):
         return not self.node_url or self.node_url.startswith(("unix://", "npipe://"))
 
+    @property
+    def host_ip(self):
+        """Where the hub reaches an engine on another machine: its servers' ports are
+        published there (the node's host_ip option, else the engine URL's host)."""
+        options = self.node_options or {}
+        return options.get("host_ip") or urlparse(self.node_url).hostname or "127.0.0.1"
+
     def _gateway(self, network):
         (config,) = network["IPAM"]["Config"][:1] or [{}]
         # Docker gives a bridge the subnet's first address, and does not always say so
@@ -274,6 +294,9 @@ class DockerBackend(NodeBackend):
             security_opt=["no-new-privileges"],
             pids_limit=self.pids_limit,
             volumes={volume: {"bind": HOME, "mode": "rw"}},
+            # an engine on another machine: the hub cannot route to its bridge, so the
+            # server is published on a port of that machine the engine picks
+            ports=None if self.engine_is_local else {f"{SERVER_PORT}/tcp": None},
             working_dir=HOME,
             mem_limit=memory,
             memswap_limit=memory,
@@ -282,8 +305,8 @@ class DockerBackend(NodeBackend):
         )
         container.start()
         container.reload()
-        address = container.attrs["NetworkSettings"]["Networks"][self.network_name]["IPAddress"]
-        return container.id, address
+        published_on = None if self.engine_is_local else self.host_ip
+        return container.id, server_address(container.attrs, self.network_name, published_on)
 
     async def start(self, spawner, project, quotas):
         network = await self._run(self.ensure_network)
@@ -298,11 +321,11 @@ class DockerBackend(NodeBackend):
         env.update(HOME=HOME, SHELL="/bin/bash", USER="user", LANG="C.UTF-8")
         env["JUPYTERHUB_ROOT_DIR"] = HOME
         self.log.info("Starting project %s as a container on node %s", project.id, self.node_name)
-        container_id, address = await self._run(
+        container_id, (ip, port) = await self._run(
             self._create_and_start, project.id, env, quotas, spawner.get_args()
         )
         handle = {"container": container_id, "volume": self.volume_name(project.id)}
-        return address, SERVER_PORT, handle
+        return ip, port, handle
 
     def _note(self, quotas):
         return (
