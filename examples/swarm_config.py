@@ -7,7 +7,8 @@
 # machine's own network (Swarm's "host" network: no overlay, no routing mesh), with its
 # home in a volume on that machine. Its container has no capabilities, cannot gain
 # privileges and has a pids limit, but shares the machine's network: keep other services
-# off these machines (see the README's security model). Draining a machine in smchub pauses it in Swarm.
+# off these machines (see the README's security model). Draining a machine in smchub
+# pauses it in Swarm.
 #
 # Every machine needs smchub's project image (docker/build-images.sh builds it,
 # docker/load-image.sh copies it; see docker/README.md), and each dockerd should run with

@@ -20,6 +20,7 @@ from ._data import DATA_FILES_PATH
 from ._version import __version__
 from .apihandlers.base import ADMIN_SCOPE, API404, PROJECTS_SCOPE
 from .culler import cull_idle_projects
+from .handlers import origins as origins_handlers
 from .health import check_nodes
 from .names import is_project_name
 from .placement import Overcommit, PlacementRefused, Request, place_project
@@ -439,6 +440,15 @@ class SMCHub(JupyterHub):
                 position = len(self.template_paths)
             self.template_paths.insert(position, ours)
         super().init_tornado_settings()
+
+    def init_tornado_application(self):
+        super().init_tornado_application()
+        if self.subdomain_host:
+            # ahead of the hub's own handlers, for projects' hosts only
+            self.tornado_application.add_handlers(
+                origins_handlers.project_host_pattern(self.subdomain_host),
+                [(r".*", origins_handlers.ProjectOriginHandler)],
+            )
 
     def init_handlers(self):
         super().init_handlers()
