@@ -44,6 +44,8 @@ import sys
 import time
 import traceback
 
+from . import procfs
+
 # what a project server imports as it starts, and nothing else: with these loaded, a
 # forked child imports no more (compare sys.modules of a server started with Popen).
 # Importing more is not harmless: jupyterlab.labhubapp, for one, patches jupyter-server's
@@ -279,7 +281,7 @@ class ForkServer:
         return await asyncio.wait_for(ask(), timeout)
 
     async def spawn(self, module, args, env, cwd, log_fd, uid=None, gid=None, groups=(),
-                    cgroup_paths=(), timeout=30):  # fmt: skip
+                    cgroup_paths=(), hide_processes=False, timeout=30):  # fmt: skip
         """Fork a project server; returns its pid once it has taken its account and cgroup."""
         request = {
             "module": module,
@@ -290,6 +292,7 @@ class ForkServer:
             "gid": gid,
             "groups": list(groups),
             "cgroups": list(cgroup_paths),
+            "hide_processes": hide_processes,
         }
         payload = json.dumps(request).encode() + b"\n"
         loop = asyncio.get_running_loop()
@@ -704,6 +707,8 @@ def _check_request(request):
             problems.append(key)
     if not _all(request.get("groups"), list, int):
         problems.append("groups")
+    if type(request.get("hide_processes", False)) is not bool:
+        problems.append("hide_processes")
     if not _all(request.get("cgroups"), list, str) or not all(
         os.path.realpath(path).startswith(CGROUP_ROOT) for path in request["cgroups"]
     ):
@@ -731,6 +736,8 @@ def _become(request, log_fd):
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     os.close(log_fd)
+    if request.get("hide_processes"):
+        procfs.hide_other_processes()
     if request["uid"] is not None:
         os.setgroups(request["groups"])
         os.setgid(request["gid"])

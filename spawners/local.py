@@ -20,7 +20,7 @@ from tornado import web
 from traitlets import Bool, Float, Integer, List, TraitError, Unicode, default, validate
 
 from ..names import unix_name
-from . import cgroups, forkserver, kernel_sockets, unixuser
+from . import cgroups, forkserver, kernel_sockets, procfs, unixuser
 from .backend import NodeBackend
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -48,6 +48,18 @@ class LocalBackend(NodeBackend):
         Holds a fork bomb in one project to its own share, so the node (the hub included)
         can still start processes. A project server with a few kernels and terminals uses
         well under a hundred.
+        """,
+    ).tag(config=True)
+
+    hide_other_processes = Bool(
+        True,
+        help="""Give each project a /proc that shows its own processes only.
+
+        Each project server gets a mount namespace of its own with a procfs mounted
+        hidepid=invisible: other projects', the hub's and the proxy's processes (their
+        command lines, owners, start times) are not visible to it. Needs the hub to be
+        root and Linux 5.8 or later; a project whose server cannot set it up does not
+        start, and its log says why (turn this off on older kernels).
         """,
     ).tag(config=True)
 
@@ -229,11 +241,14 @@ class LocalBackend(NodeBackend):
     def _popen(self, cmd, env, home, account, group, log):
         """The project server as a new process."""
         become = unixuser.preexec_for(account) if account else None
+        hide = account is not None and self.hide_other_processes
 
         def preexec():
             # in the child, still root: join the cgroup, then become the project
             if group is not None:
                 group.join_self()
+            if hide:
+                procfs.hide_other_processes()
             if become is not None:
                 become()
             forkserver.ensure_jupyter_data_dir(env)
@@ -301,6 +316,7 @@ class LocalBackend(NodeBackend):
                 gid=account.gid if account else None,
                 groups=os.getgrouplist(account.name, account.gid) if account else (),
                 cgroup_paths=group.paths if group is not None else (),
+                hide_processes=account is not None and self.hide_other_processes,
             )
         except forkserver.ForkServerError as e:
             self.log.warning(

@@ -10,6 +10,7 @@ import os
 import pwd
 import secrets
 
+import psutil
 import pytest
 
 from smchub.names import unix_name
@@ -195,8 +196,50 @@ async def test_no_secret_is_on_a_command_line_another_project_can_read(hub):
             attacker, SCAN_PROC.format(reversed_secrets=[s[::-1] for s in secrets_])
         )
         scanned, found = out.strip().split(maxsplit=1)
-        assert int(scanned) > 10
+        assert int(scanned) > 0  # its own processes, at least
         assert found == "[]", f"secrets {found} (api token, proxy token, cookie secret) in /proc"
+    finally:
+        await alice.stop_project(victim)
+        await mallory.stop_project(attacker)
+
+
+LIST_PROC = """
+import os
+seen = {}
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        seen[int(pid)] = os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        pass
+print(sorted(seen.items()))
+"""
+
+
+@needs_root
+async def test_a_project_sees_only_its_own_processes(hub):
+    alice, mallory = await hub.person(), await hub.person()
+    victim = (await alice.create_project("Alice's processes"))["id"]
+    attacker = (await mallory.create_project("Mallory's ps"))["id"]
+    await alice.start_project(victim)
+    await mallory.start_project(attacker)
+    try:
+        # a kernel of the victim's that stays up while the attacker looks
+        r = await alice.client.post(
+            hub.project_url(victim, "api/kernels"), json={"name": "python3"}
+        )
+        assert r.status_code == 201, r.text
+        server = psutil.Process(hub.app.users[victim].spawner.handle["pid"])
+        victims = {server.pid, *(p.pid for p in server.children(recursive=True))}
+        assert len(victims) >= 2
+
+        out = await mallory.execute(attacker, LIST_PROC)
+        seen = dict(eval(out))  # [(pid, uid), ...] as the kernel printed it
+        # its own kernel at least, and nothing of any other account
+        assert os.getpid() not in seen and 1 not in seen
+        assert set(seen.values()) == {account_uid(attacker)}, seen
+        assert not victims & set(seen), f"{victims & set(seen)} visible to another project"
+        # the machine's own /proc is unchanged: the hub still sees every project
+        assert all(psutil.pid_exists(pid) for pid in victims)
     finally:
         await alice.stop_project(victim)
         await mallory.stop_project(attacker)
