@@ -83,12 +83,11 @@ class SMCAPIHandler(APIHandler):
             )
         return user
 
-    def is_admin(self, person=None):
+    def is_admin(self):
         """Whether this request may use smchub's admin powers.
 
         The request's scopes decide, not the person's admin flag: a token an admin made
-        with only the projects scope has a plain person's power. (`person` is for
-        callers that name whom they ask about; it is always the caller.)
+        with only the projects scope has a plain person's power.
         """
         return has_scope(ADMIN_SCOPE, self.parsed_scopes)
 
@@ -168,7 +167,7 @@ class SMCAPIHandler(APIHandler):
         )
         if project is None or project.deleted:
             raise web.HTTPError(404, f"No such project: {project_id}")
-        if self.is_admin(person):
+        if self.is_admin():
             return project
         collaborator = project.collaborator(person.id)
         if collaborator is None:

@@ -41,7 +41,7 @@ class CourseAPIHandlerBase(ProjectServerMixin, SMCAPIHandler):
         course = self.db.get(orm.Course, course_id) if len(course_id) <= 36 else None
         if course is None or course.deleted or course.project.deleted:
             raise web.HTTPError(404, f"No such course: {course_id}")
-        if not self.is_admin(person) and course.project.collaborator(person.id) is None:
+        if not self.is_admin() and course.project.collaborator(person.id) is None:
             raise web.HTTPError(404, f"No such course: {course_id}")
         return course
 

@@ -29,7 +29,7 @@ class InvitationAPIHandler(SMCAPIHandler):
     def delete(self, invitation_id):
         person = self.current_person()
         invitation = find_invitation(
-            self.db, invitation_id, person.orm_user, may_withdraw=True, admin=self.is_admin(person)
+            self.db, invitation_id, person.orm_user, may_withdraw=True, admin=self.is_admin()
         )
         if invitation is None:
             raise _no_such_invitation(invitation_id)

@@ -72,14 +72,14 @@ class ProjectAPIHandler(SMCAPIHandler):
             if "description" in model:
                 project.description = check_description(model["description"])
             if "quotas" in model:
-                if not self.is_admin(person):
+                if not self.is_admin():
                     raise web.HTTPError(403, "Only admins can change a project's quotas.")
                 overrides = dict(project.quota_overrides or {})
                 overrides.update(check_quotas(model["quotas"]))
                 # a fresh dict, so SQLAlchemy sees the JSON column change
                 project.quota_overrides = overrides
             if "node_labels" in model:
-                if not self.is_admin(person):
+                if not self.is_admin():
                     raise web.HTTPError(403, "Only admins can choose a project's nodes.")
                 project.node_labels = check_node_labels(model["node_labels"])
         except InvalidInput as e:
@@ -188,7 +188,7 @@ class CollaboratorAPIHandler(SMCAPIHandler):
             raise web.HTTPError(400, "The owner cannot be removed from their project.")
         caller = project.collaborator(person.id)
         is_owner = caller is not None and caller.role == "owner"
-        if not (is_owner or target.id == person.id or self.is_admin(person)):
+        if not (is_owner or target.id == person.id or self.is_admin()):
             raise web.HTTPError(
                 403, "Only the owner can remove other collaborators; you can remove yourself."
             )
@@ -202,7 +202,7 @@ class ProjectMoveAPIHandler(ProjectServerMixin, SMCAPIHandler):
 
     async def post(self, project_id):
         person = self.current_person()
-        if not self.is_admin(person):
+        if not self.is_admin():
             raise web.HTTPError(403, "Only admins can move projects between nodes.")
         project = self.find_project(project_id, person)
         model = self.json_object_body({"node"}, required=("node",))
