@@ -66,4 +66,16 @@ async def test_instructor_assigns_and_collects_from_the_course_page(hub, people)
     course = (await teacher.api.api("GET", f"courses/{course_id}")).json()
     graded = next(s for s in course["students"] if s["name"] == students[0].name)
     assert next(iter(graded["work"].values()))["grade"] == "A-"
+
+    # someone signs up with the reserved address, unverified: the place waits for the
+    # instructor, who knows who "late" is and approves them on the page
+    late = await hub.person("late-grace", email="late@example.org")
+    assert (await late.api("GET", "projects")).json() == []
+    await page.reload()
+    place = page.locator('tr[data-student="late@example.org"]')
+    await expect(place.locator(".pending-match")).to_contain_text("late-grace")
+    await place.locator("button.approve").click()
+    await expect(page.locator('tr[data-student="late-grace"]')).to_be_visible()
+    await expect(page.locator(".pending-match")).to_have_count(0)
+    assert [p["title"] for p in (await late.api("GET", "projects")).json()] != []
     await teacher.api.stop_project(project)
