@@ -21,6 +21,7 @@ from jupyterhub.utils import random_port
 
 from smchub.app import _find_chp
 from smchub.names import unix_name
+from smchub.origins import EMBEDDED_HUB_HOST
 
 BIN = os.path.dirname(sys.executable)
 ADMIN = "admin"
@@ -260,12 +261,12 @@ class SMCHubUnderTest(Hub):
     def command(self):
         return [os.path.join(BIN, "smchub")]
 
-    # each project on its own origin, <id>.localhost (the default on loopback)
+    # each project on its own origin, <id>.hub.localhost (the default on loopback)
     def server_host(self, name):
-        return f"{name}.localhost:{self.port}"
+        return f"{name}.{EMBEDDED_HUB_HOST}:{self.port}"
 
     def route_key(self, name):
-        return f"/{name}.localhost/user/{name}"
+        return f"/{name}.{EMBEDDED_HUB_HOST}/user/{name}"
 
     async def create_server(self, client):
         r = await client.post("/hub/api/projects", json={"title": "bench"})
