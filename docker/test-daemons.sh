@@ -215,7 +215,7 @@ wait_ready() {
 }
 
 stop_daemon() {
-    local dir=$1 pid pids=() leftovers=() sockets=() f
+    local dir=$1 pid pids=() leftovers=() sockets=() bridges=() f
     for f in "$dir/dockerd.pid" "$dir/launched.pid"; do
         [[ -f "$f" ]] || continue
         pid=$(<"$f")
@@ -230,11 +230,19 @@ stop_daemon() {
             timeout $((SHUTDOWN_TIMEOUT + 10)) "$DOCKER" -H "$(daemon_url "$dir")" \
                 stop --time "$SHUTDOWN_TIMEOUT" $running >/dev/null 2>&1 || true # one id a word
         fi
+        # The bridges of its networks outlive dockerd in the kernel: note them now, to
+        # remove them once it is gone (the networks themselves stay in its data).
+        mapfile -t bridges < <(timeout 10 "$DOCKER" -H "$(daemon_url "$dir")" network ls \
+            --no-trunc --filter driver=bridge --format '{{.ID}} {{.Name}}' 2>/dev/null |
+            awk '$2 != "bridge" { print "br-" substr($1, 1, 12) }' || true)
         # A clean shutdown then stops dockerd's own containerd and the shims.
         kill -TERM "${pids[@]}" 2>/dev/null || true
         wait_gone $((SHUTDOWN_TIMEOUT + 20)) "${pids[@]}" ||
             log "dockerd ${pids[*]} in $dir ignored SIGTERM; killing"
     fi
+    for f in "${bridges[@]}"; do
+        ip link delete "$f" 2>/dev/null || true
+    done
     # Whatever is left (dockerd stuck, or a containerd/shim orphaned by an earlier crash)
     # is killed, containers included.
     mapfile -t leftovers < <(engine_pids "$dir"; container_pids "$dir")

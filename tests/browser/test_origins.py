@@ -12,7 +12,7 @@ import os
 
 from playwright.async_api import expect
 
-from ..hubfixture import PASSWORD
+from ..hubfixture import PASSWORD, remove_project_accounts
 from ..hubprocess import HubProcess
 from .steps import LAB_TIMEOUT_MS
 
@@ -123,3 +123,5 @@ async def test_without_subdomains_the_same_script_succeeds_and_admins_are_warned
     finally:
         await context.close()
         await hub.stop()
+        projects = os.path.join(hub.root, "data", "projects")
+        remove_project_accounts(os.listdir(projects) if os.path.isdir(projects) else [])
