@@ -119,17 +119,7 @@ class HubProcess:
         async with httpx.AsyncClient(base_url=self.url, timeout=30, follow_redirects=True) as c:
             if name == "admin":
                 await self._set_admin_password(c)
-            await c.get("/hub/signup")
-            r = await c.post(
-                "/hub/signup",
-                data={
-                    "username": name,
-                    "email": f"{name}@example.org",
-                    "password": PASSWORD,
-                    "password_confirm": PASSWORD,
-                    "_xsrf": self._xsrf(c),
-                },
-            )
+            r = await self.sign_up(c, name)
             if r.url.path != "/hub/projects":
                 # already signed up (a restarted hub): sign in instead
                 await c.get("/hub/login")
@@ -148,6 +138,20 @@ class HubProcess:
         person = Person(self, name, token)
         self.people[name] = person
         return person
+
+    async def sign_up(self, client, name):
+        """The sign-up form, as a person fills it; returns the page they land on."""
+        await client.get("/hub/signup")
+        return await client.post(
+            "/hub/signup",
+            data={
+                "username": name,
+                "email": f"{name}@example.org",
+                "password": PASSWORD,
+                "password_confirm": PASSWORD,
+                "_xsrf": self._xsrf(client),
+            },
+        )
 
     def _xsrf(self, client):
         """The hub's XSRF cookie (the reset link in the log may name another host)."""

@@ -35,19 +35,9 @@ def hub_account():
 
 
 async def sign_up(hub, name):
-    """The sign-up form, as a person fills it; returns the page they land on."""
+    """The sign-up form, as a newcomer fills it; returns the page they land on."""
     async with httpx.AsyncClient(base_url=hub.url, timeout=30, follow_redirects=True) as c:
-        await c.get("/hub/signup")
-        return await c.post(
-            "/hub/signup",
-            data={
-                "username": name,
-                "email": f"{name}@example.org",
-                "password": PASSWORD,
-                "password_confirm": PASSWORD,
-                "_xsrf": c.cookies.get("_xsrf"),
-            },
-        )
+        return await hub.sign_up(c, name)
 
 
 async def start_unprivileged(root, account, extra_config=""):
