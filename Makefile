@@ -60,16 +60,23 @@ run: setup
 	@echo "smchub is starting at http://hub.localhost:8000/ — open http://hub.localhost:8000/hub/signup to make an account"
 	cd $(RUN_DIR) && exec ../$(VENV)/bin/smchub
 
-# The whole suite twice: on SQLite (the embedded default), then on a real PostgreSQL;
-# both with two Docker Engines as compute nodes and a two-machine Docker Swarm in network
-# namespaces (Debian's docker.io, started here and stopped afterwards, with the project
-# image built when its inputs changed).
+# Tests that never touch the hub's database: the browser's view of the pages (their data
+# comes through the API, which runs on both databases), the project-server extension, and
+# pure functions. They run once, on SQLite; everything else runs on PostgreSQL too.
+NO_DATABASE := tests/browser tests/localhub tests/test_kubernetes_objects.py \
+  tests/test_package.py tests/test_placement.py tests/test_docker_addresses.py
+
+# The whole suite on SQLite (the embedded default), then what touches the database again
+# on a real PostgreSQL; both with two Docker Engines as compute nodes and a two-machine
+# Docker Swarm in network namespaces (Debian's docker.io, started here and stopped
+# afterwards, with the project image built when its inputs changed).
 test: setup
 	tests/browser/ensure-chromium.sh
 	$(VENV)/bin/ruff check .
 	tests/services/with-docker.sh tests/services/with-swarm.sh bash -c \
 	  '$(VENV)/bin/pytest $(PYTEST_ARGS) && \
-	   tests/services/with-postgres.sh $(VENV)/bin/pytest $(PYTEST_ARGS)'
+	   tests/services/with-postgres.sh $(VENV)/bin/pytest $(PYTEST_ARGS) \
+	     $(addprefix --ignore=,$(NO_DATABASE))'
 
 lint: setup
 	$(VENV)/bin/ruff check .
