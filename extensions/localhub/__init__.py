@@ -1,4 +1,4 @@
-"""localhub: what a project server offers beyond jupyter-server (DESIGN.md §5).
+"""localhub: what a project server offers beyond jupyter-server (docs/architecture.md).
 
 Under the server's base URL, with jupyter-server's own authentication:
 

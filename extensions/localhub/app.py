@@ -17,7 +17,7 @@ GIB = 1024 * MIB
 
 
 class LocalHub(ExtensionApp):
-    """What a project server offers beyond jupyter-server (DESIGN.md §5).
+    """What a project server offers beyond jupyter-server (docs/architecture.md).
 
     Project info, command execution, raw file downloads and tar archives in and out of the
     project home, all confined to the home and bounded by the limits below
