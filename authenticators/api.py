@@ -10,11 +10,11 @@ from jupyterhub.utils import isoformat, url_path_join
 from tornado import web
 from tornado.httputil import url_concat
 
-from ..apihandlers.base import SMCAPIHandler
+from ..jsonapi import JSONAPIHandler
 from ..names import is_project_name
+from ..scopes import ACCOUNTS_ADMIN_SCOPE
 from . import lockout
 from .orm import ACCOUNT_STATES, Account, PasswordReset, SignupToken
-from .pages import ADMIN_SCOPE
 
 MAX_EXPIRES_IN = 365 * 24 * 3600
 MAX_USES_LIMIT = 100_000
@@ -59,13 +59,13 @@ def whole_number(model, key, low, high):
     return value
 
 
-class AccountsAdminAPIHandler(SMCAPIHandler):
+class AccountsAdminAPIHandler(JSONAPIHandler):
     """Base: admins only (the admin:users scope), accounts found by username."""
 
     def current_admin(self):
         if self.current_user is None:
             raise web.HTTPError(403, "Missing or invalid credentials.")
-        if not has_scope(ADMIN_SCOPE, self.parsed_scopes):
+        if not has_scope(ACCOUNTS_ADMIN_SCOPE, self.parsed_scopes):
             raise web.HTTPError(403, "Only admins can manage accounts and sign-up codes.")
         return self.current_user
 

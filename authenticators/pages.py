@@ -7,12 +7,10 @@ from jupyterhub.utils import new_token, url_path_join
 from tornado import web
 from tornado.httputil import url_concat
 
+from ..scopes import ACCOUNTS_ADMIN_SCOPE
+from .errors import SignupError
 from .orm import Account, PasswordReset
 from .passwords import password_problem
-from .smc import SignupError
-
-# JupyterHub's admin role has it; so may a service an admin trusts with people
-ADMIN_SCOPE = "admin:users"
 
 
 class AccountPageHandler(BaseHandler):
@@ -198,7 +196,7 @@ class AccountsAdminHandler(AccountPageHandler):
 
     @web.authenticated
     async def get(self):
-        if not has_scope(ADMIN_SCOPE, self.parsed_scopes):
+        if not has_scope(ACCOUNTS_ADMIN_SCOPE, self.parsed_scopes):
             raise web.HTTPError(403, "Only admins can manage accounts.")
         await self.render_page(
             "accounts.html",

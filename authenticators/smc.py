@@ -10,12 +10,14 @@ from jupyterhub.utils import maybe_future, url_path_join
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import object_session
 from tornado import web
-from traitlets import Bool, Callable, CaselessStrEnum, Integer, default, observe
+from traitlets import Bool, CaselessStrEnum, Integer, default, observe
 
 from ..names import is_project_name
-from . import lockout
+from . import api, lockout, pages
+from .errors import SignupError
 from .orm import Account, PasswordReset, SignupToken
 from .passwords import hash_password, needs_rehash, password_problem, verify_password
+from .project_names import ProjectNamesReserved
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 EMAIL_RE = re.compile(r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")
@@ -24,15 +26,7 @@ MAX_EMAIL_LENGTH = 254
 SIGNUP_MODES = ("open", "token", "approval", "closed")
 
 
-class SignupError(ValueError):
-    """A sign-up that cannot go ahead; the message tells the person why."""
-
-    def __init__(self, message, status=400):
-        super().__init__(message)
-        self.status = status
-
-
-class SMCAuthenticator(Authenticator):
+class SMCAuthenticator(ProjectNamesReserved, Authenticator):
     """Accounts kept in the hub's database, with argon2-hashed passwords.
 
     People sign up on /hub/signup (openly, with a sign-up code, or waiting for an
@@ -44,14 +38,6 @@ class SMCAuthenticator(Authenticator):
 
     # (path under /hub/, label, admins only) for the hub's navigation bar
     account_pages = [("account", "Account", False), ("accounts", "Accounts", True)]
-
-    new_person_policy = Callable(
-        None,
-        allow_none=True,
-        help="""Set by the hub, not in config: called as policy(username, known=names of
-        existing accounts), it returns why nobody new may sign up now (a hub whose
-        projects are not isolated serves one person), or None.""",
-    )
 
     signup_mode = CaselessStrEnum(
         SIGNUP_MODES,
@@ -155,16 +141,13 @@ class SMCAuthenticator(Authenticator):
         return True
 
     def get_handlers(self, app):
-        from . import api, pages
-
         return [*pages.default_handlers, *api.default_handlers]
 
     # --- names ------------------------------------------------------------------------
 
     def validate_username(self, username):
-        if is_project_name(username) or not USERNAME_RE.match(username):
-            return False
-        return super().validate_username(username)
+        # ProjectNamesReserved, next in line, refuses the names kept for projects
+        return bool(USERNAME_RE.match(username)) and super().validate_username(username)
 
     def username_problem(self, username):
         if is_project_name(username):

@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -110,10 +111,21 @@ async def run(options):
                 throughput_seconds=options.api_seconds, latency_seconds=2 * options.api_seconds,
             )  # fmt: skip
     finally:
+        if options.keep_logs:
+            keep_logs(root, options.keep_logs)
         remove_root(root)
     results["total_seconds"] = round(time.monotonic() - tic, 1)
     results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return results
+
+
+def keep_logs(root, folder):
+    """Copy each hub's log (hub.log of every hub under `root`) into `folder`."""
+    os.makedirs(folder, exist_ok=True)
+    for kind in sorted(os.listdir(root)):
+        log = os.path.join(root, kind, "hub.log")
+        if os.path.exists(log):
+            shutil.copy(log, os.path.join(folder, f"{kind}.log"))
 
 
 def main(argv=None):
@@ -122,6 +134,7 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=7, help="cold starts per hub (median)")
     parser.add_argument("--proxy-rounds", type=int, default=300, help="requests each way")
     parser.add_argument("--api-seconds", type=float, default=5, help="throughput run length")
+    parser.add_argument("--keep-logs", default="", help="copy the hubs' logs to this folder")
     parser.add_argument(
         "--output", default=os.path.join(HERE, "results", "latest.json"), help="JSON file"
     )

@@ -17,8 +17,10 @@ import random
 import time
 from datetime import timedelta
 
+import httpx
 import psutil
 from jupyterhub import orm as hub_orm
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
@@ -144,13 +146,52 @@ async def api_benchmark(root, people, projects, clients, rate, throughput_second
             throughput["load_generator_cpu_percent"] = _cpu_percent(
                 my_cpu, me.cpu_times(), throughput["seconds"]
             )
+            stalls_before = await loop_stalls(hub)
+            # when, to find the window in the hub's log (--keep-logs)
+            window_start = time.strftime("%H:%M:%S")
             latency = await open_loop(
                 "127.0.0.1", hub.hub_port, next_request, rate, latency_seconds
             )
+            latency["loop_stalls"] = stalls_between(stalls_before, await loop_stalls(hub))
+            latency["window"] = [window_start, time.strftime("%H:%M:%S")]
             results[label] = {"throughput": throughput, "latency": latency}
+        results["longest_loop_stall_ms"] = (await loop_stalls(hub))["longest_ms"]
     finally:
         await hub.stop()
     return results
+
+
+async def loop_stalls(hub):
+    """The hub's event-loop stall metrics (smchub/loopwatch.py), from /hub/metrics."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        r = await client.get(
+            hub.hub_url + "/hub/metrics", headers={"Authorization": f"token {hub.admin_token}"}
+        )
+        r.raise_for_status()
+    stalls = {"longest_ms": None, "buckets": {}}
+    for family in text_string_to_metric_families(r.text):
+        for sample in family.samples:
+            if sample.name == "smchub_event_loop_longest_stall_seconds":
+                stalls["longest_ms"] = round(1e3 * sample.value, 1)
+            elif sample.name == "smchub_event_loop_stall_seconds_bucket":
+                stalls["buckets"][float(sample.labels["le"])] = sample.value
+    return stalls
+
+
+def stalls_between(before, after):
+    """What the loop watcher saw between two readings: how many measurements, how many
+    of them over 50 ms, and the bucket the longest fell in."""
+    counts = {le: after["buckets"][le] - before["buckets"].get(le, 0) for le in after["buckets"]}
+    total = counts.get(float("inf"), 0)
+    longest_le = min((le for le, n in counts.items() if n == total), default=None)
+    return {
+        "measurements": int(total),
+        "over_50_ms": int(total - counts.get(0.05, 0)),
+        "longest_at_most_ms": None if longest_le is None else 1e3 * longest_le,
+        # the longest since the hub started; the figure for this window if it grew in it
+        "longest_since_start_ms": after["longest_ms"],
+        "longest_grew": after["longest_ms"] != before["longest_ms"],
+    }
 
 
 def _cpu_percent(before, after, seconds):

@@ -36,11 +36,11 @@ class Hub:
         self.root = root
         os.makedirs(root, mode=0o711, exist_ok=True)
         os.chmod(root, 0o711)
-        self.port = random_port()
-        self.hub_port = random_port()
+        # three different ports: random_port() can hand out the same free port twice
+        self.port, self.hub_port, proxy_api_port = _distinct_ports(3)
         self.url = f"http://127.0.0.1:{self.port}"
         self.hub_url = f"http://127.0.0.1:{self.hub_port}"
-        self.proxy_api_url = f"http://127.0.0.1:{random_port()}"
+        self.proxy_api_url = f"http://127.0.0.1:{proxy_api_port}"
         self.proxy_token = secrets.token_hex(16)
         self.admin_token = secrets.token_hex(32)
         self.db_file = os.path.join(root, "hub.sqlite")
@@ -253,6 +253,8 @@ class SMCHubUnderTest(Hub):
                 # the defaults of 1 CPU each and 4x overcommit)
                 "c.SMCHub.default_quotas": {"memory_mb": 400, "cpu": 1.0},
                 "c.SMCHub.overcommit": {"memory": 1.0, "cpu": 30.0},
+                # every stall over 100 ms in the log, with its stack (--keep-logs)
+                "c.LoopWatch.stall_threshold": 0.1,
             }
         )
         return settings
@@ -350,6 +352,15 @@ class StockJupyterHub(Hub):
     async def server_pid(self, client, name):
         server = await self.server_state(client, name)
         return server["state"]["pid"]
+
+
+def _distinct_ports(count):
+    ports = []
+    while len(ports) < count:
+        port = random_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
 
 
 def make_root(prefix):

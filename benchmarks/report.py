@@ -6,6 +6,8 @@ TARGETS = {
     "at_once_50_seconds": 20.0,
     "idle_pss_mib": 40.0,
     "api_p95_ms": 50.0,
+    "api_p99_ms": 50.0,
+    "loop_stall_ms": 50.0,
     "proxy_ratio": 1.3,
 }
 
@@ -76,13 +78,28 @@ def rows(results):
             _fmt(ratio(a, b), "x"), ">= 1x", a >= b and not mine["throughput"]["errors"],
         ))  # fmt: skip
         lat, ref = mine["latency"], users["latency"]
+        # p95 from the first round of targets; p99 from the issue on event-loop stalls
         out.append((
             f"{label}: p50/p95/p99 ms at 100 req/s",
             f"{_fmt(lat['p50_ms'])}/{_fmt(lat['p95_ms'])}/{_fmt(lat['p99_ms'])}",
             f"{_fmt(ref['p50_ms'])}/{_fmt(ref['p95_ms'])}/{_fmt(ref['p99_ms'])}",
-            _fmt(ratio(lat["p95_ms"], ref["p95_ms"]), "x"), "p95 <= 50 ms",
+            _fmt(ratio(lat["p95_ms"], ref["p95_ms"]), "x"), "p95, p99 <= 50 ms",
             lat["p95_ms"] is not None and lat["p95_ms"] <= TARGETS["api_p95_ms"]
-            and not lat["errors"],
+            and lat["p99_ms"] <= TARGETS["api_p99_ms"] and not lat["errors"],
+        ))  # fmt: skip
+        stalls = lat.get("loop_stalls")
+        if stalls:
+            # the generator's own lateness is charged to the hub: shown beside it
+            out.append((
+                f"{label}: loop stalls > 50 ms / longest (sender late p99)",
+                f"{stalls['over_50_ms']} / {_stall_bound(stalls)} "
+                f"({_fmt(lat.get('sent_late_p99_ms'))} ms)", "", "", "", None,
+            ))  # fmt: skip
+    if api.get("longest_loop_stall_ms") is not None:
+        longest = api["longest_loop_stall_ms"]
+        out.append((
+            "longest event-loop stall of the API hub, warm-up included (ms)",
+            _fmt(longest), "", "", "", None,
         ))  # fmt: skip
     # the issue sets the 1.3x target for the first two; the terminal is for comparison
     for key, label, targeted in (("contents_get", "contents GET", True),
@@ -101,6 +118,16 @@ def rows(results):
             a["ratio"] <= TARGETS["proxy_ratio"] if targeted else None,
         ))  # fmt: skip
     return out
+
+
+def _stall_bound(stalls):
+    """The longest stall in a window: exact if it was the hub's longest yet, else the
+    upper bound of the histogram bucket it fell in."""
+    if stalls["longest_grew"]:
+        return f"{_fmt(stalls['longest_since_start_ms'])} ms"
+    if stalls["longest_at_most_ms"] is None:
+        return "-"
+    return f"<= {_fmt(stalls['longest_at_most_ms'])} ms"
 
 
 def table(results):

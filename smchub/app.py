@@ -5,6 +5,7 @@ import os
 import shutil
 import stat
 import sys
+from dataclasses import asdict
 
 from jupyterhub import orm as hub_orm
 from jupyterhub.apihandlers.base import API404 as JupyterHubAPI404
@@ -18,13 +19,20 @@ from traitlets.utils.importstring import import_item
 from . import apihandlers, dbutil, handlers, isolation, log, nodes, origins, orm, person_limits
 from ._data import DATA_FILES_PATH
 from ._version import __version__
-from .apihandlers.base import ADMIN_SCOPE, API404, PROJECTS_SCOPE
+from .apihandlers.base import API404
+from .authenticators.project_names import keeping_project_names
+from .collector import CollectorSettings
+from .coursework import CourseJobs
 from .culler import cull_idle_projects
 from .handlers import origins as origins_handlers
 from .health import check_nodes
-from .names import is_project_name
+from .loopwatch import LoopWatch
 from .placement import Overcommit, PlacementRefused, Request, place_project
 from .projects import QUOTA_KEYS, InvalidInput, check_quotas
+from .scopes import ADMIN_SCOPE, PROJECTS_SCOPE
+from .servers import ProjectServers
+from .spawners.backend import InvalidNodeOptions
+from .spawners.registry import UnknownBackend, load_backend_class, loadable_backend_classes
 
 DEFAULT_QUOTAS = {"memory_mb": 2000, "cpu": 1.0, "idle_timeout_s": 3600, "disk_mb": 3000}
 
@@ -106,13 +114,29 @@ class SMCHub(JupyterHub):
         return proposal.value
 
     overcommit = Dict(
-        {"memory": 1.0, "cpu": 4.0},
         help="""How far placement may allocate past a node's capacity.
 
-        {"memory": 1.0, "cpu": 4.0} hands out each node's memory once and its CPUs four
-        times over (projects rarely all compute at once).
+        {"memory": 1.0, "cpu": 4.0} (the default) hands out each node's memory once and its
+        CPUs four times over (projects rarely all compute at once). A key left out keeps
+        its default; factors below 1 keep a reserve.
         """,
     ).tag(config=True)
+
+    @default("overcommit")
+    def _overcommit_default(self):
+        return asdict(Overcommit())
+
+    @validate("overcommit")
+    def _validate_overcommit(self, proposal):
+        try:
+            return asdict(Overcommit.from_config(proposal.value))
+        except ValueError as e:
+            raise ValueError(f"c.SMCHub.overcommit: {e}") from None
+
+    @property
+    def node_overcommit(self):
+        """c.SMCHub.overcommit, as placement takes it."""
+        return Overcommit(**self.overcommit)
 
     allow_unisolated_projects = Bool(
         False,
@@ -151,17 +175,16 @@ class SMCHub(JupyterHub):
     ).tag(config=True)
 
     backend_classes = Dict(
-        help="""Backend class for each kind of compute node (kind -> class or import string)."""
+        help="""Backend class for a kind of compute node (kind -> class or import string),
+        in place of the one registered in the smchub.node_backends entry points."""
     ).tag(config=True)
 
-    @default("backend_classes")
-    def _backend_classes_default(self):
-        return {
-            "local": "smchub.spawners.local.LocalBackend",
-            "docker": "smchub.spawners.docker.DockerBackend",
-            "swarm": "smchub.spawners.swarm.SwarmBackend",
-            "kubernetes": "smchub.spawners.kubernetes.KubernetesBackend",
-        }
+    def backend_class(self, kind):
+        """The NodeBackend class of a kind of node: configured, else registered."""
+        cls = self.backend_classes.get(kind)
+        if cls is None:
+            return load_backend_class(kind)
+        return import_item(cls) if isinstance(cls, str) else cls
 
     course_parallelism = Integer(
         4,
@@ -190,8 +213,8 @@ class SMCHub(JupyterHub):
         "node": ("smchub.cli.NodeApp", "Manage compute nodes: list, add, drain, remove"),
     }
 
-    # True while init_users adds the people named in config
-    _adding_config_users = False
+    # times the event loop from a thread once the hub runs (loopwatch.py)
+    loop_watch = None
 
     @property
     def projects_root(self):
@@ -250,6 +273,14 @@ class SMCHub(JupyterHub):
 
         return SMCAuthenticator
 
+    @default("authenticator")
+    def _authenticator_default(self):
+        # Whatever authenticator the admin configures (OAuth, LTI, ...), project-shaped
+        # names stay the projects': it is built as a subclass with ProjectNamesReserved
+        # first (SMCAuthenticator already has it), the way JupyterHub builds its own.
+        authenticator_class = keeping_project_names(self.authenticator_class)
+        return authenticator_class(parent=self, _deprecated_db_session=self.db)
+
     @default("default_url")
     def _default_url_default(self):
         # a person's home is their project list
@@ -259,18 +290,11 @@ class SMCHub(JupyterHub):
     def _load_classes(self):
         from .authenticators import SMCAuthenticator
         from .spawners import ProjectSpawner
-        from .spawners.docker import DockerBackend
-        from .spawners.local import LocalBackend
 
         classes = super()._load_classes()
-        ours = [SMCHub, ProjectSpawner, LocalBackend, DockerBackend, SMCAuthenticator]
-        try:
-            from .spawners.kubernetes import KubernetesBackend
-        except ImportError:  # the kubernetes extra is not installed
-            pass
-        else:
-            ours.append(KubernetesBackend)
-        for cls in ours:
+        # every registered node backend whose class imports here (kubernetes needs its extra)
+        backends = list(loadable_backend_classes().values())
+        for cls in [SMCHub, ProjectSpawner, *backends, SMCAuthenticator, LoopWatch]:
             if cls not in classes:
                 classes.append(cls)
         return classes
@@ -296,8 +320,10 @@ class SMCHub(JupyterHub):
                     os.chmod(url.database + suffix, 0o600)
         nodes.sync_config_nodes(self.db, self.compute_nodes, self.log)
         self._backends = {}
+        # the hub's own services, for handlers and for work no request starts
+        self.servers = ProjectServers(self)
         # running and recent course steps, by job id (their results are in the database)
-        self.course_jobs = {}
+        self.course_jobs = CourseJobs()
 
     def init_data_dir(self):
         os.makedirs(self.projects_root, mode=0o711, exist_ok=True)
@@ -358,17 +384,11 @@ class SMCHub(JupyterHub):
             self.db.commit()
 
     async def init_users(self):
-        self._reserve_project_names()
-        # the admin's own list of people (admin_users, allowed_users) is theirs to choose
-        self._adding_config_users = True
-        try:
-            await super().init_users()
-        finally:
-            self._adding_config_users = False
-        from .authenticators import SMCAuthenticator
-
-        if isinstance(self.authenticator, SMCAuthenticator):
-            self.authenticator.new_person_policy = self.new_person_refusal
+        await super().init_users()
+        # set only now: the admin's own list of people (admin_users, allowed_users) is
+        # theirs to choose; whoever joins after (sign-up, sign-in, the users API, roles
+        # and groups in config) passes the policy
+        self.authenticator.new_person_policy = self.new_person_refusal
 
     def projects_isolated(self):
         """Whether every project is kept from the others and the hub (isolation.py)."""
@@ -384,39 +404,6 @@ class SMCHub(JupyterHub):
         if self.allow_unisolated_projects or self.projects_isolated():
             return None
         return isolation.refusal([*isolation.people_names(self.db), *known], newcomer)
-
-    def _reserve_project_names(self):
-        """Keep project-shaped names for projects, whatever the authenticator.
-
-        Every way a person gets a name (sign-in, the users API, config) passes through
-        the authenticator's validate_username; project users never authenticate, so
-        the authenticator's add_user/delete_user hooks are not theirs either.
-        """
-        authenticator = self.authenticator
-        validate = authenticator.validate_username
-        add_user = authenticator.add_user
-        delete_user = authenticator.delete_user
-
-        def validate_username(name):
-            return not is_project_name(name) and validate(name)
-
-        def add_user_unless_project(user):
-            if is_project_name(user.name):
-                return None
-            if not self._adding_config_users:
-                refusal = self.new_person_refusal(user.name)
-                if refusal:
-                    raise ValueError(refusal)
-            return add_user(user)
-
-        def delete_user_unless_project(user):
-            if is_project_name(user.name):
-                return None
-            return delete_user(user)
-
-        authenticator.validate_username = validate_username
-        authenticator.add_user = add_user_unless_project
-        authenticator.delete_user = delete_user_unless_project
 
     def init_tornado_settings(self):
         self.init_data_dir()
@@ -486,24 +473,29 @@ class SMCHub(JupyterHub):
 
     # --- placement and node backends ------------------------------------------
 
+    def node_loads(self):
+        """(node rows, name -> NodeLoad): every node, fresh from the database, with what
+        this hub has started or is starting on it."""
+        return nodes.loads_for(self.db, nodes.allocations_in_hub(self.users))
+
     def place_project(self, project, quotas):
         """The node to run `project` on (recording it as the project's home node)."""
-        rows, loads = nodes.loads_for(self.db, nodes.allocations_in_hub(self.users))
+        rows, loads = self.node_loads()
         request = Request(
             memory_mb=quotas["memory_mb"], cpu=quotas["cpu"], labels=project.node_labels or {}
         )
-        overcommit = Overcommit(
-            memory=float(self.overcommit.get("memory", 1.0)),
-            cpu=float(self.overcommit.get("cpu", 4.0)),
-        )
         name = place_project(
-            loads, request, home_node=project.node, overcommit=overcommit,
+            loads, request, home_node=project.node, overcommit=self.node_overcommit,
             spread=self.placement_spread,
         )  # fmt: skip
         if project.node != name:
             project.node = name
             self.db.commit()
         return next(n for n in rows if n.name == name)
+
+    # node name -> (what its backend was made from, the backend); init_db starts it empty,
+    # and a hub stopped before that has none to close
+    _backends = {}
 
     def backend_for(self, node_name):
         """The backend running projects on `node_name`.
@@ -519,38 +511,37 @@ class SMCHub(JupyterHub):
         cached = self._backends.get(node_name)
         if cached is not None and cached[0] == key:
             return cached[1]
-        cls = self.backend_classes.get(node.backend)
-        if cls is None:
-            raise PlacementRefused(
-                f"node {node_name!r} uses the {node.backend!r} backend, which this hub "
-                "has no class for (c.SMCHub.backend_classes)",
-                status=500,
+        try:
+            cls = self.backend_class(node.backend).class_for_node(node.options)
+            backend = cls(
+                parent=self,
+                log=self.log,
+                hub=self,
+                node_name=node.name,
+                node_url=node.url or "",
+                node_options=dict(node.options or {}),
             )
-        if isinstance(cls, str):
-            cls = import_item(cls)
-        backend = cls(
-            parent=self,
-            log=self.log,
-            hub=self,
-            node_name=node.name,
-            node_url=node.url or "",
-            node_options=dict(node.options or {}),
-        )
+        except (UnknownBackend, InvalidNodeOptions) as e:
+            raise PlacementRefused(f"node {node_name!r}: {e}", status=500) from e
         self._backends[node_name] = (key, backend)
         return backend
 
     async def forget_backend(self, node_name):
         """A node was removed: stop what its backend runs of its own (a fork server)."""
         cached = self._backends.pop(node_name, None)
-        close = getattr(cached[1], "close", None) if cached else None
-        if close is not None:
-            await close()
+        if cached is not None:
+            await cached[1].close()
 
     async def start(self):
         await super().start()
         if self.subapp or self.generate_config or self.generate_certs:
             return
         self._warm_backends()
+        self.loop_watch = LoopWatch(parent=self, log=self.log)
+        self.loop_watch.start(asyncio.get_running_loop())
+        # full garbage collections held the loop for 150-220 ms every 13-26 s under load
+        self.collector_settings = CollectorSettings()
+        self.collector_settings.apply()
         warning = self.origin_warning()
         if warning:
             self.log.critical("%s", warning)
@@ -577,19 +568,19 @@ class SMCHub(JupyterHub):
         """Let local nodes start their fork servers now rather than at the first start."""
         for node in self.db.query(orm.ComputeNode).filter_by(state="active"):
             try:
-                warm = getattr(self.backend_for(node.name), "warm", None)
+                backend = self.backend_for(node.name)
             except PlacementRefused:
                 continue
-            if warm is not None:
-                warm()
+            backend.warm()
 
     async def cleanup(self):
         await super().cleanup()
+        if self.loop_watch is not None:
+            self.loop_watch.stop()
+            self.collector_settings.restore()
         # backends with processes of their own (the local fork server) stop them
-        for _, backend in getattr(self, "_backends", {}).values():
-            close = getattr(backend, "close", None)
-            if close is not None:
-                await close()
+        for _, backend in self._backends.values():
+            await backend.close()
 
 
 def _ancestors(path):

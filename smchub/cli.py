@@ -52,7 +52,9 @@ class NodeList(NodeCommand):
 class NodeAdd(NodeCommand):
     description = "Add a compute node: smchub node add NAME --backend docker --url ..."
 
-    backend = Unicode("docker", help="local, docker, swarm or kubernetes").tag(config=True)
+    backend = Unicode(
+        "docker", help="Kind of node: one registered in the smchub.node_backends entry points"
+    ).tag(config=True)
     url = Unicode("", help="The node's engine, e.g. unix:///var/run/docker.sock").tag(config=True)
     cpu = Float(0, help="CPUs placement may hand out").tag(config=True)
     memory_mb = Integer(0, help="Memory (MB) placement may hand out").tag(config=True)

@@ -1,8 +1,9 @@
 """Courses: who is in them, what goes out to students, and how it is reported.
 
 A course belongs to an instructor's project: that project's collaborators teach it and
-its folders are what goes out to students. Pure functions and database changes only;
-copying files between projects is in coursework.py.
+its folders are what goes out to students. Pure functions and database changes (with
+the hub's app where a student's project is made); copying files between projects is in
+coursework.py.
 """
 
 import csv
@@ -15,7 +16,8 @@ from jupyterhub import orm as hub_orm
 from jupyterhub.utils import isoformat
 
 from . import orm
-from .projects import InvalidInput, check_title
+from .names import is_project_name
+from .projects import InvalidInput, add_collaborator, check_title, new_project
 
 EMAIL_RE = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
 MAX_STUDENTS_AT_ONCE = 1000
@@ -341,3 +343,104 @@ def approve_claimant(student):
         )
     enrol(student, person)
     return person
+
+
+def give_project(app, course, student, owner):
+    """The student's project for this course, with the student and every instructor."""
+    people = [student.user, *instructors(course)]
+    project = app.db.get(orm.Project, student.project_id) if student.project_id else None
+    if project is None:
+        title = student_project_title(student.name, course.title)
+        project = new_project(app, owner, title, collaborators=people)
+        student.project_id = project.id
+        app.db.commit()
+        return project
+    for person in people:
+        add_collaborator(app, project, person)
+    return project
+
+
+def claim_enrolments(app, person):
+    """Course places waiting for a person's email: theirs if their address is verified,
+    else they are noted as the place's claimant for an instructor to approve.
+
+    Returns the projects of the places that became theirs.
+    """
+    given = []
+    for student in pending_enrolments(app.db, person):
+        course = student.course
+        if course.deleted or student.removed or is_student(course, person):
+            continue
+        if not match_place(student, person):
+            app.db.commit()
+            continue
+        app.db.commit()
+        owner = course.project.owner or person
+        given.append(give_project(app, course, student, owner))
+        app.log.info("%s joined course %s by their verified email", person.name, course.id)
+    return given
+
+
+def add_students(app, course, entries, owner):
+    """Add the entries of a pasted list (usernames or emails) to the course; one result
+    per entry ("added", "already", "pending" or "error", with a message for people).
+
+    A username enrols that person. An email reserves a place, which goes to someone
+    whose address their authenticator verified, or waits for an instructor to approve
+    whoever signed up with it. `owner` owns the students' new projects.
+    """
+    people = PeopleFinder(app.db)
+    results = [_add_student(app, course, entry, people, owner) for entry in entries]
+    app.db.commit()
+    return results
+
+
+def _add_student(app, course, entry, people, owner):
+    user = people.find(entry)
+    if user is not None and is_project_name(user.name):
+        return {"entry": entry, "result": "error", "message": "that is a project, not a person"}
+    if is_email(entry):
+        return _add_email(app, course, entry, entry.lower(), user, owner)
+    if user is None:
+        message = f"no one is called {entry!r}; add them by email instead"
+        return {"entry": entry, "result": "error", "message": message}
+    existing = next((s for s in course.students if s.user_id == user.id), None)
+    if existing is not None and not existing.removed:
+        give_project(app, course, existing, owner)
+        return {"entry": entry, "result": "already", "student": existing.id}
+    student = existing or orm.CourseStudent(course=course)
+    student.removed = False
+    enrol(student, user)
+    app.db.add(student)
+    app.db.commit()
+    project = give_project(app, course, student, owner)
+    return {"entry": entry, "result": "added", "student": student.id, "project": project.id}
+
+
+def _add_email(app, course, entry, email, user, owner):
+    existing = next((s for s in course.students if s.email == email), None)
+    if existing is not None and not existing.removed:
+        if existing.user is not None:
+            give_project(app, course, existing, owner)
+        return {"entry": entry, "result": "already", "student": existing.id}
+    if user is not None and is_student(course, user):
+        # enrolled by username already; their address stays unrevealed
+        return {"entry": entry, "result": "already"}
+    student = existing or orm.CourseStudent(course=course, email=email)
+    student.removed = False
+    app.db.add(student)
+    if user is not None and match_place(student, user):
+        app.db.commit()
+        project = give_project(app, course, student, owner)
+        return {"entry": entry, "result": "added", "student": student.id,
+                "project": project.id}  # fmt: skip
+    # one commit for the whole list (see add_students): a class list may be long
+    app.db.flush()
+    if student.claimant is not None:
+        return {"entry": entry, "result": "pending", "student": student.id,
+                "claimant": student.claimant.name,
+                "message": f"{student.claimant.name} signed up with this email, which no "
+                           "one has verified; approve them to enrol them"}  # fmt: skip
+    return {"entry": entry, "result": "pending", "student": student.id,
+            "message": "added when someone signs up with this email and verifies it, "
+                       "or you approve them"}  # fmt: skip

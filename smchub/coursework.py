@@ -1,25 +1,22 @@
 """Assign, collect and return: the steps of a course, run for one student or a class.
 
 Each step copies folders between the course project and a student's project through
-their servers (apihandlers.files.copy_between_servers), starting servers that are not
+their servers (smchub.servers.ProjectServers.copy), starting servers that are not
 running and stopping them again afterwards. A bulk step runs a few students at a time
 (c.SMCHub.course_parallelism), carries on past failures, records per-student status
 and errors in the database, and reports its progress as a job.
 """
 
 import asyncio
-import itertools
 import posixpath
-
-import httpx
-from tornado import web
+import uuid
+from collections import OrderedDict
 
 from . import orm
-from .apihandlers.files import copy_between_servers, server_headers, server_url
-from .courses import grade_markdown, work_for
+from .courses import give_project, grade_markdown, work_for
+from .servers import ServerError
 
 STEPS = ("assign", "collect", "return")
-_job_ids = itertools.count(1)
 
 
 def work_row(db, student, assignment):
@@ -49,7 +46,8 @@ class Job:
     """A step for several students, as the course page follows it."""
 
     def __init__(self, course, assignment, step, students):
-        self.id = next(_job_ids)
+        # not guessable, and unique across restarts (a counter would repeat ids)
+        self.id = uuid.uuid4().hex
         self.course_id = course.id
         self.assignment_id = assignment.id
         self.step = step
@@ -76,43 +74,64 @@ class Job:
         }
 
 
-class CourseWork:
-    """Runs steps with a handler's access to the hub (spawning, the database)."""
+class CourseJobs:
+    """The hub's running and recent course jobs, by id.
 
-    def __init__(self, handler, parallelism):
-        self.handler = handler
-        self.db = handler.db
-        self.log = handler.log
+    Finished jobs beyond the newest `keep` are dropped (their results stay in the
+    database, in each student's status), so a hub running for months holds a bounded
+    number. Running jobs are always kept.
+    """
+
+    def __init__(self, keep=100):
+        self.keep = keep
+        self._jobs = OrderedDict()
+
+    def add(self, job):
+        self._jobs[job.id] = job
+        finished = [i for i, j in self._jobs.items() if j.finished]
+        for job_id in finished[: max(0, len(finished) - self.keep)]:
+            del self._jobs[job_id]
+
+    def get(self, job_id):
+        return self._jobs.get(job_id)
+
+    def __len__(self):
+        return len(self._jobs)
+
+
+class CourseWork:
+    """Runs steps with the hub's own services: its database and project servers."""
+
+    def __init__(self, app, parallelism):
+        self.db = app.db
+        self.log = app.log
+        self.servers = app.servers
         self.parallelism = parallelism
 
     async def _running(self, project_id, started):
         """The project's JupyterHub user with its server up (noting if we started it)."""
-        user = self.handler.project_user(self.db.get(orm.Project, project_id))
+        user = self.servers.user_for(self.db.get(orm.Project, project_id))
         if not user.spawner.ready:
             started.add(project_id)
             try:
-                await self.handler.ensure_running(user)
-            except web.HTTPError as e:
-                raise StepFailed(f"the project could not start: {e.log_message}")
+                await self.servers.ensure_running(user)
+            except ServerError as e:
+                raise StepFailed(f"the project could not start: {e.message}")
         return user
 
     async def _write_file(self, user, path, text):
-        async with httpx.AsyncClient(timeout=60) as client:
-            r = await client.put(
-                server_url(user, f"api/contents/{path}"),
-                json={"type": "file", "format": "text", "content": text},
-                headers=server_headers(user),
-            )
-        if r.status_code not in (200, 201):
-            raise StepFailed(f"could not write {path}: {r.status_code} {r.text[:200]}")
+        try:
+            await self.servers.write_file(user, path, text)
+        except ServerError as e:
+            raise StepFailed(e.message)
 
     async def _copy(self, source, path, target, target_path, backup):
         try:
-            return await copy_between_servers(
+            return await self.servers.copy(
                 source, path, target, target_path, contents=True, backup=backup
             )
-        except web.HTTPError as e:
-            raise StepFailed(e.log_message or str(e))
+        except ServerError as e:
+            raise StepFailed(e.message)
 
     async def step_for(self, step, course, assignment, student, course_user, started):
         if student.user is None or student.project_id is None:
@@ -193,10 +212,26 @@ class CourseWork:
         """Stop servers this job started (students' servers it needed for a moment)."""
         for project_id in list(project_ids):
             project_ids.discard(project_id)
-            user = self.handler.users.get(project_id)
+            user = self.servers.cached_user(project_id)
             if user is not None and user.spawner.active and not user.spawner.pending:
                 try:
-                    await self.handler.stop_single_user(user)
+                    await self.servers.stop(user, wait=True)
                 except Exception as e:
                     self.log.warning("Could not stop project %s after a course step: %s",
                                      project_id, e)  # fmt: skip
+
+
+def start_step(app, course, assignment, step, students, owner):
+    """Start `step` for `students` in the background; returns its job (in app.course_jobs).
+
+    Students who have signed up get their course project first (made, owned by `owner`,
+    if they had none), so the step has somewhere to copy to.
+    """
+    for student in students:
+        if student.user is not None:
+            give_project(app, course, student, owner)
+    job = Job(course, assignment, step, students)
+    work = CourseWork(app, app.course_parallelism)
+    job.task = asyncio.ensure_future(work.run(job, course, assignment, students))
+    app.course_jobs.add(job)
+    return job

@@ -34,14 +34,15 @@ async def check_nodes(app):
     Swarm node) are told the state smchub has.
     """
     for cluster in app.db.query(orm.ComputeNode).populate_existing().all():
-        backend = app.backend_for(cluster.name)
-        if (cluster.options or {}).get("cluster") and hasattr(backend, "discover"):
-            try:
-                specs = await asyncio.wait_for(backend.discover(), CHECK_TIMEOUT)
-            except Exception as e:
-                app.log.warning("Cluster %s did not list its machines: %s", cluster.name, e)
-            else:
-                sync_discovered(app.db, cluster, specs, app.log)
+        if not (cluster.options or {}).get("cluster"):
+            continue
+        try:
+            specs = await asyncio.wait_for(app.backend_for(cluster.name).discover(), CHECK_TIMEOUT)
+        except Exception as e:
+            app.log.warning("Cluster %s did not list its machines: %s", cluster.name, e)
+            continue
+        if specs is not None:
+            sync_discovered(app.db, cluster, specs, app.log)
     nodes = app.db.query(orm.ComputeNode).populate_existing().all()
     answers = await asyncio.gather(*(check_node(app, n.name) for n in nodes))
     now = orm.now()
@@ -56,10 +57,10 @@ async def check_nodes(app):
             node.state = "down"
     app.db.commit()
     for node in nodes:
-        backend = app.backend_for(node.name)
-        if hasattr(backend, "reconcile") and node.state != "down":
+        if node.state != "down":
             try:
-                await asyncio.wait_for(backend.reconcile(node.state), CHECK_TIMEOUT)
+                await asyncio.wait_for(app.backend_for(node.name).reconcile(node.state),
+                                       CHECK_TIMEOUT)  # fmt: skip
             except Exception as e:
                 app.log.warning("Could not tell node %s's engine it is %s: %s", node.name,
                                 node.state, e)  # fmt: skip

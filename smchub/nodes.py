@@ -8,6 +8,8 @@ from jupyterhub import orm as hub_orm
 from . import orm
 from .placement import node_loads
 from .projects import effective_quotas
+from .spawners.backend import InvalidNodeOptions
+from .spawners.registry import UnknownBackend, backend_kinds, load_backend_class
 
 NODE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 NODE_FIELDS = {"name", "backend", "url", "cpu", "memory_mb", "labels", "options", "state"}
@@ -36,10 +38,9 @@ def check_node_spec(spec, partial=False):
         cleaned["name"] = name
     if "backend" in spec or not partial:
         backend = spec.get("backend")
-        if backend not in orm.NODE_BACKENDS:
-            raise InvalidNode(
-                f"node backend {backend!r} must be one of {', '.join(orm.NODE_BACKENDS)}"
-            )
+        kinds = backend_kinds()
+        if backend not in kinds:
+            raise InvalidNode(f"node backend {backend!r} must be one of {', '.join(kinds)}")
         cleaned["backend"] = backend
     if "url" in spec:
         if not isinstance(spec["url"], str) or len(spec["url"]) > 1024:
@@ -63,16 +64,30 @@ def check_node_spec(spec, partial=False):
             ):
                 raise InvalidNode("node labels map strings to strings")
             cleaned[key] = dict(value)
+    cls = _loadable_class(cleaned["backend"]) if "backend" in cleaned else None
+    if cls is not None and "options" in cleaned:
+        try:
+            cls.check_node_options(cleaned.get("name", "(new)"), cleaned["options"])
+        except InvalidNodeOptions as e:
+            raise InvalidNode(f"{e} (see c.{cls.__name__} in smchub --generate-config)") from e
     if "state" in spec:
         if spec["state"] not in orm.NODE_STATES:
             raise InvalidNode(f"node state must be one of {', '.join(orm.NODE_STATES)}")
         cleaned["state"] = spec["state"]
-    if cleaned.get("backend") in ("docker", "swarm") and not partial and not cleaned.get("url"):
+    if cls is not None and cls.url_example and not partial and not cleaned.get("url"):
         raise InvalidNode(
-            f"a {cleaned['backend']} node needs the url of its Docker Engine "
-            "(unix:///var/run/docker.sock or tcp://host:2376 with TLS options)"
+            f"a {cleaned['backend']} node needs the url of its engine ({cls.url_example})"
         )
     return cleaned
+
+
+def _loadable_class(kind):
+    """The backend class of `kind`, or None where it does not load (an extra not
+    installed): its nodes are then checked when the hub first uses them."""
+    try:
+        return load_backend_class(kind)
+    except UnknownBackend:
+        return None
 
 
 def machine_capacity():

@@ -241,7 +241,6 @@ class Invite(LimitedUseToken, Base):
         return self.created_by.admin
 
 
-NODE_BACKENDS = ("local", "docker", "swarm", "kubernetes")
 NODE_STATES = ("active", "draining", "down")
 
 

@@ -8,7 +8,7 @@ nothing fits, the refusal says why, node by node.
 """
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass
@@ -47,10 +47,28 @@ class Request:
 
 @dataclass(frozen=True)
 class Overcommit:
-    """How far allocations may exceed capacity (1.0: not at all)."""
+    """How far allocations may exceed capacity (1.0: not at all).
+
+    The defaults hand out each node's memory once and its CPUs four times over (projects
+    rarely all compute at once); they are written here only.
+    """
 
     memory: float = 1.0
     cpu: float = 4.0
+
+    @classmethod
+    def from_config(cls, value):
+        """An Overcommit from c.SMCHub.overcommit ({"memory": ..., "cpu": ...}, either
+        may be left out); ValueError says what is wrong."""
+        if not isinstance(value, dict):
+            raise ValueError(f"give a dict like {asdict(cls())}, not {value!r}")
+        unknown = sorted(set(value) - {"memory", "cpu"})
+        if unknown:
+            raise ValueError(f"unknown key(s) {', '.join(map(repr, unknown))}: give memory, cpu")
+        for key, factor in value.items():
+            if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor <= 0:
+                raise ValueError(f"{key} must be a number above 0 (1.0: no overcommit)")
+        return cls(**{key: float(factor) for key, factor in value.items()})
 
 
 class PlacementRefused(Exception):

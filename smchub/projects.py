@@ -102,7 +102,7 @@ def server_state(user):
 
 
 def project_model(project, user, url, default_quotas, last_active=None, collaborators=None):
-    """The JSON form of a project (DESIGN.md §4).
+    """The JSON form of a project (docs/architecture.md, "The REST contract").
 
     `url` is where people open it (SMCHub.project_url); `user` is the project's serving
     JupyterHub user if it is loaded (None means its
@@ -168,6 +168,44 @@ def create_project(db, owner, title, description=""):
     project.collaborators.append(orm.Collaborator(user_id=owner.id, role="owner"))
     db.add(project)
     return project
+
+
+def new_project(app, owner, title, description="", collaborators=()):
+    """Create a project (already-checked title) with its serving JupyterHub user; commits."""
+    db = app.db
+    project = create_project(db, owner, title, description)
+    project_user = app.servers.user_for(project)
+    grant_server_access(db, project_user, owner)
+    for person in collaborators:
+        if person.id != owner.id and project.collaborator(person.id) is None:
+            project.collaborators.append(orm.Collaborator(user_id=person.id))
+            grant_server_access(db, project_user, person)
+    db.commit()
+    return project
+
+
+def add_collaborator(app, project, person):
+    """Add `person` to `project` (nothing if already there); commits. True if added."""
+    if project.collaborator(person.id) is not None:
+        return False
+    project.collaborators.append(orm.Collaborator(user_id=person.id, role="collaborator"))
+    grant_server_access(app.db, app.servers.user_for(project), person)
+    app.db.commit()
+    app.db.refresh(project)
+    return True
+
+
+async def delete_project(app, project):
+    """Stop the project and take it away from everyone; its files are kept."""
+    project_user = app.servers.user_for(project)
+    await app.servers.stop(project_user, wait=True)
+    project.deleted = True
+    for invite in list(project.invites):
+        app.db.delete(invite)
+    project.invitations.clear()
+    for collaborator in project.collaborators:
+        revoke_server_access(app.db, project_user, collaborator.user)
+    app.db.commit()
 
 
 # what a collaborator may do with the project's server, granted as a JupyterHub share:

@@ -1,22 +1,69 @@
-"""What every compute-node backend offers ProjectSpawner."""
+"""What every compute-node backend offers the hub: the declared NodeBackend interface.
 
-from traitlets import Any, Unicode
+Every hook the hub calls is declared here with a default, so callers never ask a backend
+whether it has a method: a backend that has nothing to warm, close, discover or reconcile
+inherits a default that does nothing, and one that cannot move homes refuses clearly.
+"""
+
+from traitlets import Any, TraitError, Unicode
 from traitlets.config import LoggingConfigurable
+
+
+class HomeTransferError(RuntimeError):
+    """A home could not be read or written; the message says why."""
+
+
+class InvalidNodeOptions(ValueError):
+    """A node's options that its backend cannot use; the message names the node and says
+    what to fix."""
 
 
 class NodeBackend(LoggingConfigurable):
     """Runs project servers on one compute node.
 
-    Backends are made per node by the spawner (and cached by the hub), configured by the
-    node's row (url, options) and by c.<BackendClass>.* in jupyterhub_config.py.
+    Backends are made per node by the hub (and cached), configured by c.<BackendClass>.*
+    in jupyterhub_config.py and by the node's row: its url, and its options, each of which
+    sets the backend's trait of that name (declared with `.tag(node_option=True)`), so a
+    node's own value wins over the configured one and is checked like it.
     """
 
     kind = "abstract"
+    # a node of this kind needs a url (its engine's), e.g. this; "": it needs none
+    url_example = ""
 
     node_name = Unicode()
     node_url = Unicode()
-    node_options = Any({})
+    node_options = Any({}, help="the node row's options, as given")
     hub = Any(help="the SMCHub application")
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        names = self.node_option_names()
+        for key, value in (self.node_options or {}).items():
+            if key not in names:
+                raise InvalidNodeOptions(
+                    f"node {self.node_name!r}: a {self.kind} node has no option {key!r}; "
+                    f"its options are {', '.join(names) or 'none'}"
+                )
+            try:
+                setattr(self, key, value)
+            except TraitError as e:
+                raise InvalidNodeOptions(f"node {self.node_name!r}: option {key!r}: {e}") from e
+
+    @classmethod
+    def node_option_names(cls):
+        """The options a node of this kind may have (its traits tagged node_option)."""
+        return sorted(cls.class_traits(node_option=True))
+
+    @classmethod
+    def check_node_options(cls, node_name, options):
+        """Raise InvalidNodeOptions unless a node of this kind can use these options."""
+        cls.class_for_node(options)(node_name=node_name, node_options=dict(options or {}))
+
+    @classmethod
+    def class_for_node(cls, options):
+        """The class that runs a node with these options (a kind may have several roles)."""
+        return cls
 
     async def start(self, spawner, project, quotas):
         """Start the project's server; returns (ip, port, handle)."""
@@ -27,11 +74,38 @@ class NodeBackend(LoggingConfigurable):
         raise NotImplementedError
 
     async def stop(self, spawner, handle, now=False):
+        """Stop the server the handle points at (at once with `now`)."""
         raise NotImplementedError
 
     async def check(self):
         """Whether the node answers (for health checks); raises or returns False if not."""
         return True
+
+    def warm(self):
+        """Prepare at hub start what the first project start would otherwise wait for.
+
+        Must not block: start background work and return.
+        """
+
+    async def close(self):
+        """Stop what the backend runs of its own (the hub stops, or the node went away)."""
+
+    async def discover(self):
+        """The machines of a cluster's entry, as node specs; None for a node that is a
+        machine itself (the hub then has nothing to sync)."""
+        return None
+
+    async def reconcile(self, state):
+        """Give the node's engine the state smchub has for it ('active' or 'draining')."""
+
+    def export_home(self, project_id):
+        """The project's home on this node, as an async iterator of tar chunks."""
+        raise HomeTransferError(f"homes cannot be moved off {self.kind} nodes yet")
+
+    async def import_home(self, project_id, chunks):
+        """Write a home from tar chunks, replacing any old one; returns counts
+        ({"files", "bytes", "streamed"})."""
+        raise HomeTransferError(f"homes cannot be moved onto {self.kind} nodes yet")
 
     def limits_env(self, quotas, enforced, note):
         """Environment telling the project (its localhub info) about its limits."""

@@ -22,6 +22,8 @@ containers are managed here with the Docker SDK directly.
 import asyncio
 import ipaddress
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlparse
 
 import docker
@@ -29,8 +31,9 @@ from docker.errors import APIError, DockerException, NotFound
 from docker.tls import TLSConfig
 from jupyterhub.utils import url_path_join
 from requests.exceptions import RequestException
-from traitlets import Integer, List, Unicode, default
+from traitlets import Float, Integer, List, Unicode, default
 
+from . import docker_homes
 from .backend import NodeBackend
 from .hub_relay import HubRelay
 
@@ -62,12 +65,13 @@ class DockerBackend(NodeBackend):
     """Runs project servers as containers on one Docker Engine."""
 
     kind = "docker"
+    url_example = "unix:///var/run/docker.sock, or tcp://host:2376 with TLS options"
     home = HOME
 
     image = Unicode(
         "smchub/project:latest",
         help="Image of project servers (a node's options may name another: image).",
-    ).tag(config=True)
+    ).tag(config=True, node_option=True)
 
     project_user = Unicode(
         "1000:1000",
@@ -87,7 +91,7 @@ class DockerBackend(NodeBackend):
         "smchub-projects",
         help="""Bridge network the project containers of a node are on (a node's options
         may name another: network). Made on the node's engine if it is missing.""",
-    ).tag(config=True)
+    ).tag(config=True, node_option=True)
 
     network_subnet = Unicode(
         "",
@@ -95,7 +99,31 @@ class DockerBackend(NodeBackend):
         "10.77.0.0/16"; a node's options may give another: network_subnet). Choose one
         that no other network of the machine uses. Empty: the engine picks one from its
         default-address-pools.""",
-    ).tag(config=True)
+    ).tag(config=True, node_option=True)
+
+    # how the hub reaches a node's engine (TLS for tcp:// urls) and its servers
+    tls_ca = Unicode(
+        "",
+        help="""File of the CA certificate that signed the engines' TLS certificates, for
+        tcp:// urls (a node's options may name another: tls_ca). Empty: not verified.""",
+    ).tag(config=True, node_option=True)
+    tls_cert = Unicode(
+        "",
+        help="""File of the hub's client certificate for the engines (a node's options may
+        name another: tls_cert).""",
+    ).tag(config=True, node_option=True)
+    tls_key = Unicode(
+        "", help="File of tls_cert's key (a node's options may name another: tls_key)."
+    ).tag(config=True, node_option=True)
+
+    host_ip = Unicode(
+        help="""Where the hub reaches an engine on another machine: its servers' ports are
+        published there (node option; default: the host of the engine's url).""",
+    ).tag(node_option=True)
+
+    @default("host_ip")
+    def _host_ip_default(self):
+        return urlparse(self.node_url).hostname or "127.0.0.1"
 
     hub_api_url = Unicode(
         "",
@@ -123,25 +151,65 @@ class DockerBackend(NodeBackend):
         help="Most processes and threads a project's container may have at once.",
     ).tag(config=True)
 
+    api_timeout = Integer(
+        60, help="Seconds a call to a node's Docker Engine may take before it fails."
+    ).tag(config=True)
+
+    check_timeout = Float(
+        5,
+        help="""Seconds a health check waits for a node's engine to answer before the node
+        is marked down.""",
+    ).tag(config=True)
+
+    executor_threads = Integer(
+        4,
+        min=1,
+        help="""Threads that send a node's Docker Engine its calls (the Docker SDK blocks).
+
+        Each node has its own, so a node that stops answering holds up only its own calls,
+        never the hub's event loop or another node's.""",
+    ).tag(config=True)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # executor threads may all want the client at once; one of them makes it
+        self._client_lock = threading.Lock()
+        self._check_lock = threading.Lock()  # apart: a check must not wait for a slow start
+
     _client = None
+    _check_client = None
+    _executor = None
     _relay = None  # this node's HubRelay, once started
+
+    def _tls(self):
+        if not (self.tls_cert or self.tls_ca):
+            return None
+        cert = (self.tls_cert, self.tls_key) if self.tls_cert else None
+        return TLSConfig(client_cert=cert, ca_cert=self.tls_ca or None, verify=bool(self.tls_ca))
 
     @property
     def client(self):
-        if self._client is None:
-            options = self.node_options or {}
-            tls = None
-            if options.get("tls_cert") or options.get("tls_ca"):
-                cert = None
-                if options.get("tls_cert"):
-                    cert = (options["tls_cert"], options["tls_key"])
-                tls = TLSConfig(
-                    client_cert=cert,
-                    ca_cert=options.get("tls_ca"),
-                    verify=bool(options.get("tls_ca")),
+        """The node's DockerClient; only ever used in this backend's executor threads
+        (making one asks the engine for its version, which may never answer)."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = docker.DockerClient(
+                    base_url=self.node_url, tls=self._tls(), timeout=self.api_timeout
                 )
-            self._client = docker.DockerClient(base_url=self.node_url, tls=tls, timeout=60)
-        return self._client
+            return self._client
+
+    @property
+    def executor(self):
+        """This node's own threads for Docker SDK calls."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                self.executor_threads, thread_name_prefix=f"docker-{self.node_name}"
+            )
+        return self._executor
+
+    def in_thread(self, fn, *args, **kwargs):
+        """Run a blocking Docker SDK call in this node's executor; returns an awaitable."""
+        return asyncio.wrap_future(self.executor.submit(fn, *args, **kwargs))
 
     def container_name(self, project_id):
         return f"smchub-project-{project_id}"
@@ -158,18 +226,14 @@ class DockerBackend(NodeBackend):
             self.client.volumes.create(volume, labels={"smchub.project": project_id})
         return volume
 
-    @property
-    def network_name(self):
-        return (self.node_options or {}).get("network") or self.network
-
     def ensure_network(self):
         """The projects' network on this node, made if missing; returns its attributes."""
-        name = self.network_name
+        name = self.network
         try:
             return self.client.networks.get(name).attrs
         except NotFound:
             pass
-        subnet = (self.node_options or {}).get("network_subnet") or self.network_subnet
+        subnet = self.network_subnet
         ipam = None
         if subnet:
             # the gateway spelled out, so the network's attributes name it
@@ -202,13 +266,6 @@ class DockerBackend(NodeBackend):
     def engine_is_local(self):
         return not self.node_url or self.node_url.startswith(("unix://", "npipe://"))
 
-    @property
-    def host_ip(self):
-        """Where the hub reaches an engine on another machine: its servers' ports are
-        published there (the node's host_ip option, else the engine URL's host)."""
-        options = self.node_options or {}
-        return options.get("host_ip") or urlparse(self.node_url).hostname or "127.0.0.1"
-
     def _gateway(self, network):
         (config,) = network["IPAM"]["Config"][:1] or [{}]
         # Docker gives a bridge the subnet's first address, and does not always say so
@@ -232,7 +289,7 @@ class DockerBackend(NodeBackend):
             )
         gateway = self._gateway(network)
         if self._relay is None or self._relay.host != gateway:
-            await self.close()
+            await self._close_relay()
             self._relay = HubRelay(gateway, self.hub_relay_port, *self._proxy_address(), self.log)
         try:
             await self._relay.start()
@@ -255,22 +312,40 @@ class DockerBackend(NodeBackend):
 
     async def _warm(self):
         try:
-            await self.container_api_url(await self._run(self.ensure_network))
+            await self.container_api_url(await self.in_thread(self.ensure_network))
         except (DockerException, RequestException, DockerStartFailed) as e:
             self.log.warning("Node %s: no relay to the hub yet: %s", self.node_name, e)
 
-    async def close(self):
-        """Stop the relay (the hub is stopping, or the node changed)."""
+    async def _close_relay(self):
         if self._relay is not None:
             await self._relay.close()
             self._relay = None
 
-    def _run(self, fn, *args, **kwargs):
-        # the Docker SDK blocks; keep it off the event loop
-        return asyncio.to_thread(fn, *args, **kwargs)
+    async def close(self):
+        """Stop the relay (the hub is stopping, or the node changed) and the node's threads."""
+        await self._close_relay()
+        if self._executor is not None:
+            # a call stuck on a silent engine must not hold up the hub's exit
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    @property
+    def check_client(self):
+        """A low-level client for health checks (in executor threads only): a client of
+        its own with a short timeout, since a check must end soon, while the calls of a
+        start may rightly take longer."""
+        with self._check_lock:
+            if self._check_client is None:
+                self._check_client = docker.APIClient(
+                    base_url=self.node_url, tls=self._tls(), timeout=self.check_timeout
+                )
+            return self._check_client
+
+    def _ping(self):
+        return self.check_client.ping()
 
     async def check(self):
-        return await self._run(self.client.ping)
+        return await self.in_thread(self._ping)
 
     def _create_and_start(self, project_id, env, quotas, args):
         client = self.client
@@ -281,15 +356,14 @@ class DockerBackend(NodeBackend):
         except NotFound:
             pass
         volume = self.ensure_volume(project_id)
-        image = (self.node_options or {}).get("image") or self.image
         memory = f"{int(quotas['memory_mb'])}m"
         container = client.containers.create(
-            image,
+            self.image,
             command=self.command + args,
             user=self.project_user,
             name=name,
             environment=env,
-            network=self.network_name,
+            network=self.network,
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
             pids_limit=self.pids_limit,
@@ -306,10 +380,10 @@ class DockerBackend(NodeBackend):
         container.start()
         container.reload()
         published_on = None if self.engine_is_local else self.host_ip
-        return container.id, server_address(container.attrs, self.network_name, published_on)
+        return container.id, server_address(container.attrs, self.network, published_on)
 
     async def start(self, spawner, project, quotas):
-        network = await self._run(self.ensure_network)
+        network = await self.in_thread(self.ensure_network)
         # the server listens on its container's own address; the hub connects to that
         spawner.ip = "0.0.0.0"
         spawner.port = SERVER_PORT
@@ -321,7 +395,7 @@ class DockerBackend(NodeBackend):
         env.update(HOME=HOME, SHELL="/bin/bash", USER="user", LANG="C.UTF-8")
         env["JUPYTERHUB_ROOT_DIR"] = HOME
         self.log.info("Starting project %s as a container on node %s", project.id, self.node_name)
-        container_id, (ip, port) = await self._run(
+        container_id, (ip, port) = await self.in_thread(
             self._create_and_start, project.id, env, quotas, spawner.get_args()
         )
         handle = {"container": container_id, "volume": self.volume_name(project.id)}
@@ -334,9 +408,12 @@ class DockerBackend(NodeBackend):
             f"on node {self.node_name}; the disk quota is reported, not enforced"
         )
 
+    def _container(self, container_id):
+        return self.client.containers.get(container_id)
+
     async def poll(self, spawner, handle):
         try:
-            container = await self._run(self.client.containers.get, handle["container"])
+            container = await self.in_thread(self._container, handle["container"])
         except NotFound:
             return 1
         except (DockerException, RequestException) as e:
@@ -362,7 +439,13 @@ class DockerBackend(NodeBackend):
             container.remove(force=True)
 
         try:
-            await self._run(stop_and_remove)
+            await self.in_thread(stop_and_remove)
         except (DockerException, RequestException) as e:
             # left for the next start on this node, which removes a stale container
             self.log.warning("Could not remove the container on node %s: %s", self.node_name, e)
+
+    def export_home(self, project_id):
+        return docker_homes.export_home(self, project_id)
+
+    async def import_home(self, project_id, chunks):
+        return await docker_homes.import_home(self, project_id, chunks)

@@ -599,7 +599,7 @@ def _run_child(conn):
     """In the child: take the request, become the project, run its server; an exit code."""
     os.setsid()
     try:
-        request, log_fd = _read_request(conn)
+        request, log_fd = read_request(conn)
         _become(request, log_fd)
     except Exception as e:
         try:
@@ -670,7 +670,9 @@ def _import_time_config(env):
     return args
 
 
-def _read_request(conn):
+def read_request(conn):
+    """A fork request from the hub: the project server's log file descriptor first, then
+    one JSON line, checked (check_request) before anything is done with it."""
     message, fds, _, _ = socket.recv_fds(conn, 1, 1)
     if message != b"F" or len(fds) != 1:
         for fd in fds:
@@ -685,11 +687,13 @@ def _read_request(conn):
         if len(data) > MAX_REQUEST_BYTES:
             raise ForkServerError("the request is too large")
     request = json.loads(data)
-    _check_request(request)
+    check_request(request)
     return request, fds[0]
 
 
-def _check_request(request):
+def check_request(request):
+    """Refuse a request whose fields are not what the hub sends (ForkServerError names
+    every bad field): the fork server runs as root and trusts nothing it is sent."""
     problems = []
     if not isinstance(request, dict):
         raise ForkServerError("bad request: not a JSON object")

@@ -22,7 +22,7 @@ from aiohttp import ClientError
 from kubernetes_asyncio import config as kube_config
 from kubernetes_asyncio.client import ApiClient, Configuration, CoreV1Api, VersionApi
 from kubernetes_asyncio.client.exceptions import ApiException
-from traitlets import Dict, Float, Integer, List, Unicode, default, validate
+from traitlets import Any, Dict, Float, Integer, List, Unicode, default, validate
 
 from .backend import NodeBackend
 from .kubernetes_objects import (
@@ -73,7 +73,7 @@ class KubernetesBackend(NodeBackend):
         nodes of a cluster the same namespace, or a project moved between them starts
         with an empty home.
         """,
-    ).tag(config=True)
+    ).tag(config=True, node_option=True)
 
     @default("namespace")
     def _namespace_default(self):
@@ -86,7 +86,7 @@ class KubernetesBackend(NodeBackend):
     image = Unicode(
         "smchub/project:latest",
         help="Image of project servers (a node's options may name another: image).",
-    ).tag(config=True)
+    ).tag(config=True, node_option=True)
 
     image_pull_policy = Unicode(
         None,
@@ -126,7 +126,25 @@ class KubernetesBackend(NodeBackend):
         the machine where the project first runs and the project stays there; with
         network storage, the home follows the project to any node.
         """,
-    ).tag(config=True)
+    ).tag(config=True, node_option=True)
+
+    # set by a node's options only: which machines of the cluster the node row stands for
+    # (checked by kubernetes_objects.node_scheduling, whose errors say what to write)
+    node_selector = Any(
+        None, allow_none=True, help="Node labels the pod's node must have (node option)."
+    ).tag(node_option=True)
+    node_affinity = Any(
+        None, allow_none=True, help="NodeSelectorTerms, any of which must match (node option)."
+    ).tag(node_option=True)
+    tolerations = Any(
+        None, allow_none=True, help="Tolerations of the pods, for tainted pools (node option)."
+    ).tag(node_option=True)
+    kubeconfig = Unicode(
+        None, allow_none=True, help="kubeconfig file for a cluster the hub is not in (node option)."
+    ).tag(node_option=True)
+    context = Unicode(
+        None, allow_none=True, help="Context of the kubeconfig to use (node option)."
+    ).tag(node_option=True)
 
     storage_access_modes = List(
         Unicode(),
@@ -208,13 +226,18 @@ class KubernetesBackend(NodeBackend):
     # --- plain values from config and the node's row --------------------------
 
     @property
-    def options(self):
-        return self.node_options or {}
+    def scheduling_options(self):
+        """The node's scheduling options, as kubernetes_objects.node_scheduling takes them."""
+        return {
+            "node_selector": self.node_selector,
+            "node_affinity": self.node_affinity,
+            "tolerations": self.tolerations,
+        }
 
     def _share_placement_counts(self, resource):
         """1 / the hub's overcommit of a resource (never more than all of the quota)."""
-        overcommit = getattr(self.hub, "overcommit", None) or {}
-        factor = float(overcommit.get(resource, {"cpu": 4.0, "memory": 1.0}[resource]))
+        # the hub's c.SMCHub.overcommit, validated and completed with its defaults
+        factor = float(self.hub.overcommit[resource])
         return 1.0 if factor <= 1 else 1.0 / factor
 
     @property
@@ -231,15 +254,8 @@ class KubernetesBackend(NodeBackend):
 
     @property
     def pod_namespace(self):
-        return self.options.get("namespace") or self.namespace
-
-    @property
-    def pod_image(self):
-        return self.options.get("image") or self.image
-
-    @property
-    def home_storage_class(self):
-        return self.options.get("storage_class") or self.storage_class
+        """The namespace of this node's project objects (configured, or the node's own)."""
+        return self.namespace
 
     def home_pvc(self, project_id, quotas):
         """The PVC a new project home gets."""
@@ -247,7 +263,7 @@ class KubernetesBackend(NodeBackend):
         return make_home_pvc(
             name=names.pvc,
             size=home_size(quotas["disk_mb"], self.home_size_without_quota),
-            storage_class=self.home_storage_class,
+            storage_class=self.storage_class,
             access_modes=self.storage_access_modes,
             labels=project_labels(project_id),
         )
@@ -256,7 +272,7 @@ class KubernetesBackend(NodeBackend):
         """(Secret, Pod) running the project's server, `home` the size of its volume."""
         names = project_names(project_id)
         resources = project_resources(quotas, self.cpu_fraction, self.memory_fraction)
-        note = limits_note(resources, self.node_name, home, self.home_storage_class)
+        note = limits_note(resources, self.node_name, home, self.storage_class)
         limits = self.limits_env({**quotas, "disk_mb": quantity_mib(home)}, True, note)
         env = project_environment(hub_env, limits, project_id)
         pod_env, secret_data = split_secret_env(env, set(self.secret_env), names.secret)
@@ -264,11 +280,11 @@ class KubernetesBackend(NodeBackend):
         secret = make_token_secret(names.secret, secret_data, project_labels(project_id))
         pod = make_project_pod(
             names=names,
-            image=self.pod_image,
+            image=self.image,
             command=self.command + list(args),
             env=pod_env,
             resources=resources,
-            scheduling=node_scheduling(self.node_name, self.options),
+            scheduling=node_scheduling(self.node_name, self.scheduling_options),
             labels=labels,
             uid=self.uid,
             gid=self.gid,
@@ -284,7 +300,7 @@ class KubernetesBackend(NodeBackend):
     async def _core(self):
         if self._api_client is None:
             configuration = Configuration()
-            kubeconfig, context = self.options.get("kubeconfig"), self.options.get("context")
+            kubeconfig, context = self.kubeconfig, self.context
             if kubeconfig or context:
                 await kube_config.load_kube_config(
                     config_file=kubeconfig,
@@ -334,7 +350,7 @@ class KubernetesBackend(NodeBackend):
         namespace = self.pod_namespace
         names = project_names(project.id)
         # bad node options are refused before anything is made
-        node_scheduling(self.node_name, self.options)
+        node_scheduling(self.node_name, self.scheduling_options)
         core = await self._core()
         home = await self._ensure_home(core, namespace, project.id, quotas)
         # the server listens on every address of its pod; the hub reaches it at the pod's

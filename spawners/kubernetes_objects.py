@@ -26,6 +26,8 @@ from kubernetes_asyncio.client import V1EnvVarSource, V1ObjectMeta, V1Secret, V1
 from kubespawner.objects import make_pod, make_pvc
 from kubespawner.slugs import is_valid_label, is_valid_object_name, safe_slug
 
+from .backend import InvalidNodeOptions
+
 # the project image gives this folder to uid 1000 (docker/Dockerfile.project)
 HOME = "/home/user"
 PORT = 8888
@@ -44,10 +46,6 @@ HOPELESS_WAITING = {"InvalidImageName", "ErrImageNeverPull", "CreateContainerCon
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {"k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
-
-
-class InvalidNodeOptions(ValueError):
-    """A kubernetes node row whose options cannot be used; the message says what to fix."""
 
 
 @dataclass(frozen=True)

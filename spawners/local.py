@@ -20,7 +20,7 @@ from tornado import web
 from traitlets import Bool, Float, Integer, List, TraitError, Unicode, default, validate
 
 from ..names import unix_name
-from . import cgroups, forkserver, kernel_sockets, procfs, unixuser
+from . import cgroups, forkserver, homes, kernel_sockets, procfs, unixuser
 from .backend import NodeBackend
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -127,9 +127,20 @@ class LocalBackend(NodeBackend):
     _cgroups = None  # detected once per process: (version, roots or reason)
     _fork_servers = {}  # socket path -> ForkServer, shared by this process's backends
 
-    @property
-    def projects_root(self):
-        return self.node_options.get("projects_root") or self.hub.projects_root
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # project id -> the Popen of a server this backend started itself (not through
+        # the fork server): poll and stop reap it, so it never lingers as a zombie
+        self._children = {}
+
+    projects_root = Unicode(
+        help="""Folder of this node's project homes (node option; default: the hub's,
+        <c.SMCHub.data_dir>/projects).""",
+    ).tag(node_option=True)
+
+    @default("projects_root")
+    def _projects_root_default(self):
+        return self.hub.projects_root
 
     @property
     def logs_dir(self):
@@ -221,14 +232,14 @@ class LocalBackend(NodeBackend):
 
         self.log.info("Starting project %s on node %s as %s", project.id, self.node_name,
                       account.name if account else "the hub's user")  # fmt: skip
-        spawner._local_proc = None
+        self._children.pop(project.id, None)
         with self._open_log(project.id) as log:
             pid = None
             if self.use_fork_server:
                 pid = await self._fork(project.id, cmd, env, home, account, group, log)
             if pid is None:
                 proc = self._popen(cmd, env, home, account, group, log)
-                spawner._local_proc = proc
+                self._children[project.id] = proc
                 pid = proc.pid
         handle = {"pid": pid, "create_time": _create_time(pid)}
         if account is not None:
@@ -283,6 +294,12 @@ class LocalBackend(NodeBackend):
         """Start the fork server in the background, so the first start finds it ready."""
         if self.use_fork_server:
             self.fork_server().start_soon(self.fork_server_timeout)
+
+    def export_home(self, project_id):
+        return homes.export_local(self, project_id)
+
+    async def import_home(self, project_id, chunks):
+        return await homes.import_local(self, project_id, chunks)
 
     async def close(self):
         """Stop this node's fork server (the hub is stopping); project servers keep running."""
@@ -357,7 +374,7 @@ class LocalBackend(NodeBackend):
             await asyncio.sleep(min(max(waited / 10, 0.005), 0.2))
 
     async def poll(self, spawner, handle):
-        proc = getattr(spawner, "_local_proc", None)
+        proc = self._children.get(spawner.project_id)
         if proc is not None and proc.pid == handle.get("pid"):
             return proc.poll()
         # found again after a hub restart: it is not our child any more
@@ -375,10 +392,9 @@ class LocalBackend(NodeBackend):
             if _alive(process):
                 self.log.warning("Project server %s ignored SIGTERM; killing it", pgid)
             _signal_group(pgid, signal.SIGKILL)
-        proc = getattr(spawner, "_local_proc", None)
+        proc = self._children.pop(project_id, None)
         if proc is not None:
-            proc.poll()
-            spawner._local_proc = None
+            proc.poll()  # reaped, so no zombie is left behind
         # whatever is left of the project (a kernel that left the session, a nohup job)
         # stops with it: its cgroup, or else its own account, holds only its processes
         if handle.get("cgroup"):

@@ -16,18 +16,19 @@ is none, and the hub decides. Draining a machine in smchub pauses it in Swarm (n
 tasks; the projects running there keep running, as smchub's draining means).
 """
 
+import asyncio
 import random
 import re
 import socket
-import time
 
 from docker.errors import DockerException, NotFound
 from docker.types import DriverConfig, Mount, Resources, RestartPolicy, ServiceMode
 from requests.exceptions import RequestException
-from traitlets import Float, Integer, Tuple, validate
+from traitlets import Bool, Dict, Float, Integer, Tuple, Unicode, default, validate
 
+from . import swarm_homes
+from .backend import HomeTransferError
 from .docker import HOME, DockerBackend
-from .swarm_homes import export_swarm, import_swarm
 
 # task states (swarmkit's api.TaskState) on the way to running, and after it
 TASK_STARTING = {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready",
@@ -127,13 +128,12 @@ def task_report(task):
 
 
 class SwarmBackend(DockerBackend):
-    """Runs project servers as Swarm services, each pinned to one machine of the swarm.
+    """A swarm's own entry: talks to the Swarm manager to list the swarm's machines.
 
-    The backend of the swarm's own entry talks to the manager to list machines and check
-    that it answers; the backend of each machine (an smchub node found by `discover`)
-    starts, polls and stops the services pinned there, through the same manager. Settings
-    it shares with the docker backend (image, project_user, command, stop_timeout) are read
-    from c.DockerBackend.* too, and c.SwarmBackend.* overrides them.
+    Each machine the manager reports becomes an smchub node of its own, run by
+    SwarmMachineBackend through the same manager. Settings shared with the docker
+    backend (image, project_user, command, stop_timeout) are read from c.DockerBackend.*
+    too, and c.SwarmBackend.* overrides them, for the entry and its machines alike.
     """
 
     kind = "swarm"
@@ -151,14 +151,6 @@ class SwarmBackend(DockerBackend):
         """,
     ).tag(config=True)
 
-    def warm(self):
-        """Nothing to prepare: servers use the machines' own network (no relay)."""
-
-    @property
-    def host_ip(self):
-        """Where the hub reaches servers on this machine (they use its network)."""
-        return (self.node_options or {}).get("host_ip", "127.0.0.1")
-
     @validate("port_range")
     def _validate_port_range(self, proposal):
         low, high = proposal.value
@@ -173,27 +165,84 @@ class SwarmBackend(DockerBackend):
         0.5, help="Seconds between looks at a service's task while it starts or stops."
     ).tag(config=True)
 
-    @property
-    def swarm_node_id(self):
-        """The Swarm node this smchub node stands for (None for the swarm's own entry)."""
-        return (self.node_options or {}).get("swarm_node_id")
+    volume_driver = Unicode(
+        "",
+        help="""Volume driver of project homes, for storage shared by the machines (a node's
+        options may name another; empty: a local volume on the machine of the project).""",
+    ).tag(config=True, node_option=True)
+    volume_options = Dict(help="Options of volume_driver (node option).").tag(
+        config=True, node_option=True
+    )
+
+    # set on the swarm's entry by the admin, and on its machines by `discover`
+    cluster = Bool(
+        False, help="This node is a swarm's own entry, whose machines become nodes (node option)."
+    ).tag(node_option=True)
+    cluster_entry = Unicode(help="Name of the swarm's entry a machine was found through.").tag(
+        node_option=True
+    )
+    swarm_node_id = Unicode(help="The Swarm node id of a machine.").tag(node_option=True)
+    hostname = Unicode(help="The machine's hostname, as Swarm reports it.").tag(node_option=True)
+
+    @default("host_ip")
+    def _host_ip_default(self):
+        # servers use the machine's own network; its address is found by `discover`
+        return "127.0.0.1"
+
+    @classmethod
+    def class_for_node(cls, options):
+        """The swarm's entry, or (for a node found by `discover`) one of its machines."""
+        return SwarmMachineBackend if (options or {}).get("swarm_node_id") else cls
+
+    def warm(self):
+        """Nothing to prepare: servers use the machines' own network (no relay)."""
+
+    async def discover(self):
+        """The swarm's machines, as node specs."""
+        nodes = await self.in_thread(self._list_machines)
+        return machine_specs(self.node_name, nodes)
+
+    def _list_machines(self):
+        return [n.attrs for n in self.client.nodes.list()]
+
+    async def start(self, spawner, project, quotas):
+        raise SwarmStartFailed(
+            f"node {self.node_name!r} is a swarm's own entry; projects run on its machines "
+            "(nodes named after it, found when the manager is checked)"
+        )
+
+    async def poll(self, spawner, handle):
+        return 1  # nothing ever runs on the entry itself
+
+    async def stop(self, spawner, handle, now=False):
+        """Nothing runs on the entry itself."""
+
+    def export_home(self, project_id):
+        raise HomeTransferError(f"{self.node_name} is a swarm's entry: it holds no homes")
+
+    async def import_home(self, project_id, chunks):
+        raise HomeTransferError(f"{self.node_name} is a swarm's entry: it holds no homes")
+
+
+class SwarmMachineBackend(SwarmBackend):
+    """Runs project servers as Swarm services, each pinned to this machine of the swarm."""
 
     def service_name(self, project_id):
         return self.container_name(project_id)
 
-    # --- the swarm and its machines ---------------------------------------------------------
+    # --- the machine in the swarm -------------------------------------------------------
+
+    def _machine_answers(self):
+        node = self.check_client.inspect_node(self.swarm_node_id)
+        return node.get("Status", {}).get("State") == "ready"
 
     async def check(self):
-        """The entry: the manager answers. A machine: the manager has it ready."""
-        if not self.swarm_node_id:
-            return await self._run(self.client.ping)
-        node = await self._run(self.client.nodes.get, self.swarm_node_id)
-        return node.attrs.get("Status", {}).get("State") == "ready"
+        """The manager has this machine ready."""
+        return await self.in_thread(self._machine_answers)
 
     async def discover(self):
-        """The swarm's machines, as node specs (called on the swarm's own entry)."""
-        nodes = await self._run(self.client.nodes.list)
-        return machine_specs(self.node_name, [n.attrs for n in nodes])
+        """A machine has no machines of its own."""
+        return None
 
     async def reconcile(self, state):
         """Give the machine the Swarm availability that smchub's state means (smchub owns
@@ -203,29 +252,26 @@ class SwarmBackend(DockerBackend):
         projects running there (and start them again when the machine is active, behind the
         hub's back), while draining in smchub only stops new projects from coming.
         """
-        if not self.swarm_node_id:
-            return
         wanted = "pause" if state == "draining" else "active"
+        node = await self.in_thread(self._machine)
+        spec = dict(node.attrs["Spec"])
+        if spec.get("Availability") == wanted:
+            return
+        self.log.info("Swarm node %s of %s: availability %s", self.swarm_node_id,
+                      self.node_name, wanted)  # fmt: skip
+        await self.in_thread(node.update, {**spec, "Availability": wanted})
 
-        def apply():
-            node = self.client.nodes.get(self.swarm_node_id)
-            spec = dict(node.attrs["Spec"])
-            if spec.get("Availability") == wanted:
-                return
-            self.log.info("Swarm node %s of %s: availability %s", self.swarm_node_id,
-                          self.node_name, wanted)  # fmt: skip
-            node.update({**spec, "Availability": wanted})
+    def _machine(self):
+        return self.client.nodes.get(self.swarm_node_id)
 
-        await self._run(apply)
-
-    # --- project servers ----------------------------------------------------------------
+    # --- ports ----------------------------------------------------------------------------
 
     def _ports_in_use(self):
         """Ports of the project servers this hub runs or starts on this machine."""
         ports = set()
-        for user in list(getattr(self.hub, "users", {}).values()):
+        for user in list(self.hub.users.values()):
             spawner = user.spawners.get("")
-            if spawner is None or getattr(spawner, "node_name", None) != self.node_name:
+            if spawner is None or spawner.node_name != self.node_name:
                 continue
             if (spawner.active or spawner._spawn_pending) and spawner.port:
                 ports.add(spawner.port)
@@ -240,11 +286,12 @@ class SwarmBackend(DockerBackend):
             # probe): nothing to learn either way, so take it
             return False
 
-    async def _pick_port(self):
+    async def pick_port(self):
+        """A port of this machine for a new server (or transfer) to listen on."""
         taken = self._ports_in_use()
         for _ in range(20):
             port = choose_port(self.port_range, taken)
-            if not await self._run(self._port_answers, port):
+            if not await self.in_thread(self._port_answers, port):
                 return port
             taken.add(port)
         raise SwarmStartFailed(
@@ -252,18 +299,17 @@ class SwarmBackend(DockerBackend):
             "widen c.SwarmBackend.port_range"
         )
 
+    # --- services -------------------------------------------------------------------------
+
     def service_kwargs(self, project_id, env, quotas, args):
         """What the project's service is made of (for client.services.create)."""
-        options = self.node_options or {}
-        driver = options.get("volume_driver")
+        driver = self.volume_driver
         mount = Mount(
             target=HOME,
             source=self.volume_name(project_id),
             type="volume",
             labels={"smchub.project": project_id},
-            driver_config=DriverConfig(driver, options.get("volume_options") or {})
-            if driver
-            else None,
+            driver_config=DriverConfig(driver, self.volume_options) if driver else None,
         )
         labels = {"smchub.project": project_id, "smchub.node": self.node_name}
         resources = Resources(
@@ -273,7 +319,7 @@ class SwarmBackend(DockerBackend):
         # a fork bomb stays inside the project (Docker's API 1.41 has it; the SDK does not)
         resources["Limits"]["Pids"] = self.pids_limit
         return {
-            "image": options.get("image") or self.image,
+            "image": self.image,
             "name": self.service_name(project_id),
             # Args, not Command: the image's entrypoint (tini) stays PID 1. Services have
             # no no-new-privileges option before Docker 27: setpriv sets it on the
@@ -297,6 +343,20 @@ class SwarmBackend(DockerBackend):
     def _tasks(self, service_id):
         return self.client.api.tasks(filters={"service": service_id})
 
+    async def service_tasks(self, service_id):
+        """The tasks Swarm has for a service (its history of attempts included)."""
+        return await self.in_thread(self._tasks, service_id)
+
+    def create_service(self, **kwargs):
+        """Make a Swarm service (in an executor thread: see in_thread)."""
+        return self.client.services.create(**kwargs)
+
+    def _service(self, name_or_id):
+        try:
+            return self.client.services.get(name_or_id)
+        except NotFound:
+            return None
+
     def _machine_ready(self, task):
         # a machine that is down still shows its tasks running: nothing runs there as far
         # as anyone can tell
@@ -315,59 +375,51 @@ class SwarmBackend(DockerBackend):
         wanted = TASK_STARTING | {TASK_RUNNING} if starting else {TASK_RUNNING}
         return state in wanted and self._machine_ready(task)
 
-    def _remove_service(self, name_or_id, wait):
+    def _any_task_alive(self, service_id):
+        return any(self._alive(t, starting=True) for t in self._tasks(service_id))
+
+    async def remove_service(self, name_or_id, wait=0):
         """Stop a service's task (waiting up to `wait` seconds), then remove the service.
 
         Scaling to no replicas first lets the server stop within its grace period while the
         service can still be asked about its task; a removed service has no tasks to list.
         """
-        try:
-            service = self.client.services.get(name_or_id)
-        except NotFound:
+        service = await self.in_thread(self._service, name_or_id)
+        if service is None:
             return
         if wait:
-            service.scale(0)
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline:
-                if not any(self._alive(t, starting=True) for t in self._tasks(service.id)):
+            await self.in_thread(service.scale, 0)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + wait
+            while loop.time() < deadline:
+                if not await self.in_thread(self._any_task_alive, service.id):
                     break
-                time.sleep(self.task_poll_interval)
-        service.remove()
+                await asyncio.sleep(self.task_poll_interval)
+        await self.in_thread(service.remove)
 
-    def _create_and_wait(self, project_id, env, quotas, args, deadline):
-        # a service left from a hub that lost track of it (its state was not saved)
-        self._remove_service(self.service_name(project_id), wait=self.stop_timeout + 5)
-        service = self.client.services.create(**self.service_kwargs(project_id, env, quotas, args))
-        try:
-            while True:
-                task = latest_task(self._tasks(service.id))
-                state = task["Status"]["State"] if task else "new"
-                if state == TASK_RUNNING:
-                    return service.id
-                if state not in TASK_STARTING:
-                    raise SwarmStartFailed(
-                        f"Swarm's task for project {project_id} on {self.node_name} is {state}: "
-                        f"{task_report(task)}"
-                    )
-                if time.monotonic() > deadline:
-                    why = task_report(task) if task else "Swarm made no task"
-                    raise SwarmStartFailed(
-                        f"project {project_id} did not start on {self.node_name} in time "
-                        f"(its task is {state}: {why})"
-                    )
-                time.sleep(self.task_poll_interval)
-        except BaseException:
-            service.remove()
-            raise
+    async def _wait_running(self, project_id, service, deadline):
+        loop = asyncio.get_running_loop()
+        while True:
+            task = latest_task(await self.service_tasks(service.id))
+            state = task["Status"]["State"] if task else "new"
+            if state == TASK_RUNNING:
+                return
+            if state not in TASK_STARTING:
+                raise SwarmStartFailed(
+                    f"Swarm's task for project {project_id} on {self.node_name} is {state}: "
+                    f"{task_report(task)}"
+                )
+            if loop.time() > deadline:
+                why = task_report(task) if task else "Swarm made no task"
+                raise SwarmStartFailed(
+                    f"project {project_id} did not start on {self.node_name} in time "
+                    f"(its task is {state}: {why})"
+                )
+            await asyncio.sleep(self.task_poll_interval)
 
     async def start(self, spawner, project, quotas):
-        if not self.swarm_node_id:
-            raise SwarmStartFailed(
-                f"node {self.node_name!r} is a swarm's own entry; projects run on its machines "
-                "(nodes named after it, found when the manager is checked)"
-            )
         spawner.ip = self.host_ip
-        spawner.port = await self._pick_port()
+        spawner.port = await self.pick_port()
         env = spawner.get_env()
         env.update(self.limits_env(quotas, True, self._note(quotas)))
         env.update(HOME=HOME, SHELL="/bin/bash", USER="user", LANG="C.UTF-8")
@@ -376,11 +428,17 @@ class SwarmBackend(DockerBackend):
                       self.node_name, spawner.ip, spawner.port)  # fmt: skip
         # finish (or give up and clean up) before JupyterHub's own start timeout, which
         # would leave a service running that no handle points to
-        deadline = time.monotonic() + max(spawner.start_timeout - 5, 10)
-        service_id = await self._run(
-            self._create_and_wait, project.id, env, quotas, spawner.get_args(), deadline
-        )
-        handle = {"service": service_id, "node": self.swarm_node_id,
+        deadline = asyncio.get_running_loop().time() + max(spawner.start_timeout - 5, 10)
+        # a service left from a hub that lost track of it (its state was not saved)
+        await self.remove_service(self.service_name(project.id), wait=self.stop_timeout + 5)
+        kwargs = self.service_kwargs(project.id, env, quotas, spawner.get_args())
+        service = await self.in_thread(self.create_service, **kwargs)
+        try:
+            await self._wait_running(project.id, service, deadline)
+        except BaseException:
+            await self.in_thread(service.remove)
+            raise
+        handle = {"service": service.id, "node": self.swarm_node_id,
                   "volume": self.volume_name(project.id)}  # fmt: skip
         return spawner.ip, spawner.port, handle
 
@@ -408,7 +466,7 @@ class SwarmBackend(DockerBackend):
 
     async def poll(self, spawner, handle):
         try:
-            return await self._run(self._service_status, handle["service"])
+            return await self.in_thread(self._service_status, handle["service"])
         except (DockerException, RequestException) as e:
             # the manager does not answer (the health check marks the swarm down)
             self.log.warning("Swarm manager of %s does not answer: %s", self.node_name, e)
@@ -416,9 +474,7 @@ class SwarmBackend(DockerBackend):
 
     async def stop(self, spawner, handle, now=False):
         try:
-            await self._run(
-                self._remove_service, handle["service"], 0 if now else self.stop_timeout + 5
-            )
+            await self.remove_service(handle["service"], 0 if now else self.stop_timeout + 5)
         except (DockerException, RequestException) as e:
             # left for the next start of the project, which removes a stale service
             self.log.warning("Could not remove the service of %s on %s: %s", spawner.user.name,
@@ -427,7 +483,7 @@ class SwarmBackend(DockerBackend):
     # --- homes, when a project moves on or off this machine ------------------------------
 
     def export_home(self, project_id):
-        return export_swarm(self, project_id)
+        return swarm_homes.export_home(self, project_id)
 
     async def import_home(self, project_id, chunks):
-        return await import_swarm(self, project_id, chunks)
+        return await swarm_homes.import_home(self, project_id, chunks)

@@ -9,11 +9,11 @@ tar between that connection and the volume. Then it exits, and is removed.
 
 import asyncio
 import secrets
-import time
 
 from docker.types import Mount, RestartPolicy, ServiceMode
 
-from .homes import CHUNK, HomeTransferError
+from .backend import HomeTransferError
+from .homes import CHUNK
 
 # runs inside the project image, as root, on the machine's own network
 TRANSFER_SCRIPT = r"""
@@ -58,12 +58,12 @@ TASK_DONE = {"complete"}
 TASK_FAILED = {"failed", "rejected", "shutdown", "orphaned", "remove"}
 
 
-def _transfer_service(backend, project_id, mode, port, token):
-    options = backend.node_options or {}
+async def _transfer_service(backend, project_id, mode, port, token):
     name = f"smchub-move-{mode}-{project_id}"
-    backend._remove_service(name, wait=0)
-    return backend.client.services.create(
-        image=options.get("image") or backend.image,
+    await backend.remove_service(name, wait=0)
+    return await backend.in_thread(
+        backend.create_service,
+        image=backend.image,
         name=name,
         args=[
             "python3",
@@ -85,18 +85,18 @@ def _transfer_service(backend, project_id, mode, port, token):
     )
 
 
-def _task_state(backend, service):
+async def _task_state(backend, service):
     # the latest of the service's tasks (Swarm keeps the history of earlier attempts)
-    tasks = sorted(backend._tasks(service.id), key=lambda t: t.get("CreatedAt", ""))
+    tasks = sorted(await backend.service_tasks(service.id), key=lambda t: t.get("CreatedAt", ""))
     task = tasks[-1] if tasks else None
     return (task["Status"]["State"], task) if task else ("new", None)
 
 
 async def _connect(backend, service, port, token, timeout=120):
     """Connect to the transfer service once it listens; sends the token."""
-    deadline = time.monotonic() + timeout
+    deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        state, task = await asyncio.to_thread(_task_state, backend, service)
+        state, task = await _task_state(backend, service)
         if state in TASK_FAILED or state in TASK_DONE:
             raise HomeTransferError(f"the transfer task on {backend.node_name} is {state}")
         if state == "running":
@@ -108,32 +108,32 @@ async def _connect(backend, service, port, token, timeout=120):
                 writer.write(f"{token}\n".encode())
                 await writer.drain()
                 return reader, writer
-        if time.monotonic() > deadline:
+        if asyncio.get_running_loop().time() > deadline:
             raise HomeTransferError(f"the transfer task on {backend.node_name} did not listen")
         await asyncio.sleep(0.2)
 
 
 async def _finish(backend, service, timeout=120):
-    deadline = time.monotonic() + timeout
+    deadline = asyncio.get_running_loop().time() + timeout
     try:
         while True:
-            state, task = await asyncio.to_thread(_task_state, backend, service)
+            state, task = await _task_state(backend, service)
             if state in TASK_DONE:
                 return
             if state in TASK_FAILED:
                 message = task["Status"].get("Err") or task["Status"].get("Message") or state
                 raise HomeTransferError(f"the transfer on {backend.node_name} failed: {message}")
-            if time.monotonic() > deadline:
+            if asyncio.get_running_loop().time() > deadline:
                 raise HomeTransferError(f"the transfer on {backend.node_name} did not finish")
             await asyncio.sleep(0.2)
     finally:
-        await asyncio.to_thread(backend._remove_service, service.id, 0)
+        await backend.remove_service(service.id)
 
 
-async def export_swarm(backend, project_id):
-    port = await backend._pick_port()
+async def export_home(backend, project_id):
+    port = await backend.pick_port()
     token = secrets.token_hex(16)
-    service = await asyncio.to_thread(_transfer_service, backend, project_id, "export", port, token)
+    service = await _transfer_service(backend, project_id, "export", port, token)
     try:
         reader, writer = await _connect(backend, service, port, token)
         try:
@@ -142,15 +142,15 @@ async def export_swarm(backend, project_id):
         finally:
             writer.close()
     except BaseException:
-        await asyncio.to_thread(backend._remove_service, service.id, 0)
+        await backend.remove_service(service.id)
         raise
     await _finish(backend, service)
 
 
-async def import_swarm(backend, project_id, chunks):
-    port = await backend._pick_port()
+async def import_home(backend, project_id, chunks):
+    port = await backend.pick_port()
     token = secrets.token_hex(16)
-    service = await asyncio.to_thread(_transfer_service, backend, project_id, "import", port, token)
+    service = await _transfer_service(backend, project_id, "import", port, token)
     received = 0
     try:
         reader, writer = await _connect(backend, service, port, token)
@@ -162,7 +162,7 @@ async def import_swarm(backend, project_id, chunks):
         line = (await reader.readline()).decode().split()
         writer.close()
     except BaseException:
-        await asyncio.to_thread(backend._remove_service, service.id, 0)
+        await backend.remove_service(service.id)
         raise
     await _finish(backend, service)
     if len(line) != 3 or line[0] != "OK":

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from smchub.apihandlers.base import PROJECTS_SCOPE
+from smchub.scopes import PROJECTS_SCOPE
 
 from .hubfixture import Person
 

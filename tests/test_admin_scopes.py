@@ -9,7 +9,7 @@ import contextlib
 
 import pytest
 
-from smchub.apihandlers.base import ADMIN_SCOPE, PROJECTS_SCOPE
+from smchub.scopes import ADMIN_SCOPE, PROJECTS_SCOPE
 
 from .hubfixture import Person
 

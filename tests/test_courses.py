@@ -282,6 +282,9 @@ async def verified_person(hub, email):
     user = hub_orm.User.find(hub.db, person.name)
     user.user_info = {"email": email, "email_verified": True}
     hub.db.commit()
+    # signing in lands on the projects page, which claims the places for the address
+    r = await person.api("POST", "courses/claim")
+    assert r.status_code == 200, r.text
     return person
 
 
@@ -389,6 +392,27 @@ async def test_an_emailed_place_is_not_taken_by_whoever_signs_up_first(hub):
     (result,) = (await add_students(instructor, course_id, known_email))["results"]
     assert result["result"] == "added", result
     assert len((await known.api("GET", "projects")).json()) == 1
+
+
+async def test_listing_projects_never_claims_a_place(hub):
+    instructor = await hub.person()
+    _, course_id = await new_course(instructor)
+    email = unique_email("reader")
+    await add_students(instructor, course_id, email)
+    reader = await hub.person()
+    user = hub_orm.User.find(hub.db, reader.name)
+    user.user_info = {"email": email, "email_verified": True}
+    hub.db.commit()
+    # a GET only reads: the place waits for the POST the projects page makes on loading
+    assert (await reader.api("GET", "projects")).json() == []
+    model = (await instructor.api("GET", f"courses/{course_id}")).json()
+    assert student_by_email(model, email)["signed_up"] is False
+    r = await reader.api("POST", "courses/claim")
+    assert r.status_code == 200, r.text
+    assert [p["title"] for p in r.json()["projects"]] == [f"{reader.name} – Math 101"]
+    assert len((await reader.api("GET", "projects")).json()) == 1
+    # claiming again finds nothing new
+    assert (await reader.api("POST", "courses/claim")).json() == {"projects": []}
 
 
 async def test_an_instructor_approves_or_not_an_unverified_match(hub):

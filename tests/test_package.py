@@ -12,6 +12,7 @@ from sqlalchemy import create_engine
 
 import smchub.authenticators.orm  # noqa: F401  (registers its tables)
 from smchub import dbutil, orm
+from smchub.spawners.registry import backend_kinds, loadable_backend_classes
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMCHUB = os.path.join(os.path.dirname(sys.executable), "smchub")
@@ -73,6 +74,20 @@ def test_generate_config_includes_smchub_settings(tmp_path):
         "c.SMCAuthenticator.signup_mode",
     ):
         assert setting in text, setting
+    # every registered kind of node has its settings in the file, each in its own section
+    for kind, cls in loadable_backend_classes().items():
+        assert f"# {cls.__name__}(" in text, f"no {cls.__name__} section for {kind} nodes"
+    for setting in (
+        "c.LocalBackend.pids_limit",
+        "c.DockerBackend.check_timeout",
+        "c.SwarmBackend.port_range",
+        "c.KubernetesBackend.namespace",
+    ):
+        assert setting in text, setting
+
+
+def test_every_kind_of_node_is_registered():
+    assert backend_kinds() == ["docker", "kubernetes", "local", "swarm"]
 
 
 def test_help_lists_smchub_settings():

@@ -15,6 +15,7 @@ import pytest
 
 from smchub.spawners.swarm import (
     SwarmBackend,
+    SwarmMachineBackend,
     SwarmStartFailed,
     choose_port,
     latest_task,
@@ -112,7 +113,7 @@ def test_the_task_swarm_wants_running_is_the_one_that_counts():
 
 
 def test_a_project_service_is_pinned_limited_and_never_restarted_by_swarm():
-    backend = SwarmBackend(
+    backend = SwarmMachineBackend(
         node_name="swarm-m1",
         node_options={"swarm_node_id": "n1", "image": "smchub/project:abc",
                       "volume_driver": "nfs", "volume_options": {"share": "srv:/homes"}},

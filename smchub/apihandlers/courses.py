@@ -1,41 +1,31 @@
 """REST API for courses: /hub/api/courses (instructors are the course project's
 collaborators; admins may do everything)."""
 
-import asyncio
-
 from tornado import web
 
 from .. import orm
 from ..courses import (
     KINDS,
     EnrolmentRefused,
-    PeopleFinder,
+    add_students,
     approve_claimant,
     check_assignment_path,
     check_due,
     check_grade,
+    claim_enrolments,
     course_model,
     courses_taught_by,
-    enrol,
+    give_project,
     grades_csv,
-    is_email,
-    is_student,
-    match_place,
     parse_student_list,
-    pending_enrolments,
-    student_project_title,
 )
-from ..courses import instructors as course_instructors
-from ..coursework import CourseWork, Job, work_row
-from ..names import is_project_name, new_project_id
+from ..coursework import start_step, work_row
+from ..names import new_project_id
 from ..projects import InvalidInput, check_title
 from .base import SMCAPIHandler
-from .files import ProjectServerMixin
-
-MAX_JOB_ID_DIGITS = 18
 
 
-class CourseAPIHandlerBase(ProjectServerMixin, SMCAPIHandler):
+class CourseAPIHandlerBase(SMCAPIHandler):
     def find_course(self, course_id, person):
         """The course `person` teaches (or any course, for admins), or 404."""
         course = self.db.get(orm.Course, course_id) if len(course_id) <= 36 else None
@@ -61,19 +51,20 @@ class CourseAPIHandlerBase(ProjectServerMixin, SMCAPIHandler):
         return self.smchub.course_jobs
 
 
-def give_project(handler, course, student, owner):
-    """The student's project for this course, with the student and every instructor."""
-    people = [student.user, *course_instructors(course)]
-    project = handler.db.get(orm.Project, student.project_id) if student.project_id else None
-    if project is None:
-        title = student_project_title(student.name, course.title)
-        project = handler.new_project(owner, title, collaborators=people)
-        student.project_id = project.id
-        handler.db.commit()
-        return project
-    for person in people:
-        handler.add_collaborator(project, person)
-    return project
+class CourseClaimAPIHandler(SMCAPIHandler):
+    """The caller takes the course places reserved for their email.
+
+    Places are claimed by this POST, never by a GET. The projects page posts it when it
+    loads, and every sign-in lands there, so a person who signs up or signs in finds
+    their places at once; one already signed in finds places added since at their next
+    visit to the page. API clients post it themselves. An unverified address only
+    marks the person as the place's claimant, for an instructor to approve.
+    """
+
+    def post(self):
+        person = self.current_person()
+        given = claim_enrolments(self.smchub, person.orm_user)
+        self.write_json({"projects": self.project_models(given)})
 
 
 class CourseListAPIHandler(CourseAPIHandlerBase):
@@ -127,12 +118,7 @@ class CourseAPIHandler(CourseAPIHandlerBase):
 
 
 class StudentListAPIHandler(CourseAPIHandlerBase):
-    """Add students by username or email, many at once.
-
-    A username enrols that person. An email reserves a place, which goes to someone whose
-    address their authenticator verified, or waits for an instructor to approve whoever
-    signed up with it.
-    """
+    """Add students by username or email, many at once (smchub.courses.add_students)."""
 
     def post(self, course_id):
         person = self.current_person()
@@ -142,62 +128,9 @@ class StudentListAPIHandler(CourseAPIHandlerBase):
             entries = parse_student_list(model["students"])
         except InvalidInput as e:
             self.invalid(e)
-        people = PeopleFinder(self.db)
-        results = []
-        for entry in entries:
-            results.append(self._add(course, entry, people, person.orm_user))
-        self.db.commit()
+        results = add_students(self.smchub, course, entries, person.orm_user)
         self.log.info("%s added %d students to course %s", person.name, len(entries), course.id)
         self.write_json({"results": results, "course": course_model(course)})
-
-    def _add(self, course, entry, people, owner):
-        user = people.find(entry)
-        if user is not None and is_project_name(user.name):
-            return {"entry": entry, "result": "error", "message": "that is a project, not a person"}
-        if is_email(entry):
-            return self._add_email(course, entry, entry.lower(), user, owner)
-        if user is None:
-            message = f"no one is called {entry!r}; add them by email instead"
-            return {"entry": entry, "result": "error", "message": message}
-        existing = next((s for s in course.students if s.user_id == user.id), None)
-        if existing is not None and not existing.removed:
-            give_project(self, course, existing, owner)
-            return {"entry": entry, "result": "already", "student": existing.id}
-        student = existing or orm.CourseStudent(course=course)
-        student.removed = False
-        enrol(student, user)
-        self.db.add(student)
-        self.db.commit()
-        project = give_project(self, course, student, owner)
-        return {"entry": entry, "result": "added", "student": student.id, "project": project.id}
-
-    def _add_email(self, course, entry, email, user, owner):
-        existing = next((s for s in course.students if s.email == email), None)
-        if existing is not None and not existing.removed:
-            if existing.user is not None:
-                give_project(self, course, existing, owner)
-            return {"entry": entry, "result": "already", "student": existing.id}
-        if user is not None and is_student(course, user):
-            # enrolled by username already; their address stays unrevealed
-            return {"entry": entry, "result": "already"}
-        student = existing or orm.CourseStudent(course=course, email=email)
-        student.removed = False
-        self.db.add(student)
-        if user is not None and match_place(student, user):
-            self.db.commit()
-            project = give_project(self, course, student, owner)
-            return {"entry": entry, "result": "added", "student": student.id,
-                    "project": project.id}  # fmt: skip
-        # one commit for the whole list (see post): a class list may be long
-        self.db.flush()
-        if student.claimant is not None:
-            return {"entry": entry, "result": "pending", "student": student.id,
-                    "claimant": student.claimant.name,
-                    "message": f"{student.claimant.name} signed up with this email, which no "
-                               "one has verified; approve them to enrol them"}  # fmt: skip
-        return {"entry": entry, "result": "pending", "student": student.id,
-                "message": "added when someone signs up with this email and verifies it, "
-                           "or you approve them"}  # fmt: skip
 
 
 class StudentAPIHandler(CourseAPIHandlerBase):
@@ -223,7 +156,7 @@ class StudentApprovalAPIHandler(CourseAPIHandlerBase):
         except EnrolmentRefused as e:
             raise web.HTTPError(409, str(e)) from None
         self.db.commit()
-        give_project(self, course, student, person.orm_user)
+        give_project(self.smchub, course, student, person.orm_user)
         self.log.info("%s approved %s for course %s (place for %s)", person.name,
                       student.user.name, course.id, student.email)  # fmt: skip
         self.write_json(course_model(course))
@@ -288,13 +221,7 @@ class StepAPIHandler(CourseAPIHandlerBase):
             students = [self.find_student(course, i) for i in wanted]
         else:
             raise web.HTTPError(400, "students must be a list of student ids (or left out: all)")
-        for student in students:
-            if student.user is not None:
-                give_project(self, course, student, person.orm_user)
-        job = Job(course, assignment, step, students)
-        work = CourseWork(self, self.smchub.course_parallelism)
-        job.task = asyncio.ensure_future(work.run(job, course, assignment, students))
-        self.jobs()[job.id] = job
+        job = start_step(self.smchub, course, assignment, step, students, person.orm_user)
         self.log.info("%s started %s of %s for %d students of course %s", person.name, step,
                       assignment.path, len(students), course.id)  # fmt: skip
         self.write_json(job.model(), status=202)
@@ -304,9 +231,7 @@ class JobAPIHandler(CourseAPIHandlerBase):
     def get(self, course_id, job_id):
         person = self.current_person()
         course = self.find_course(course_id, person)
-        # job ids count up from 1 in this hub's lifetime; longer digit strings name none
-        # (and past 4,300 digits int() refuses them)
-        job = self.jobs().get(int(job_id)) if len(job_id) <= MAX_JOB_ID_DIGITS else None
+        job = self.jobs().get(job_id)
         if job is None or job.course_id != course.id:
             raise web.HTTPError(404, f"No such job: {job_id}")
         self.write_json(job.model())
@@ -343,24 +268,9 @@ class GradesCSVHandler(CourseAPIHandlerBase):
         self.finish(grades_csv(course))
 
 
-def claim_enrolments(handler, person):
-    """Course places waiting for a signed-in person's email: theirs if their address is
-    verified, else they are noted as the place's claimant for an instructor to approve."""
-    for student in pending_enrolments(handler.db, person):
-        course = student.course
-        if course.deleted or student.removed or is_student(course, person):
-            continue
-        if not match_place(student, person):
-            handler.db.commit()
-            continue
-        handler.db.commit()
-        owner = course.project.owner or person
-        give_project(handler, course, student, owner)
-        handler.log.info("%s joined course %s by their verified email", person.name, course.id)
-
-
 default_handlers = [
     (r"/api/courses", CourseListAPIHandler),
+    (r"/api/courses/claim", CourseClaimAPIHandler),
     (r"/api/courses/([^/]+)", CourseAPIHandler),
     (r"/api/courses/([^/]+)/students", StudentListAPIHandler),
     (r"/api/courses/([^/]+)/students/([0-9]+)", StudentAPIHandler),
@@ -369,6 +279,6 @@ default_handlers = [
     (r"/api/courses/([^/]+)/assignments/([0-9]+)", AssignmentAPIHandler),
     (r"/api/courses/([^/]+)/assignments/([0-9]+)/(assign|collect|return)", StepAPIHandler),
     (r"/api/courses/([^/]+)/assignments/([0-9]+)/grades/([0-9]+)", GradeAPIHandler),
-    (r"/api/courses/([^/]+)/jobs/([0-9]+)", JobAPIHandler),
+    (r"/api/courses/([^/]+)/jobs/([^/]+)", JobAPIHandler),
     (r"/api/courses/([^/]+)/grades\.csv", GradesCSVHandler),
 ]

@@ -3,7 +3,8 @@
 from tornado import web
 
 from .. import nodes, orm
-from .base import ADMIN_SCOPE, SMCAPIHandler
+from ..scopes import ADMIN_SCOPE
+from .base import SMCAPIHandler
 
 
 class NodeAPIHandlerBase(SMCAPIHandler):
@@ -21,7 +22,7 @@ class NodeAPIHandlerBase(SMCAPIHandler):
         return self.current_user
 
     def models(self, rows=None):
-        all_rows, loads = nodes.loads_for(self.db, nodes.allocations_in_hub(self.users))
+        all_rows, loads = self.smchub.node_loads()
         rows = all_rows if rows is None else rows
         return [nodes.node_model(n, loads.get(n.name)) for n in rows]
 

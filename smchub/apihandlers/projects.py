@@ -1,6 +1,4 @@
-"""REST API for projects: /hub/api/projects (DESIGN.md §4)."""
-
-import asyncio
+"""REST API for projects: /hub/api/projects (docs/architecture.md, "The REST contract")."""
 
 from jupyterhub import orm as hub_orm
 from tornado import web
@@ -14,14 +12,12 @@ from ..projects import (
     check_node_labels,
     check_quotas,
     check_title,
+    delete_project,
     invite_person,
     projects_for,
     remove_collaborator,
-    revoke_server_access,
 )
-from .base import SMCAPIHandler
-from .courses import claim_enrolments
-from .files import ProjectServerMixin
+from .base import SMCAPIHandler, service_errors
 
 
 class ProjectListAPIHandler(SMCAPIHandler):
@@ -29,8 +25,6 @@ class ProjectListAPIHandler(SMCAPIHandler):
 
     def get(self):
         person = self.current_person()
-        # course places waiting for this person's email become theirs now
-        claim_enrolments(self, person.orm_user)
         offset, limit = self.get_api_pagination()
         projects, total = projects_for(self.db, person.orm_user, offset, limit)
         models = self.project_models(projects)
@@ -94,15 +88,7 @@ class ProjectAPIHandler(SMCAPIHandler):
     async def delete(self, project_id):
         person = self.current_person()
         project = self.find_project(project_id, person, owner_only=True)
-        project_user = self.project_user(project)
-        await self.stop_server(project_user, wait=True)
-        project.deleted = True
-        for invite in list(project.invites):
-            self.db.delete(invite)
-        project.invitations.clear()
-        for collaborator in project.collaborators:
-            revoke_server_access(self.db, project_user, collaborator.user)
-        self.db.commit()
+        await delete_project(self.smchub, project)
         self.log.info("%s deleted project %s; its files are kept", person.name, project.id)
         self.set_status(204)
         self.finish()
@@ -119,34 +105,13 @@ class ProjectServerAPIHandler(SMCAPIHandler):
         person = self.current_person()
         project = self.find_project(project_id, person)
         project_user = self.project_user(project)
-        spawner = project_user.spawner
-        if action == "start":
-            await self._start(project_user, spawner)
-        else:
-            await self._stop(project_user, spawner)
+        servers = self.smchub.servers
+        with service_errors():
+            if action == "start":
+                await servers.start(project_user, grace=self.start_grace)
+            else:
+                await servers.stop(project_user, wait=False, grace=self.start_grace)
         self.write_json(self.project_model(project), status=202)
-
-    async def _start(self, project_user, spawner):
-        while spawner.pending == "stop":
-            await asyncio.sleep(0.1)
-        if spawner.active:
-            return
-        task = asyncio.ensure_future(self.spawn_single_user(project_user))
-        task.add_done_callback(self._log_spawn_failure)
-        done, _ = await asyncio.wait([task], timeout=self.start_grace)
-        if done:
-            exc = task.exception()
-            if isinstance(exc, web.HTTPError):
-                raise exc
-            if exc is not None:
-                raise web.HTTPError(500, f"Project failed to start: {exc}")
-
-    def _log_spawn_failure(self, task):
-        if not task.cancelled() and task.exception() is not None:
-            self.log.warning("Starting a project failed: %s", task.exception())
-
-    async def _stop(self, project_user, spawner):
-        await self.stop_server(project_user, wait=False, grace=self.start_grace)
 
 
 class CollaboratorAPIHandler(SMCAPIHandler):
@@ -197,7 +162,7 @@ class CollaboratorAPIHandler(SMCAPIHandler):
         self.write_json(self.project_model(project))
 
 
-class ProjectMoveAPIHandler(ProjectServerMixin, SMCAPIHandler):
+class ProjectMoveAPIHandler(SMCAPIHandler):
     """POST /api/projects/<id>/move {node}: admins move a project to another node."""
 
     async def post(self, project_id):
@@ -208,7 +173,8 @@ class ProjectMoveAPIHandler(ProjectServerMixin, SMCAPIHandler):
         model = self.json_object_body({"node"}, required=("node",))
         if not isinstance(model["node"], str):
             raise web.HTTPError(400, "node must be the name of a compute node")
-        moved = await move_project(self, project, model["node"])
+        with service_errors():
+            moved = await move_project(self.smchub, project, model["node"])
         self.write_json({**self.project_model(project), "moved": moved})
 
 

@@ -9,8 +9,10 @@ from ..names import is_project_name
 class ReservingUserAPIHandler(UserAPIHandler):
     """POST /api/users/<name> creates a person; project ids are not theirs to take.
 
-    (JupyterHub validates names when creating users in bulk and renaming them, where
-    the hub's validate_username applies, but not on this route.)
+    (JupyterHub checks names with the authenticator's validate_username when creating
+    users in bulk and renaming them; on this route only its add_user checks them, and
+    ProjectNamesReserved.add_user lets project names through for the project users
+    already in the database.)
     """
 
     async def post(self, user_name):

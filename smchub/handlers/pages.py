@@ -4,7 +4,7 @@ from jupyterhub.handlers import BaseHandler
 from jupyterhub.utils import url_path_join
 from tornado import web
 
-from .. import nodes, orm
+from .. import orm
 from ..names import is_project_name
 from ..projects import projects_for
 
@@ -75,7 +75,7 @@ class NodesPageHandler(SMCPageHandler):
         user = self.current_user
         if not user.admin:
             raise web.HTTPError(403, "Only admins can see compute nodes.")
-        rows, loads = nodes.loads_for(self.db, nodes.allocations_in_hub(self.users))
+        rows, loads = self.settings["smchub"].node_loads()
         html = await self.render_template(
             "nodes.html", user=user, nodes=[(n, loads[n.name]) for n in rows]
         )

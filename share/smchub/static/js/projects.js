@@ -146,6 +146,11 @@
     );
   });
   filterInput.addEventListener("input", render);
-  refresh();
+  // every sign-in lands here: course places reserved for this person's email are
+  // claimed by this POST (listing projects never writes), then the list shows them;
+  // a failed claim must not keep the list from loading (the next visit tries again)
+  api("POST", "courses/claim")
+    .catch(() => {})
+    .finally(refresh);
   setInterval(refresh, 5000);
 })();

@@ -1,0 +1,349 @@
+"""Project servers as the hub's own service: start, stop, reach and copy between them.
+
+JupyterHub starts and stops servers from request handlers (BaseHandler.spawn_single_user
+and stop_single_user). smchub needs the same from places no request reaches (course
+steps running for a class, moves, timers), so this is that work done with only the app:
+its users, proxy and limits. The handlers, moves and course steps all call this one
+object, `SMCHub.servers`.
+
+The hub talks to project servers directly (not through the proxy) with each server's
+own API token, which JupyterHub scopes to that one server. Copies stream a tar archive
+from the source server's localhub (GET smc/api/archive) into the target's (PUT), chunk
+by chunk with back-pressure, so a folder of any size crosses without being held in the
+hub's memory.
+"""
+
+import asyncio
+import math
+import random
+
+import httpx
+from jupyterhub import orm as hub_orm
+from jupyterhub import roles
+from tornado import web
+
+# how long a start may take before callers that wait for it give up
+START_TIMEOUT = 120
+# chunks pulled from the source only as fast as the target takes them
+CHUNK = 256 * 1024
+
+
+class ServiceError(Exception):
+    """Hub logic could not do what was asked; `status` is how the REST API answers it."""
+
+    def __init__(self, status, message, retry_after=None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.retry_after = retry_after
+
+
+class ServerError(ServiceError):
+    """A project server could not be started, reached or copied to or from."""
+
+
+class ProjectServers:
+    """The project servers of one hub; made once by SMCHub as `app.servers`."""
+
+    def __init__(self, app):
+        self.app = app
+
+    @property
+    def db(self):
+        return self.app.db
+
+    @property
+    def log(self):
+        return self.app.log
+
+    # --- the JupyterHub user serving a project ------------------------------------
+
+    def user_for(self, project):
+        """The JupyterHub user serving `project`, made if the project has none yet."""
+        orm_user = hub_orm.User.find(self.db, project.id)
+        if orm_user is None:
+            orm_user = hub_orm.User(name=project.id)
+            self.db.add(orm_user)
+            roles.assign_default_roles(self.db, entity=orm_user)
+            self.db.commit()
+        return self.app.users[orm_user]
+
+    def cached_user(self, project_id):
+        """The project's user if the hub holds it (every running server's user is held)."""
+        orm_user = hub_orm.User.find(self.db, project_id)
+        return None if orm_user is None else dict.get(self.app.users, orm_user.id)
+
+    # --- starting -----------------------------------------------------------------
+
+    def _check_limits(self):
+        """JupyterHub's concurrent-spawn and active-server limits, as its handlers apply them."""
+        counts = self.app.users.count_active_users()
+        pending = counts["spawn_pending"] + counts["proxy_pending"]
+        limit = self.app.concurrent_spawn_limit
+        if limit and pending >= limit:
+            # a random wait spreads out the retries of many people refused at once
+            retry = int(random.uniform(*self.app.spawn_throttle_retry_range))
+            if retry <= 90:
+                human = f"{math.ceil(retry / 10)}0 seconds"
+            else:
+                human = f"{round(retry / 60)} minutes"
+            self.log.warning("%s pending spawns, throttling; retry in %s s", pending, retry)
+            raise ServerError(
+                429, f"Too many users trying to log in right now. Try again in {human}.", retry
+            )
+        if self.app.active_server_limit and counts["active"] >= self.app.active_server_limit:
+            self.log.info("%s servers active, no space available", counts["active"])
+            raise ServerError(429, "Active user limit exceeded. Try again in a few minutes.")
+
+    def begin_start(self, user):
+        """Start the project's server; returns the future of the whole start.
+
+        The future finishes once the server answers and has its proxy route. Other
+        callers find it as the spawner's _spawn_future, as JupyterHub's own code does.
+        """
+        spawner = user.spawner
+        if spawner.pending:
+            raise RuntimeError(f"{spawner._log_name} pending {spawner.pending}")
+        self._check_limits()
+        # pending from now on: no gap in which a second start could slip in
+        spawner._spawn_pending = True
+
+        async def start():
+            tic = asyncio.get_running_loop().time()
+            await user.spawn()
+            self.log.info("Project %s took %.3f seconds to start", user.name,
+                          asyncio.get_running_loop().time() - tic)  # fmt: skip
+            self.app.eventlog.emit(
+                schema_id="https://schema.jupyter.org/jupyterhub/events/server-action",
+                data={"action": "start", "username": user.name, "servername": ""},
+            )
+            spawner._proxy_pending = True
+            try:
+                await self.app.proxy.add_user(user)
+            except Exception:
+                # a server nobody can reach only holds resources
+                self.log.exception("Adding project %s to the proxy failed; stopping it", user.name)
+                await user.stop()
+            else:
+                spawner.add_poll_callback(self._stopped_by_itself, user)
+            finally:
+                spawner._proxy_pending = False
+
+        future = spawner._spawn_future = asyncio.ensure_future(start())
+
+        def done(f):
+            # a failure stays on the spawner, as in JupyterHub, so pages can show it
+            if f.cancelled() or f.exception() is None:
+                spawner._spawn_future = None
+            else:
+                self.log.warning("Starting project %s failed: %s", user.name, f.exception())
+            spawner._spawn_pending = False
+
+        future.add_done_callback(done)
+        return future
+
+    async def _stopped_by_itself(self, user):
+        """The server exited on its own: remove its route and clean up after it."""
+        status = await user.spawner.poll()
+        self.log.warning("Project %s's server stopped, with exit code %s", user.name, status)
+        await self.app.proxy.delete_user(user)
+        await user.stop()
+
+    async def start(self, user, grace):
+        """Start the server unless it is up or starting; waits `grace` seconds for an
+        immediate refusal (no node has room, too many starts) to raise ServerError."""
+        spawner = user.spawner
+        await self._stop_finished(user)
+        if spawner.active:
+            return
+        future = self.begin_start(user)
+        done, _ = await asyncio.wait([future], timeout=grace)
+        if done:
+            _raise_start_failure(user, future.exception())
+
+    async def ensure_running(self, user, timeout=START_TIMEOUT):
+        """Start the project's server if needed and wait until it answers."""
+        spawner = user.spawner
+        await self._stop_finished(user)
+        if spawner.ready:
+            return
+        if not spawner.active:
+            future = self.begin_start(user)
+            done, _ = await asyncio.wait([future], timeout=timeout)
+            if done:
+                _raise_start_failure(user, future.exception())
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not spawner.ready:
+            if not spawner.active:
+                raise ServerError(503, f"project {user.name} could not be started; see its page")
+            if asyncio.get_running_loop().time() > deadline:
+                raise ServerError(503, f"project {user.name} did not start in time")
+            await asyncio.sleep(0.1)
+
+    async def _stop_finished(self, user):
+        while user.spawner.pending == "stop":
+            await asyncio.sleep(0.1)
+
+    # --- stopping -----------------------------------------------------------------
+
+    def begin_stop(self, user):
+        """Stop a server that is running and not busy; returns the stop's future."""
+        spawner = user.spawner
+        if spawner.pending:
+            raise RuntimeError(f"{spawner._log_name} pending {spawner.pending}")
+        # pending from now on, before anything is awaited
+        spawner._stop_pending = True
+
+        async def stop():
+            try:
+                await self.app.proxy.delete_user(user)
+                await user.stop()
+                self.app.eventlog.emit(
+                    schema_id="https://schema.jupyter.org/jupyterhub/events/server-action",
+                    data={"action": "stop", "username": user.name, "servername": ""},
+                )
+            finally:
+                spawner._stop_future = None
+                spawner._stop_pending = False
+
+        future = spawner._stop_future = asyncio.ensure_future(stop())
+        return future
+
+    async def stop(self, user, wait, grace=0):
+        """Stop a project's server, whatever it is doing now.
+
+        With wait=False, returns after `grace` seconds even if the stop goes on.
+        """
+        spawner = user.spawner
+        if spawner.pending == "spawn":
+            # a start cannot be cancelled midway; let it finish, then stop
+            try:
+                await spawner._spawn_future
+            except Exception:
+                return
+        if spawner.pending == "stop":
+            # a stop begun elsewhere (another request, the idle culler, hub shutdown)
+            while wait and spawner.pending == "stop":
+                await asyncio.sleep(0.1)
+            return
+        if not spawner.active:
+            return
+        future = self.begin_stop(user)
+        if wait:
+            await future
+        else:
+            await asyncio.wait([future], timeout=grace)
+
+    # --- talking to a server ------------------------------------------------------
+
+    @staticmethod
+    def url(user, path):
+        """The URL of `path` on the project's server, reached directly from the hub."""
+        return user.spawner.server.url.rstrip("/") + "/" + path
+
+    @staticmethod
+    def headers(user):
+        """Headers with the server's own token, which opens that server only."""
+        return {"Authorization": f"token {user.spawner.api_token}"}
+
+    async def info(self, user):
+        """Processes, memory and disk of a running project, as its localhub reports them."""
+        if not user.spawner.ready:
+            raise ServerError(409, "The project is not running; start it to see its processes.")
+        async with httpx.AsyncClient(timeout=30) as client:
+            r = await client.get(self.url(user, "smc/api/info"), headers=self.headers(user))
+        if r.status_code != 200:
+            raise ServerError(502, f"the project server answered {r.status_code}: {_message(r)}")
+        return r.json()
+
+    async def write_file(self, user, path, text):
+        """Write a text file into the project (through the server's contents API)."""
+        async with httpx.AsyncClient(timeout=60) as client:
+            r = await client.put(
+                self.url(user, f"api/contents/{path}"),
+                json={"type": "file", "format": "text", "content": text},
+                headers=self.headers(user),
+            )
+        if r.status_code not in (200, 201):
+            raise ServerError(502, f"could not write {path}: {r.status_code} {r.text[:200]}")
+
+    async def copy(self, source_user, path, target_user, target_path, contents=False, backup=False):
+        """Stream `path` of one project server into `target_path` of another.
+
+        With `contents`, the folder's contents land in target_path (not the folder itself);
+        with `backup`, files the target has changed are kept as name~ before being replaced.
+        """
+        try:
+            return await self._copy(source_user, path, target_user, target_path, contents, backup)
+        except httpx.HTTPError as e:
+            raise ServerError(502, f"the copy was cut short: {e.__class__.__name__} {e}")
+
+    async def _copy(self, source_user, path, target_user, target_path, contents, backup):
+        timeout = httpx.Timeout(60, read=600, write=600)
+        target_url = self.url(target_user, "smc/api/archive")
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            # ask the target first: once the upload streams, a refusal can only cut it off
+            check = await client.put(
+                target_url,
+                params={"path": target_path, "check": "1"},
+                # the server answers before reading a body: do not reuse this connection
+                headers={**self.headers(target_user), "Connection": "close"},
+            )
+            if check.status_code != 200:
+                raise ServerError(
+                    _client_status(check.status_code),
+                    f"writing into {target_path!r} of the target project: {_message(check)}",
+                )
+            async with client.stream(
+                "GET",
+                self.url(source_user, "smc/api/archive"),
+                params={"path": path, **({"contents": "1"} if contents else {})},
+                headers=self.headers(source_user),
+            ) as download:
+                if download.status_code != 200:
+                    await download.aread()
+                    raise ServerError(
+                        _client_status(download.status_code),
+                        f"reading {path!r} from the source project: {_message(download)}",
+                    )
+                upload = await client.put(
+                    target_url,
+                    params={"path": target_path, **({"backup": "1"} if backup else {})},
+                    headers={**self.headers(target_user), "Content-Type": "application/x-tar"},
+                    content=download.aiter_raw(CHUNK),
+                )
+        if upload.status_code != 200:
+            raise ServerError(
+                _client_status(upload.status_code),
+                f"writing into {target_path!r} of the target project: {_message(upload)}",
+            )
+        body = upload.json()
+        result = {"files": body.get("files"), "bytes": body.get("bytes")}
+        if backup:
+            result["backed_up"] = body.get("backed_up", [])
+        return result
+
+
+def _raise_start_failure(user, exc):
+    """A finished start's failure as a ServerError with the status a person should see."""
+    if exc is None:
+        return
+    if isinstance(exc, ServerError):
+        raise exc
+    # the spawner refuses with HTTP statuses of its own (limits 403, no room 503)
+    if isinstance(exc, web.HTTPError):
+        message = exc.log_message % exc.args if exc.args else exc.log_message
+        raise ServerError(exc.status_code, message or str(exc)) from exc
+    raise ServerError(500, f"Project failed to start: {exc}") from exc
+
+
+def _message(response):
+    try:
+        return response.json().get("message") or response.reason_phrase
+    except ValueError:
+        return response.reason_phrase
+
+
+def _client_status(status):
+    # the server's 4xx (bad path, too large) are the caller's to fix; anything else is ours
+    return status if 400 <= status < 500 and status not in (401, 403) else 502
