@@ -31,6 +31,7 @@ from .placement import Overcommit, PlacementRefused, Request, place_project
 from .projects import QUOTA_KEYS, InvalidInput, check_quotas
 from .scopes import ADMIN_SCOPE, PROJECTS_SCOPE
 from .servers import ProjectServers
+from .snapshots import Snapshots
 from .spawners.backend import InvalidNodeOptions
 from .spawners.registry import UnknownBackend, load_backend_class, loadable_backend_classes
 
@@ -169,6 +170,83 @@ class SMCHub(JupyterHub):
         """,
     ).tag(config=True)
 
+    snapshot_repository = Unicode(
+        "",
+        help="""The restic repository holding every project's snapshots.
+
+        Default: the folder snapshots/ in c.SMCHub.data_dir. Any restic repository works:
+        a folder (Docker and Swarm nodes must see it at the same path, e.g. a shared
+        mount), or a URL such as sftp:backup@host:/srv/smchub, rest:https://host:8000/,
+        s3:s3.example.org/bucket; its credentials come from the hub's environment
+        (AWS_ACCESS_KEY_ID, RESTIC_REST_USERNAME, ...). Several hubs or machines can
+        share one repository: restic deduplicates and locks across them.
+        """,
+    ).tag(config=True)
+
+    snapshot_password_file = Unicode(
+        "",
+        help="""File holding the snapshot repository's password (made, 0600, on first use
+        like the cookie secret). Default: snapshot-password in c.SMCHub.data_dir. Without
+        it the snapshots cannot be read: back it up apart from the repository.""",
+    ).tag(config=True)
+
+    snapshot_interval = Float(
+        600,
+        help="""Seconds between snapshots of a running project (0: only at stop and on
+        demand). A snapshot in which no file changed is not kept.""",
+    ).tag(config=True)
+
+    snapshot_keep = Dict(
+        {"last": 12, "hourly": 24, "daily": 14, "weekly": 8},
+        help="""Which snapshots of each project to keep, applied daily with restic's
+        forget and prune: keys are restic's --keep-* options (last, hourly, daily, weekly,
+        monthly, yearly, within), e.g. {"last": 12, "daily": 14}. {} keeps everything.""",
+    ).tag(config=True)
+
+    @validate("snapshot_keep")
+    def _validate_snapshot_keep(self, proposal):
+        allowed = {"last", "hourly", "daily", "weekly", "monthly", "yearly", "within"}
+        for key, value in proposal.value.items():
+            if key not in allowed:
+                raise ValueError(
+                    f"c.SMCHub.snapshot_keep: unknown key {key!r}; use {', '.join(sorted(allowed))}"
+                )
+            if key != "within" and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"c.SMCHub.snapshot_keep: {key} must be a positive integer")
+        return proposal.value
+
+    snapshot_parallelism = Integer(
+        2,
+        help="How many snapshots run at once (each reads a home and writes the repository).",
+    ).tag(config=True)
+
+    snapshot_timeout = Float(
+        1800,
+        help="Seconds a snapshot may take before it is given up (and recorded as failed).",
+    ).tag(config=True)
+
+    snapshot_shutdown_wait = Float(
+        30,
+        help="""Seconds the hub waits, as it stops, for the snapshots of the servers it
+        stopped (the others are taken at their next stop).""",
+    ).tag(config=True)
+
+    deleted_retention_days = Float(
+        30,
+        help="""Days a deleted project can be undeleted by its owner (or an admin), with
+        its files; after that its snapshots are pruned.""",
+    ).tag(config=True)
+
+    @property
+    def snapshot_repository_location(self):
+        return self.snapshot_repository or os.path.join(os.path.abspath(self.data_dir), "snapshots")
+
+    @property
+    def snapshot_password_location(self):
+        return self.snapshot_password_file or os.path.join(
+            os.path.abspath(self.data_dir), "snapshot-password"
+        )
+
     placement_spread = Integer(
         3,
         help="New projects go to a random node among this many with the most room.",
@@ -215,6 +293,8 @@ class SMCHub(JupyterHub):
 
     # times the event loop from a thread once the hub runs (loopwatch.py)
     loop_watch = None
+    # the project snapshots (snapshots.py), made by init_db
+    snapshots = None
 
     @property
     def projects_root(self):
@@ -324,6 +404,7 @@ class SMCHub(JupyterHub):
         self.servers = ProjectServers(self)
         # running and recent course steps, by job id (their results are in the database)
         self.course_jobs = CourseJobs()
+        self.snapshots = Snapshots(self)
 
     def init_data_dir(self):
         os.makedirs(self.projects_root, mode=0o711, exist_ok=True)
@@ -563,6 +644,16 @@ class SMCHub(JupyterHub):
             pc = PeriodicCallback(lambda: cull_idle_projects(self), 1e3 * self.idle_check_interval)
             self._periodic_callbacks["smchub_idle_culler"] = pc
             pc.start()
+        if self.snapshot_interval > 0:
+            pc = PeriodicCallback(
+                self.snapshots.snapshot_running_projects, 1e3 * self.snapshot_interval
+            )
+            self._periodic_callbacks["smchub_snapshots"] = pc
+            pc.start()
+        # retention and pruning once a day, the first an hour after start
+        pc = PeriodicCallback(self.snapshots.maintain, 1e3 * 24 * 3600, jitter=0.05)
+        self._periodic_callbacks["smchub_snapshot_upkeep"] = pc
+        asyncio.get_running_loop().call_later(3600, lambda: (self.snapshots.maintain(), pc.start()))
 
     def _warm_backends(self):
         """Let local nodes start their fork servers now rather than at the first start."""
@@ -575,6 +666,8 @@ class SMCHub(JupyterHub):
 
     async def cleanup(self):
         await super().cleanup()
+        if self.snapshots is not None:
+            await self.snapshots.close(self.snapshot_shutdown_wait)
         if self.loop_watch is not None:
             self.loop_watch.stop()
             self.collector_settings.restore()

@@ -13,6 +13,7 @@ from jupyterhub import orm as hub_orm
 from jupyterhub.utils import utcnow
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -60,6 +61,11 @@ class Project(Base):
     description: Mapped[str] = mapped_column(UnicodeText, default="")
     created: Mapped[datetime] = mapped_column(DateTime, default=now)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    # when it was deleted: its owner may undelete it for c.SMCHub.deleted_retention_days
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # the last snapshot that failed (cleared by the next one that works), for its page
+    snapshot_error: Mapped[str | None] = mapped_column(UnicodeText, nullable=True)
+    snapshot_error_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     # only the quotas an admin set for this project; the rest come from
     # c.SMCHub.default_quotas, so changing a default reaches every project
     quota_overrides: Mapped[dict] = mapped_column(JSON, default=dict)
@@ -239,6 +245,29 @@ class Invite(LimitedUseToken, Base):
         if self.project.collaborator(self.created_by_id) is not None:
             return True
         return self.created_by.admin
+
+
+class Snapshot(Base):
+    """A restic snapshot of a project's home (smchub/snapshots.py).
+
+    The repository holds the files; this row is the project's index of them, with what
+    restic reported when it took it (restic 0.14 keeps no such summary itself), and the
+    guard that a snapshot id is only ever used with its own project.
+    """
+
+    __tablename__ = "smc_snapshots"
+
+    # restic's full snapshot id (64 hex digits)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("smc_projects.id", ondelete="CASCADE"), index=True
+    )
+    time: Mapped[datetime] = mapped_column(DateTime, default=now)
+    trigger: Mapped[str] = mapped_column(String(16))
+    node: Mapped[str | None] = mapped_column(Unicode(255), nullable=True)
+    files_new: Mapped[int] = mapped_column(Integer, default=0)
+    files_changed: Mapped[int] = mapped_column(Integer, default=0)
+    bytes_added: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 NODE_STATES = ("active", "draining", "down")

@@ -196,15 +196,29 @@ def add_collaborator(app, project, person):
 
 
 async def delete_project(app, project):
-    """Stop the project and take it away from everyone; its files are kept."""
+    """Stop the project and take it away from everyone; its files are kept, and a last
+    snapshot lets its owner undelete it (c.SMCHub.deleted_retention_days)."""
     project_user = app.servers.user_for(project)
+    app.snapshots.expect_stop(project.id, "delete")
     await app.servers.stop(project_user, wait=True)
+    await app.snapshots.after_stop(project, "delete")
     project.deleted = True
+    project.deleted_at = orm.now()
     for invite in list(project.invites):
         app.db.delete(invite)
     project.invitations.clear()
     for collaborator in project.collaborators:
         revoke_server_access(app.db, project_user, collaborator.user)
+    app.db.commit()
+
+
+def restore_access(app, project):
+    """Undelete: the project is back for its collaborators, as it was; commits."""
+    project.deleted = False
+    project.deleted_at = None
+    project_user = app.servers.user_for(project)
+    for collaborator in project.collaborators:
+        grant_server_access(app.db, project_user, collaborator.user)
     app.db.commit()
 
 

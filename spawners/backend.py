@@ -13,6 +13,16 @@ class HomeTransferError(RuntimeError):
     """A home could not be read or written; the message says why."""
 
 
+class SnapshotFailed(RuntimeError):
+    """A snapshot or a restore of a project's home did not happen; the message says why."""
+
+
+class RestoreRefused(SnapshotFailed):
+    """A restore that cannot be done as asked (its target goes through a symbolic link or
+    a file): the person must choose another path. restore_place.PLACE_SCRIPT says so by
+    exiting with REFUSED."""
+
+
 class InvalidNodeOptions(ValueError):
     """A node's options that its backend cannot use; the message names the node and says
     what to fix."""
@@ -106,6 +116,29 @@ class NodeBackend(LoggingConfigurable):
         """Write a home from tar chunks, replacing any old one; returns counts
         ({"files", "bytes", "streamed"})."""
         raise HomeTransferError(f"homes cannot be moved onto {self.kind} nodes yet")
+
+    async def snapshot_home(self, project_id, restic, trigger):
+        """Take a restic snapshot of the project's home on this node, where it is.
+
+        `restic` is the hub's smchub.restic.Restic: run its backup_args(project_id,
+        trigger) with the home as the working directory (so the snapshot's root is the
+        home), reaching the repository as its container_access() says when restic runs
+        in a container. Returns restic's JSON summary (a dict with snapshot_id, files_new,
+        files_changed, dirs_new, dirs_changed, data_added). Raises SnapshotFailed.
+        """
+        raise SnapshotFailed(f"snapshots are not supported on {self.kind} nodes yet")
+
+    async def restore_home(self, project_id, restic, snapshot_id, source_path, target_path):
+        """Restore `source_path` of a snapshot ("" for all of it) to `target_path` of the
+        home ("" for the home itself), whether the project runs or not.
+
+        Both paths are relative and already checked. restic restores into a staging
+        folder the project cannot reach; then restore_place.PLACE_SCRIPT, run as the
+        project's own account, moves it into the home (a changed file kept as name~).
+        Returns the script's result ({"files", "bytes", "kept"}). Raises SnapshotFailed,
+        or RestoreRefused when the script exits with restore_place.REFUSED.
+        """
+        raise SnapshotFailed(f"snapshots are not supported on {self.kind} nodes yet")
 
     def limits_env(self, quotas, enforced, note):
         """Environment telling the project (its localhub info) about its limits."""

@@ -20,7 +20,7 @@ from tornado import web
 from traitlets import Bool, Float, Integer, List, TraitError, Unicode, default, validate
 
 from ..names import unix_name
-from . import cgroups, forkserver, homes, kernel_sockets, procfs, unixuser
+from . import cgroups, forkserver, homes, kernel_sockets, local_snapshots, procfs, unixuser
 from .backend import NodeBackend
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -300,6 +300,14 @@ class LocalBackend(NodeBackend):
 
     async def import_home(self, project_id, chunks):
         return await homes.import_local(self, project_id, chunks)
+
+    async def snapshot_home(self, project_id, restic, trigger):
+        return await local_snapshots.snapshot_local(self, project_id, restic, trigger)
+
+    async def restore_home(self, project_id, restic, snapshot_id, source_path, target_path):
+        return await local_snapshots.restore_local(
+            self, project_id, restic, snapshot_id, source_path, target_path
+        )
 
     async def close(self):
         """Stop this node's fork server (the hub is stopping); project servers keep running."""

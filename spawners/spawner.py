@@ -56,6 +56,10 @@ class ProjectSpawner(Spawner):
             # TCP ports every account on the node can find and connect to (a kernel's
             # output channel needs no key to subscribe); see JUPYTER_RUNTIME_DIR
             "--KernelManager.transport=ipc",
+            # every document's edit history (JupyterLab's timeline) and the collaboration
+            # sessions in the home's hidden data folder, not among the person's files
+            "--YDocExtension.ystore_class=smchub.extensions.localhub.history.EditHistoryStore",
+            "--YDocExtension.session_store_path=~/.local/share/smchub/collaboration-sessions.json",
             # what a project server need not do as it starts:
             # - jupyter_lsp looks for a dozen language servers on every start, and a project
             #   has none unless an admin installs them (who then sets c.ProjectSpawner.args)
@@ -179,3 +183,6 @@ class ProjectSpawner(Spawner):
         if backend is not None:
             await backend.stop(self, self.handle, now=now)
         self.handle = {}
+        # every stop leaves a snapshot of the home behind (in the background: a
+        # snapshot never holds up or fails a stop)
+        self.hub_app.snapshots.project_stopped(self.project_id)

@@ -1,5 +1,6 @@
-from . import courses, files, invitations, invites, nodes, oauth, projects, users
+from . import courses, files, invitations, invites, nodes, oauth, projects, snapshots, users
 
 default_handlers = []
-for _module in (projects, files, courses, invitations, invites, nodes, users, oauth):
+# snapshots first: /api/projects/deleted before /api/projects/<id>
+for _module in (snapshots, projects, files, courses, invitations, invites, nodes, users, oauth):
     default_handlers.extend(_module.default_handlers)
