@@ -14,13 +14,14 @@ RUN_DIR ?= .run
 .PHONY: setup system-deps reachable run test lint bench clean
 
 # What the hub needs from Debian, installed only when missing: a Python that can make
-# venvs, and Node.js with npm for the proxy (from Debian, unless node and npm are already
-# on the PATH from elsewhere)
+# venvs, restic for project snapshots, and Node.js with npm for the proxy (from Debian,
+# unless node and npm are already on the PATH from elsewhere)
 system-deps:
 	@missing=""; \
 	$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || missing="$$missing python3-venv"; \
 	command -v node >/dev/null || missing="$$missing nodejs"; \
 	command -v npm >/dev/null || missing="$$missing npm"; \
+	command -v restic >/dev/null || missing="$$missing restic"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
 	  [ "$$(id -u)" = 0 ] || { echo "need root to apt-get install$$missing" >&2; exit 1; }; \
@@ -62,9 +63,10 @@ run: setup
 
 # Tests that never touch the hub's database: the browser's view of the pages (their data
 # comes through the API, which runs on both databases), the project-server extension, and
-# pure functions. They run once, on SQLite; everything else runs on PostgreSQL too.
+# pure functions, and the snapshot repository's storage. They run once, on SQLite; everything else runs on PostgreSQL too.
 NO_DATABASE := tests/browser tests/localhub tests/test_kubernetes_objects.py \
-  tests/test_package.py tests/test_placement.py tests/test_docker_addresses.py
+  tests/test_package.py tests/test_placement.py tests/test_docker_addresses.py \
+  tests/test_snapshot_storage.py
 
 # The whole suite on SQLite (the embedded default), then what touches the database again
 # on a real PostgreSQL; both with two Docker Engines as compute nodes and a two-machine

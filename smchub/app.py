@@ -216,8 +216,14 @@ class SMCHub(JupyterHub):
         return proposal.value
 
     snapshot_parallelism = Integer(
-        2,
-        help="How many snapshots run at once (each reads a home and writes the repository).",
+        1,
+        help="""How many snapshots run at once.
+
+        One at a time deduplicates best: two restic runs at the same moment cannot see
+        each other's new data, so a handout new to both projects is stored twice (until
+        the next prune). Raise it when stops queue up for long (the log says how long
+        each snapshot took; the metrics have smchub_snapshot_duration_seconds).
+        """,
     ).tag(config=True)
 
     snapshot_timeout = Float(

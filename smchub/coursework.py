@@ -106,6 +106,7 @@ class CourseWork:
         self.db = app.db
         self.log = app.log
         self.servers = app.servers
+        self.snapshots = app.snapshots
         self.parallelism = parallelism
 
     async def _running(self, project_id, started):
@@ -141,6 +142,10 @@ class CourseWork:
         work_row(self.db, student, assignment)
         student_user = await self._running(student.project_id, started)
         work = work_for(student, assignment)
+        if step in ("assign", "return"):
+            # what the step writes into the student's project can be undone (a failed
+            # snapshot is recorded on the project and does not stop the step)
+            await self.snapshots.take(self.db.get(orm.Project, student.project_id), "course")
         if step == "assign":
             await self._copy(course_user, assignment.path, student_user, assignment.path, True)
             if assignment.due:
@@ -178,6 +183,9 @@ class CourseWork:
         gate = asyncio.Semaphore(self.parallelism)
         try:
             course_user = await self._running(course.project_id, started)
+            if job.step == "collect":
+                # every student's work lands in the course project: one snapshot before
+                await self.snapshots.take(self.db.get(orm.Project, course.project_id), "course")
         except StepFailed as e:
             for student in students:
                 job.failed[student.id] = f"the course project: {e}"

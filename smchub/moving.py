@@ -1,8 +1,8 @@
 """Moving a project to another compute node (admins).
 
-The project is stopped, its home streams from the old node's backend to the new one's
-(any two kinds: local, docker, ...), its placement switches, and it starts again if it
-was running. The old home stays where it was, as a backup an admin may delete; if the
+The project is stopped and snapshotted, its home streams from the old node's backend to
+the new one's (any two kinds: local, docker, ...), its placement switches, and it starts
+again if it was running. The old home stays where it was, as a backup an admin may delete; if the
 project moves back there later, that old copy is replaced, never merged with the new one.
 """
 
@@ -31,7 +31,10 @@ async def move_project(app, project, target_name):
 
     project_user = app.servers.user_for(project)
     was_running = project_user.spawner.active
+    app.snapshots.expect_stop(project.id, "move")
     await app.servers.stop(project_user, wait=True)
+    # a snapshot of the home as it leaves (a failed one is recorded and the move goes on)
+    await app.snapshots.after_stop(project, "move")
     result = {"files": 0, "bytes": 0}
     if project.node is not None:
         source = app.backend_for(project.node)

@@ -172,7 +172,6 @@ class Restic:
             folder = folder_of(self.repository)
             if os.path.exists(os.path.join(folder, "config")):
                 return
-            os.makedirs(os.path.dirname(os.path.abspath(folder)), exist_ok=True)
         else:
             try:
                 await self.run("cat", "config", timeout=60)

@@ -29,10 +29,23 @@ print("ok")
 
 @pytest.fixture(scope="module")
 async def shub(hub_root):
+    root = os.path.join(hub_root, "snapshots")
+    # two local nodes, so that a project can move between them
+    nodes = [
+        {"name": "local", "backend": "local", "cpu": 8, "memory_mb": 64000},
+        {
+            "name": "local-b",
+            "backend": "local",
+            "cpu": 8,
+            "memory_mb": 64000,
+            "options": {"projects_root": os.path.join(root, "b", "projects")},
+        },
+    ]
     running = RunningHub(
-        os.path.join(hub_root, "snapshots"),
+        root,
         SMCHub__snapshot_interval=0,
         SMCHub__max_running_per_person=0,
+        SMCHub__compute_nodes=nodes,
     )
     await running.start()
     try:
@@ -221,6 +234,11 @@ async def test_interval_snapshots_are_kept_only_when_files_changed(shub):
     assert [s["trigger"] for s in listed["snapshots"]] == ["interval", "interval"]
 
 
+def home_of(shub, pid):
+    app = shub.app
+    return app.backend_for(_project(app, pid).node).home_for(pid)
+
+
 def _project(app, pid):
     from smchub import orm
 
@@ -245,7 +263,7 @@ async def test_a_deleted_project_comes_back_with_its_files(shub):
     assert (await bob.api("POST", f"projects/{pid}/undelete")).status_code == 404
 
     # its home is gone from the node: the snapshot brings the files back
-    home = os.path.join(shub.app.projects_root, pid)
+    home = home_of(shub, pid)
     os.rename(home, home + ".lost")
     r = await ada.api("POST", f"projects/{pid}/undelete")
     assert r.status_code == 200, r.text
@@ -254,3 +272,59 @@ async def test_a_deleted_project_comes_back_with_its_files(shub):
     await bob.start_project(pid)
     assert await read_file(bob, pid, "notes/old/b.txt") == "kept for later"
     assert (await ada.api("POST", f"projects/{pid}/undelete")).status_code == 404
+
+
+async def test_a_move_takes_a_snapshot_before_the_home_leaves(shub):
+    ada = await shub.person()
+    pid = await project_with_work(ada)
+    node = (await ada.api("GET", f"projects/{pid}")).json()["node"]
+    other = "local-b" if node == "local" else "local"
+    r = await shub.admin.api("POST", f"projects/{pid}/move", {"node": other})
+    assert r.status_code == 200, r.text
+    listed = await snapshots(ada, pid)
+    assert [s["trigger"] for s in listed["snapshots"]] == ["move"]
+    assert listed["snapshots"][0]["node"] == node
+    # after the move, a restore goes to the home on the new node
+    await ada.execute(pid, "import os; os.remove('essay.md')")
+    sid = listed["snapshots"][0]["id"]
+    r = await ada.api("POST", f"projects/{pid}/snapshots/{sid}/restore", {"path": "essay.md"})
+    assert r.status_code == 200, r.text
+    assert await read_file(ada, pid, "essay.md") == "# Essay"
+    assert home_of(shub, pid).startswith(os.path.dirname(shub.app.backend_for(other).projects_root))
+
+
+async def test_a_snapshot_that_fails_never_stops_a_project(hub_root):
+    """The repository cannot be written: projects still start and stop, and its page and
+    the metrics show the failure."""
+    hub = RunningHub(
+        os.path.join(hub_root, "snapshots-broken"),
+        SMCHub__snapshot_interval=0,
+        SMCHub__snapshot_repository="/dev/null/no-repository-here",
+    )
+    await hub.start()
+    try:
+        ada = await hub.person()
+        pid = (await ada.create_project("Still works"))["id"]
+        await ada.start_project(pid)
+        await ada.stop_project(pid)
+        for _ in range(100):
+            listed = await snapshots(ada, pid)
+            if listed["error"]:
+                break
+            await asyncio.sleep(0.2)
+        assert listed["snapshots"] == []
+        assert "/dev/null/no-repository-here" in listed["error"]["message"]
+        await ada.start_project(pid)
+        r = await ada.api("POST", f"projects/{pid}/snapshots")
+        assert r.status_code == 503 and "The snapshot failed" in r.json()["message"]
+        await ada.stop_project(pid)
+        metrics = (await hub.admin.client.get("/hub/metrics")).text
+        failed = [
+            line
+            for line in metrics.splitlines()
+            if line.startswith("smchub_snapshots_total") and 'outcome="failed"' in line
+        ]
+        assert failed and sum(float(line.split()[-1]) for line in failed) >= 2
+    finally:
+        await hub.stop()
+        remove_project_accounts(hub.project_ids())
