@@ -62,8 +62,9 @@ run: setup
 	cd $(RUN_DIR) && exec ../$(VENV)/bin/smchub
 
 # Tests that never touch the hub's database: the browser's view of the pages (their data
-# comes through the API, which runs on both databases), the project-server extension, and
-# pure functions, and the snapshot repository's storage. They run once, on SQLite; everything else runs on PostgreSQL too.
+# comes through the API, which runs on both databases), the project-server extension,
+# pure functions, and the snapshot repository's storage (restic, not the database). They
+# run once, on SQLite; everything else runs on PostgreSQL too.
 NO_DATABASE := tests/browser tests/localhub tests/test_kubernetes_objects.py \
   tests/test_package.py tests/test_placement.py tests/test_docker_addresses.py \
   tests/test_snapshot_storage.py
