@@ -119,10 +119,19 @@ async def test_a_course_end_to_end(hub, course):
     job = await run_step(instructor, course_id, hw1, "assign", [ids[student.name]])
     assert job["failed"] == []
     assert await read(student, pid, "hw1/problems.md~") == "1. Proved: QED\n"
+    # and the student's project was snapshotted before each assign wrote into it
+    triggers = [
+        snap["trigger"]
+        for snap in (await student.api("GET", f"projects/{pid}/snapshots")).json()["snapshots"]
+    ]
+    assert triggers.count("course") == 2, triggers
     await student.stop_project(pid)
 
     job = await run_step(instructor, course_id, hw1, "collect")
     assert job["failed"] == []
+    # the course project, which collect writes into, was snapshotted first
+    course_snapshots = (await instructor.api("GET", f"projects/{course_project}/snapshots")).json()
+    assert "course" in [snap["trigger"] for snap in course_snapshots["snapshots"]]
     collected = await read(instructor, course_project, f"hw1-collect/{student.name}/problems.md~")
     assert collected == "1. Proved: QED\n"
     # collecting again is safe
