@@ -328,3 +328,28 @@ async def test_a_snapshot_that_fails_never_stops_a_project(hub_root):
     finally:
         await hub.stop()
         remove_project_accounts(hub.project_ids())
+
+
+async def test_projects_cannot_read_the_repository_or_its_password(shub):
+    ada = await shub.person()
+    pid = await project_with_work(ada)
+    assert (await ada.api("POST", f"projects/{pid}/snapshots")).status_code == 201
+    app = shub.app
+    paths = [
+        app.snapshot_repository_location,
+        os.path.join(app.snapshot_repository_location, "config"),
+        app.snapshot_password_location,
+        os.path.join(os.path.abspath(app.data_dir), "snapshot-cache"),
+    ]
+    for path in paths:
+        assert os.path.exists(path), path
+    probe = (
+        "import os\n"
+        f"for path in {paths!r}:\n"
+        "    try:\n"
+        "        os.listdir(path) if os.path.isdir(path) else open(path).read()\n"
+        "        print('READ', path)\n"
+        "    except PermissionError:\n"
+        "        print('refused')\n"
+    )
+    assert (await ada.execute(pid, probe)).split() == ["refused"] * len(paths)
