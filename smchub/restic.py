@@ -156,10 +156,15 @@ class Restic:
                 if proc.returncode not in (0, -signal.SIGKILL):
                     raise error_from(err.decode(errors="replace"), proc.returncode)
 
-    async def ensure_ready(self):
-        """Make the repository on first use (once per hub); an existing one is kept."""
+    async def ensure_ready(self, may_create=True):
+        """Make the repository on first use (once per hub); an existing one is kept.
+
+        With may_create False, a missing repository is an error rather than made anew:
+        once snapshots exist, a missing repository is storage that went away (an
+        unmounted share), and a new empty one in its place would hide that.
+        """
         if self._ready is None:
-            self._ready = asyncio.ensure_future(self._make_ready())
+            self._ready = asyncio.ensure_future(self._make_ready(may_create))
         try:
             await asyncio.shield(self._ready)
         except Exception:
@@ -167,17 +172,23 @@ class Restic:
             self._ready = None
             raise
 
-    async def _make_ready(self):
+    async def _make_ready(self, may_create):
         if is_folder(self.repository):
             folder = folder_of(self.repository)
             if os.path.exists(os.path.join(folder, "config")):
                 return
+            if not may_create:
+                raise ResticError(
+                    f"the snapshot repository {self.repository} is missing (storage not "
+                    "mounted?); snapshots fail until it is back",
+                    missing=True,
+                )
         else:
             try:
                 await self.run("cat", "config", timeout=60)
                 return
             except ResticError as e:
-                if not e.missing:
+                if not e.missing or not may_create:
                     raise
         await self.run("init", timeout=120)
         if self.log:

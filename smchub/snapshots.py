@@ -174,7 +174,7 @@ class Snapshots:
             backend = self.app.backend_for(project.node)
             if backend is None:
                 raise SnapshotFailed(f"its node {project.node} no longer exists")
-            await self.restic.ensure_ready()
+            await self.restic.ensure_ready(may_create=not self._has_snapshot())
             summary = await asyncio.wait_for(
                 backend.snapshot_home(project_id, self.restic, trigger),
                 self.app.snapshot_timeout or None,
@@ -225,8 +225,12 @@ class Snapshots:
         )  # fmt: skip
         return row
 
-    def _has_snapshot(self, project_id):
-        return self.db.query(orm.Snapshot.id).filter_by(project_id=project_id).first() is not None
+    def _has_snapshot(self, project_id=None):
+        """Whether the project (or any project) has a snapshot on record."""
+        query = self.db.query(orm.Snapshot.id)
+        if project_id is not None:
+            query = query.filter_by(project_id=project_id)
+        return query.first() is not None
 
     # --- reading and restoring --------------------------------------------------
 
@@ -377,7 +381,7 @@ class Snapshots:
 
     async def _maintain(self):
         try:
-            await self.restic.ensure_ready()
+            await self.restic.ensure_ready(may_create=False)
             expired = self._expired_deleted()
             doomed = [
                 row.id

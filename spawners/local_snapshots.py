@@ -38,7 +38,8 @@ async def snapshot_local(backend, project_id, restic, trigger):
     if not os.path.isdir(home) or os.path.islink(home):
         raise SnapshotFailed(f"node {backend.node_name} has no home for this project")
     try:
-        output = await restic.run(*restic.backup_args(project_id, trigger), cwd=home)
+        # a lock left by a killed prune would stop every backup: cleared if stale
+        output = await restic.with_unlock(*restic.backup_args(project_id, trigger), cwd=home)
     except ResticError as e:
         raise SnapshotFailed(str(e)) from e
     return summary_of(output)

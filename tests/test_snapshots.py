@@ -353,3 +353,60 @@ async def test_projects_cannot_read_the_repository_or_its_password(shub):
         "        print('refused')\n"
     )
     assert (await ada.execute(pid, probe)).split() == ["refused"] * len(paths)
+
+
+async def test_a_repository_that_went_away_is_not_silently_made_anew(hub_root):
+    """Snapshots exist, then the repository's storage goes away (an unmounted share):
+    the next snapshot fails visibly instead of starting an empty repository there."""
+    root = os.path.join(hub_root, "snapshots-unmounted")
+    hub = RunningHub(root, SMCHub__snapshot_interval=0)
+    await hub.start()
+    try:
+        ada = await hub.person()
+        pid = await project_with_work(ada)
+        assert (await ada.api("POST", f"projects/{pid}/snapshots")).status_code == 201
+        repository = hub.app.snapshot_repository_location
+        os.rename(repository, repository + ".away")
+        hub.app.snapshots.restic._ready = None  # as after a hub restart
+        r = await ada.api("POST", f"projects/{pid}/snapshots")
+        assert r.status_code == 503, r.text
+        assert "is missing" in r.json()["message"]
+        assert not os.path.exists(repository)
+        os.rename(repository + ".away", repository)
+        assert (await ada.api("POST", f"projects/{pid}/snapshots")).status_code == 201
+        assert len((await snapshots(ada, pid))["snapshots"]) == 2
+    finally:
+        await hub.stop()
+        remove_project_accounts(hub.project_ids())
+
+
+async def test_daily_upkeep_applies_the_policy_and_ends_deleted_projects(hub_root):
+    root = os.path.join(hub_root, "snapshots-upkeep")
+    # a deleted project may come back for about 2 seconds
+    hub = RunningHub(
+        root,
+        SMCHub__snapshot_interval=0,
+        SMCHub__snapshot_keep={"last": 2},
+        SMCHub__deleted_retention_days=2 / 86400,
+    )
+    await hub.start()
+    try:
+        ada = await hub.person()
+        kept = await project_with_work(ada)
+        for i in range(4):
+            await ada.execute(kept, f"open('essay.md', 'a').write('{i}')")
+            assert (await ada.api("POST", f"projects/{kept}/snapshots")).status_code == 201
+        gone = await project_with_work(ada)
+        assert (await ada.api("DELETE", f"projects/{gone}")).status_code == 204
+        await asyncio.sleep(2.5)
+        assert (await ada.api("GET", "projects/deleted")).json()["projects"] == []
+        assert (await ada.api("POST", f"projects/{gone}/undelete")).status_code == 404
+
+        await hub.app.snapshots.maintain()
+        listed = (await snapshots(ada, kept))["snapshots"]
+        assert len(listed) == 2
+        in_repository = await hub.app.snapshots.restic.snapshots()
+        assert {s["id"] for s in in_repository} == {s["id"] for s in listed}
+    finally:
+        await hub.stop()
+        remove_project_accounts(hub.project_ids())
