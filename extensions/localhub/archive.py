@@ -52,6 +52,10 @@ def _pack_into(fd: int, entries, compression) -> None:
         write_tar(entries, out, compression)
 
 
+# archives unpack one at a time in a project server (see put)
+_UNPACKING = asyncio.Lock()
+
+
 @web.stream_request_body
 class ArchiveHandler(LocalHubHandler):
     """Download a path as a tar stream (GET), or unpack an uploaded tar under a folder (PUT).
@@ -207,8 +211,11 @@ class ArchiveHandler(LocalHubHandler):
         spool, self._spool = self._spool, None
         try:
             backup = self.get_query_argument("backup", "") in ("1", "true")
-            room, quota_mb = await self._disk_room()
-            counts = await asyncio.to_thread(unpack, spool, self._target, backup, room)
+            # one archive at a time per server: two measured against the same free room
+            # would each fit and together pass the quota
+            async with _UNPACKING:
+                room, quota_mb = await self._disk_room()
+                counts = await asyncio.to_thread(unpack, spool, self._target, backup, room)
         except ArchiveTooBig as e:
             raise web.HTTPError(
                 413,

@@ -1,5 +1,6 @@
 """PUT smc/api/archive: what is unpacked, and everything that is refused."""
 
+import asyncio
 import gzip
 import json
 import os
@@ -335,3 +336,14 @@ async def test_expanded_size_is_capped_by_the_disk_quota(api, home, monkeypatch)
     r = await put_archive(api, "dest", fits)
     assert r.code == 200, r.body
     assert (home / "dest" / "ok" / "one.bin").stat().st_size == 1024 * 1024
+
+
+async def test_archives_sent_at_once_cannot_pass_the_quota_together(api, home, monkeypatch):
+    # each fits the quota alone; measured against the same free room, both would pass
+    monkeypatch.setenv("SMCHUB_DISK_QUOTA_MB", "3")
+    archives = [
+        tar_bytes([(member(f"part{i}/data.bin"), os.urandom(2 * 1024 * 1024))]) for i in range(2)
+    ]
+    results = await asyncio.gather(*(put_archive(api, "dest", body) for body in archives))
+    assert sorted(r.code for r in results) == [200, 413], [r.body for r in results]
+    assert sum(1 for _ in (home / "dest").iterdir()) == 1
