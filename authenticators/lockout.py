@@ -94,13 +94,15 @@ def locked_until(db, kind, keys, at=None):
     return {row.key: row.locked_until for row in rows}
 
 
-def client_address(peer, forwarded_for, trusted_downstream):
+def client_address(peer, forwarded_for, trusted_downstream, loopback_is_ours=True):
     """The client's address, read from X-Forwarded-For as far as trusted proxies wrote it.
 
     `peer` is the address the request came from (None for a Unix socket). A peer on this
     machine is the hub's own proxy, configurable-http-proxy, which appends the address it
     was connected from to X-Forwarded-For; a peer elsewhere is trusted only when listed in
     `trusted_downstream` (c.JupyterHub.trusted_downstream_ips: addresses or networks).
+    `loopback_is_ours` False says a loopback peer is another account on this machine (a
+    local project), not the hub's proxy: what it wrote is not believed.
     Walking the header from the right, each trusted hop's entry names the hop before it,
     and the first hop not trusted is the client: entries a client wrote itself are never
     believed, and clients behind the admin's own reverse proxy are told apart.
@@ -108,7 +110,9 @@ def client_address(peer, forwarded_for, trusted_downstream):
     networks = _networks(trusted_downstream)
     hops = [hop.strip() for hop in (forwarded_for or "").split(",") if hop.strip()]
     address = _ip(peer) if peer else None
-    trusted = address is None or address.is_loopback or _listed(address, networks)
+    trusted = (
+        address is None or (address.is_loopback and loopback_is_ours) or _listed(address, networks)
+    )
     while trusted and hops:
         hop = _ip(hops.pop())
         if hop is None:
@@ -165,3 +169,8 @@ def _forget_old(db, limit, at):
         LoginFailures.since <= at - timedelta(seconds=limit.seconds),
         or_(LoginFailures.locked_until.is_(None), LoginFailures.locked_until <= at),
     ).delete()
+
+
+def is_loopback(peer):
+    address = _ip(peer)
+    return address is not None and address.is_loopback

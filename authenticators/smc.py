@@ -13,7 +13,7 @@ from tornado import web
 from traitlets import Bool, CaselessStrEnum, Integer, default, observe
 
 from ..names import is_project_name
-from . import api, lockout, pages
+from . import api, lockout, pages, peers
 from .errors import SignupError
 from .orm import Account, PasswordReset, SignupToken
 from .passwords import hash_password, needs_rehash, password_problem, verify_password
@@ -269,10 +269,16 @@ class SMCAuthenticator(ProjectNamesReserved, Authenticator):
         context = request.connection.context
         is_ip = getattr(context, "address_family", None) in (socket.AF_INET, socket.AF_INET6)
         peer = context.address[0] if is_ip else None
+        ours = True
+        if peer is not None and lockout.is_loopback(peer):
+            # a local project can reach the hub's port too: believe only the hub's proxy
+            server_port = request.connection.stream.socket.getsockname()[1]
+            ours = peers.is_own_account(context.address[1], server_port)
         return lockout.client_address(
             peer,
             request.headers.get("X-Forwarded-For", ""),
             getattr(self.parent, "trusted_downstream_ips", ()),
+            loopback_is_ours=ours,
         )
 
     def _limits(self, key, address):

@@ -407,6 +407,43 @@ async def test_forwarded_for_from_an_untrusted_proxy_is_ignored(hub):
             forget_local_failures(hub)
 
 
+FORGED_SIGN_INS = """
+import http.cookiejar, re, urllib.error, urllib.parse, urllib.request
+base = "http://127.0.0.1:%d"
+codes = []
+for i in range(4):
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    # a new made-up client address for every guess
+    opener.addheaders = [("X-Forwarded-For", "198.51.100.%%d" %% (i + 1))]
+    page = opener.open(base + "/hub/login").read().decode()
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page).group(1)
+    form = {"username": "nobody%%d" %% i, "password": "guess", "_xsrf": xsrf}
+    request = urllib.request.Request(
+        base + "/hub/login", data=urllib.parse.urlencode(form).encode())
+    try:
+        codes.append(opener.open(request).status)
+    except urllib.error.HTTPError as e:
+        codes.append(e.code)
+print(codes)
+"""
+
+
+async def test_a_local_project_cannot_forge_its_address_at_the_hubs_port(hub):
+    """A project's kernel reaches the hub's port on loopback, as the hub's proxy does, and
+    writes a new X-Forwarded-For with every guess: it is counted as itself all the same."""
+    person = await hub.person()
+    pid = (await person.create_project("Guesser"))["id"]
+    await person.start_project(pid)
+    with configured(hub, address_lockout_attempts=3, address_lockout_seconds=60):
+        try:
+            codes = await person.execute(pid, FORGED_SIGN_INS % hub.app.hub.port)
+            assert codes.strip() == "[403, 403, 429, 429]"
+        finally:
+            forget_local_failures(hub)
+    await person.stop_project(pid)
+
+
 @pytest.fixture(scope="module")
 async def process_hub(hub_root):
     """A hub in its own process, which tests stop and start again."""
