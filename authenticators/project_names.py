@@ -22,6 +22,10 @@ class ProjectNamesReserved(Authenticator):
     LocalAuthenticator would make a Unix account for each).
     """
 
+    # links to the authenticator's own pages in every page's menu: (path under /hub,
+    # label, for admins only); SMCAuthenticator has its account pages, others none
+    account_pages = []
+
     new_person_policy = Callable(
         None,
         allow_none=True,

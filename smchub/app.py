@@ -302,6 +302,12 @@ class SMCHub(JupyterHub):
     # the project snapshots (snapshots.py), made by init_db
     snapshots = None
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # node name -> (what its backend was made from, the backend); a hub stopped
+        # before init_db has none to close
+        self._backends = {}
+
     @property
     def projects_root(self):
         return os.path.join(os.path.abspath(self.data_dir), "projects")
@@ -498,9 +504,7 @@ class SMCHub(JupyterHub):
         # invite and reset links carry secrets in their paths: cut them from request logs
         log.scrub_request_logs(self.log)
         # links to the authenticator's own pages, if it has any (SMCAuthenticator does)
-        self.template_vars.setdefault(
-            "account_pages", list(getattr(self.authenticator, "account_pages", []))
-        )
+        self.template_vars.setdefault("account_pages", list(self.authenticator.account_pages))
         # shown to admins on every page while it applies
         self.template_vars["origin_warning"] = self.origin_warning()
         # smchub's templates go after any the admin configured and before JupyterHub's
@@ -579,10 +583,6 @@ class SMCHub(JupyterHub):
             project.node = name
             self.db.commit()
         return next(n for n in rows if n.name == name)
-
-    # node name -> (what its backend was made from, the backend); init_db starts it empty,
-    # and a hub stopped before that has none to close
-    _backends = {}
 
     def backend_for(self, node_name):
         """The backend running projects on `node_name`.

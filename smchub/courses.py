@@ -61,7 +61,7 @@ def _info_verified(info):
 
 def person_email(user):
     """A person's email as their authenticator reported it (JupyterHub's user_info)."""
-    return _info_email(getattr(user, "user_info", None))
+    return _info_email(user.user_info if user is not None else None)
 
 
 def email_verified(user):
@@ -71,7 +71,7 @@ def email_verified(user):
     post_auth_hook) that copies it into user_info makes the person's course places theirs
     at once. Anyone can sign up with any address, so an unverified one proves nothing.
     """
-    return _info_verified(getattr(user, "user_info", None))
+    return _info_verified(user.user_info if user is not None else None)
 
 
 class PeopleFinder:

@@ -10,6 +10,7 @@ from .placement import node_loads
 from .projects import effective_quotas
 from .spawners.backend import InvalidNodeOptions
 from .spawners.registry import UnknownBackend, backend_kinds, load_backend_class
+from .spawners.spawner import ProjectSpawner
 
 NODE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 NODE_FIELDS = {"name", "backend", "url", "cpu", "memory_mb", "labels", "options", "state"}
@@ -150,10 +151,11 @@ def allocations_in_hub(users):
     is starting, from its spawners in memory (so starts in flight count)."""
     for user in list(users.values()):
         spawner = user.spawners.get("")
-        if spawner is None or not (spawner.active or spawner._spawn_pending):
+        if not isinstance(spawner, ProjectSpawner):
+            continue  # a person's own server (if any), or none
+        if not (spawner.active or spawner._spawn_pending):
             continue
-        node_name = getattr(spawner, "node_name", None)
-        quotas = getattr(spawner, "allocated", None)
+        node_name, quotas = spawner.node_name, spawner.allocated
         if node_name and quotas:
             yield node_name, user.name, quotas["memory_mb"], quotas["cpu"]
 

@@ -97,7 +97,7 @@ def node_loads(nodes, allocations):
         for n in nodes
         # a cluster's own entry (a Swarm manager) is not a place to run projects: its
         # machines are, each as a node of its own
-        if not (getattr(n, "options", None) or {}).get("cluster")
+        if not (n.options or {}).get("cluster")
     }
     for node_name, project_id, memory_mb, cpu in allocations:
         load = loads.get(node_name)

@@ -19,7 +19,13 @@ from smchub.placement import (
 def nodes(*specs):
     return [
         SimpleNamespace(
-            name=name, backend="docker", state=state, cpu=cpu, memory_mb=mem, labels=labels
+            name=name,
+            backend="docker",
+            state=state,
+            cpu=cpu,
+            memory_mb=mem,
+            labels=labels,
+            options={},
         )
         for name, state, cpu, mem, labels in specs
     ]

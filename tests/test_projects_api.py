@@ -13,7 +13,7 @@ async def test_create_and_read_project(hub):
     assert project["owner"] == alice.name
     assert project["collaborators"] == [{"name": alice.name, "role": "owner"}]
     assert project["state"] == "stopped"
-    assert project["url"] == hub.project_url(project['id'])
+    assert project["url"] == hub.project_url(project["id"])
     assert project["last_active"] is None
     assert set(project["quotas"]) == {"memory_mb", "cpu", "idle_timeout_s", "disk_mb"}
 
