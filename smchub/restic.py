@@ -25,6 +25,8 @@ TRIGGER_TAG = "trigger:"
 CONTAINER_REPOSITORY = "/smchub-snapshots"
 
 _PR_SET_PDEATHSIG = 1
+# environment variables of restic's remote backends, passed from the hub's environment
+CREDENTIALS = ("AWS_", "B2_", "AZURE_", "GOOGLE_", "RESTIC_REST_", "OS_", "ST_")
 
 
 class ResticError(RuntimeError):
@@ -97,7 +99,7 @@ class Restic:
         }
         # credentials for remote repositories (S3, B2, rest-server, ...) pass through
         for key, value in os.environ.items():
-            if key.startswith(("AWS_", "B2_", "AZURE_", "GOOGLE_", "RESTIC_REST_", "OS_")):
+            if key.startswith(CREDENTIALS):
                 env.setdefault(key, value)
         return env
 
@@ -110,6 +112,8 @@ class Restic:
         passed as it is (the container then needs a network that reaches it).
         """
         env = {"RESTIC_PASSWORD": self.password(), "RESTIC_REPOSITORY": self.repository}
+        # a URL repository's credentials (S3, B2, rest-server, ...) go along
+        env.update({k: v for k, v in self.env().items() if k.startswith(CREDENTIALS)})
         binds = {}
         if is_folder(self.repository):
             binds[os.path.abspath(folder_of(self.repository))] = CONTAINER_REPOSITORY

@@ -33,7 +33,7 @@ from jupyterhub.utils import url_path_join
 from requests.exceptions import RequestException
 from traitlets import Float, Integer, List, Unicode, default
 
-from . import docker_homes
+from . import docker_homes, docker_snapshots
 from .backend import NodeBackend
 from .hub_relay import HubRelay
 
@@ -449,3 +449,11 @@ class DockerBackend(NodeBackend):
 
     async def import_home(self, project_id, chunks):
         return await docker_homes.import_home(self, project_id, chunks)
+
+    async def snapshot_home(self, project_id, restic, trigger):
+        return await docker_snapshots.snapshot_docker(self, project_id, restic, trigger)
+
+    async def restore_home(self, project_id, restic, snapshot_id, source_path, target_path):
+        return await docker_snapshots.restore_docker(
+            self, project_id, restic, snapshot_id, source_path, target_path
+        )

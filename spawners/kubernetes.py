@@ -13,23 +13,41 @@ kubeconfig (options.kubeconfig, options.context; the node url, if given, overrid
 API server's address). The hub needs, in each namespace it uses: pods (get, create,
 delete), persistentvolumeclaims (get, create) and secrets (create, delete); the Role
 Zero to JupyterHub gives its hub has all of these (examples/zero-to-jupyterhub.md).
+Snapshots and restores run as Jobs next to the home's claim (kubernetes_objects.
+make_home_job), which also needs jobs (get, create, delete), pods (list) and pods/log
+(get), and a namespace whose Pod Security level admits root pods with a few of the
+default capabilities ("baseline").
 """
 
 import asyncio
 import json
+import secrets
 
 from aiohttp import ClientError
 from kubernetes_asyncio import config as kube_config
-from kubernetes_asyncio.client import ApiClient, Configuration, CoreV1Api, VersionApi
+from kubernetes_asyncio.client import (
+    ApiClient,
+    BatchV1Api,
+    Configuration,
+    CoreV1Api,
+    VersionApi,
+)
 from kubernetes_asyncio.client.exceptions import ApiException
 from traitlets import Any, Dict, Float, Integer, List, Unicode, default, validate
 
-from .backend import NodeBackend
+from ..restic import is_folder
+from . import docker_snapshots
+from .backend import NodeBackend, SnapshotFailed
 from .kubernetes_objects import (
+    HOME,
+    JOB_CONTAINER,
     PORT,
     TOKEN_ENV,
+    home_job_names,
     home_size,
+    job_state,
     limits_note,
+    make_home_job,
     make_home_pvc,
     make_project_pod,
     make_token_secret,
@@ -218,6 +236,16 @@ class KubernetesBackend(NodeBackend):
         10, help="Seconds a project server gets to exit when its pod is deleted."
     ).tag(config=True)
 
+    snapshot_repository_claim = Unicode(
+        None,
+        allow_none=True,
+        help="""PersistentVolumeClaim (ReadWriteMany, in the pods' namespace) holding the
+        hub's snapshot repository, when c.SMCHub.snapshot_repository is a folder: the hub
+        pod mounts it at that folder, and snapshot and restore Jobs mount it too (a node's
+        options may name another). Not needed with a restic URL (s3:, rest:, sftp:...),
+        which the Jobs reach over the cluster's network.""",
+    ).tag(config=True, node_option=True)
+
     # seconds between looks at a pod that is starting or being deleted
     check_interval = 1.0
 
@@ -294,6 +322,137 @@ class KubernetesBackend(NodeBackend):
             grace_seconds=self.stop_timeout,
         )
         return secret, pod
+
+    def job_token(self):
+        """A few hex digits that tell one snapshot or restore Job from another."""
+        return secrets.token_hex(3)
+
+    def home_job_objects(self, project_id, restic, kind, command, on_machine, token):
+        """(Secret, Job) of one snapshot or restore run next to the project's home."""
+        if is_folder(restic.repository) and not self.snapshot_repository_claim:
+            raise SnapshotFailed(
+                f"node {self.node_name}: the snapshot repository is a folder of the hub's; "
+                "set c.KubernetesBackend.snapshot_repository_claim to the claim that holds "
+                "it, or make c.SMCHub.snapshot_repository a restic URL"
+            )
+        names = home_job_names(project_id, kind, token)
+        snapshot = kind == "snapshot"
+        job = make_home_job(
+            names=names,
+            project_id=project_id,
+            kind=kind,
+            image=self.image,
+            command=command,
+            home_claim=project_names(project_id).pvc,
+            mount_path=docker_snapshots.snapshot_mount(project_id) if snapshot else HOME,
+            read_only=snapshot,
+            capabilities=(
+                docker_snapshots.BACKUP_CAPS if snapshot else docker_snapshots.RESTORE_CAPS
+            ),
+            scheduling=node_scheduling(self.node_name, self.scheduling_options),
+            on_machine=on_machine,
+            repository_claim=self.snapshot_repository_claim if is_folder(restic.repository)
+            else None,
+            image_pull_policy=self.image_pull_policy,
+            image_pull_secrets=list(self.image_pull_secrets),
+        )  # fmt: skip
+        # the repository's password (and address) in a Secret of the run's own
+        access = restic.container_access()
+        secret = make_token_secret(names.secret, access["env"], project_labels(project_id))
+        return secret, job
+
+    async def _project_machine(self, core, namespace, project_id):
+        """The machine the project's pod runs on (its home is mounted there), or None."""
+        try:
+            pod = await core.read_namespaced_pod(project_names(project_id).pod, namespace)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+        if pod.metadata.deletion_timestamp is not None or pod.status is None:
+            return None
+        if pod.spec is None or pod.status.phase not in ("Pending", "Running"):
+            return None
+        return pod.spec.node_name
+
+    async def _run_home_job(self, project_id, restic, kind, command):
+        """Run a snapshot or restore Job to its end; (exit code, log). Always removed."""
+        namespace = self.pod_namespace
+        try:
+            core = await self._core()
+            on_machine = await self._project_machine(core, namespace, project_id)
+        except ApiException as e:
+            raise SnapshotFailed(f"node {self.node_name}: {api_error_message(e)}") from e
+        except (ClientError, OSError, asyncio.TimeoutError, kube_config.ConfigException) as e:
+            raise SnapshotFailed(f"node {self.node_name} does not answer: {e}") from e
+        batch = BatchV1Api(self._api_client)
+        secret, job = self.home_job_objects(
+            project_id, restic, kind, command, on_machine, self.job_token()
+        )
+        names = secret.metadata.name, job.metadata.name
+        try:
+            await core.create_namespaced_secret(namespace, secret)
+            await batch.create_namespaced_job(namespace, job)
+            while not (state := job_state(await batch.read_namespaced_job(names[1], namespace))
+                       ).finished:  # fmt: skip
+                await asyncio.sleep(self.check_interval)
+            pods = await core.list_namespaced_pod(namespace, label_selector=f"job-name={names[1]}")
+            if not pods.items:
+                raise SnapshotFailed(f"the {kind} job on node {self.node_name}: {state.reason}")
+            pod = pods.items[0]
+            terminated = None
+            for status in pod.status.container_statuses or []:
+                if status.name == JOB_CONTAINER and status.state:
+                    terminated = status.state.terminated
+            if terminated is None:
+                raise SnapshotFailed(f"the {kind} job on node {self.node_name}: {state.reason}")
+            log = await core.read_namespaced_pod_log(
+                pod.metadata.name, namespace, container=JOB_CONTAINER
+            )
+            # Kubernetes keeps one log of both streams: the result lines are told apart by
+            # their shape (restic's JSON summary, PLACE_SCRIPT's last line)
+            log = log.encode() if isinstance(log, str) else log
+            return terminated.exit_code, log
+        except ApiException as e:
+            raise SnapshotFailed(
+                f"Kubernetes refused the {kind} job on node {self.node_name}: "
+                f"{api_error_message(e)}"
+            ) from e
+        except (ClientError, OSError, asyncio.TimeoutError) as e:
+            raise SnapshotFailed(f"node {self.node_name} does not answer: {e}") from e
+        finally:
+            await asyncio.shield(self._remove_home_job(core, batch, namespace, *names))
+
+    async def _remove_home_job(self, core, batch, namespace, secret, job):
+        try:
+            await batch.delete_namespaced_job(job, namespace, propagation_policy="Background")
+        except ApiException as e:
+            if e.status != 404:
+                self.log.warning("Could not remove job %s/%s: %s", namespace, job, e.reason)
+        except (ClientError, OSError, asyncio.TimeoutError) as e:
+            self.log.warning("Could not reach Kubernetes to remove job %s/%s: %s", namespace,
+                             job, e)  # fmt: skip
+        try:
+            await core.delete_namespaced_secret(secret, namespace)
+        except ApiException as e:
+            if e.status != 404:
+                self.log.warning("Could not remove secret %s/%s: %s", namespace, secret,
+                                 e.reason)  # fmt: skip
+        except (ClientError, OSError, asyncio.TimeoutError) as e:
+            self.log.warning("Could not reach Kubernetes to remove secret %s/%s: %s",
+                             namespace, secret, e)  # fmt: skip
+
+    async def snapshot_home(self, project_id, restic, trigger):
+        command = docker_snapshots.backup_command(restic, project_id, trigger)
+        rc, log = await self._run_home_job(project_id, restic, "snapshot", command)
+        return docker_snapshots.backup_result(rc, log, log)
+
+    async def restore_home(self, project_id, restic, snapshot_id, source_path, target_path):
+        command = docker_snapshots.restore_command(
+            restic, snapshot_id, source_path, HOME, target_path, f"{self.uid}:{self.gid}"
+        )
+        rc, log = await self._run_home_job(project_id, restic, "restore", command)
+        return docker_snapshots.restore_result(rc, log, log)
 
     # --- talking to the API server --------------------------------------------
 

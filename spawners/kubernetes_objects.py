@@ -22,10 +22,17 @@ import math
 from dataclasses import astuple, dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from kubernetes_asyncio.client import V1EnvVarSource, V1ObjectMeta, V1Secret, V1SecretKeySelector
+from kubernetes_asyncio.client import (
+    V1EnvVarSource,
+    V1Job,
+    V1ObjectMeta,
+    V1Secret,
+    V1SecretKeySelector,
+)
 from kubespawner.objects import make_pod, make_pvc
 from kubespawner.slugs import is_valid_label, is_valid_object_name, safe_slug
 
+from ..restic import CONTAINER_REPOSITORY
 from .backend import InvalidNodeOptions
 
 # the project image gives this folder to uid 1000 (docker/Dockerfile.project)
@@ -404,3 +411,152 @@ def limits_note(resources, node_name, home, storage_class):
         f"the disk quota is the home volume's size ({home}, {storage}), enforced only where "
         "its storage driver enforces sizes"
     )
+
+
+# --- snapshots: restic in a Job next to the home's claim ---------------------------------
+
+# how long a snapshot or restore Job may run, and how long a finished one is kept (the
+# hub removes it itself once it has read the result; this is for a hub that died)
+JOB_DEADLINE_SECONDS = 6 * 3600
+JOB_TTL_SECONDS = 3600
+# the helper's container, whose log holds the result
+JOB_CONTAINER = "restic"
+
+
+@dataclass(frozen=True)
+class HomeJobNames:
+    """Names of one snapshot or restore Job of a project, and of the Secret holding the
+    repository's password for it."""
+
+    job: str
+    secret: str
+
+
+def home_job_names(project_id, kind, token):
+    """Names for one run (`kind` "snapshot" or "restore", `token` a few hex digits, so
+    runs of one project never collide)."""
+    pid = project_id.lower()
+    names = HomeJobNames(job=f"smchub-{kind}-{pid}-{token}", secret=f"smchub-restic-{pid}-{token}")
+    for name in astuple(names):
+        if not is_valid_object_name(name) or len(name) > 63:
+            raise ValueError(f"{name!r} is not a valid Job name: project ids are UUIDs")
+    return names
+
+
+def make_home_job(
+    *,
+    names,
+    project_id,
+    kind,
+    image,
+    command,
+    home_claim,
+    mount_path,
+    read_only,
+    capabilities,
+    scheduling,
+    on_machine=None,
+    repository_claim=None,
+    image_pull_policy=None,
+    image_pull_secrets=None,
+):
+    """The Job running a snapshot or restore command once, next to a project's home.
+
+    Its pod runs as root (to read every file, and to hand restored files to the
+    project), with only the `capabilities` the command needs, no privilege escalation,
+    no Kubernetes API token and no Service variables; the repository's address and
+    password come from the Secret `names.secret`, never from the Job. A folder
+    repository is the claim `repository_claim`, mounted where restic's container access
+    says. `on_machine`: the machine where the project's pod runs, whose ReadWriteOnce
+    home the job can mount only there; else it goes where the node row says.
+    It is never retried (backoffLimit 0): the hub decides what to do with a failure.
+    """
+    labels = {**project_labels(project_id), "app.kubernetes.io/component": kind}
+    volumes = [
+        {"name": "home",
+         "persistentVolumeClaim": {"claimName": home_claim, "readOnly": read_only}},
+    ]  # fmt: skip
+    mounts = [{"name": "home", "mountPath": mount_path, "readOnly": read_only}]
+    if repository_claim:
+        volumes.append(
+            {"name": "repository", "persistentVolumeClaim": {"claimName": repository_claim}}
+        )
+        mounts.append({"name": "repository", "mountPath": CONTAINER_REPOSITORY})
+    container = {
+        "name": JOB_CONTAINER,
+        "image": image,
+        # args, not command: the image's entrypoint (tini) stays PID 1
+        "args": list(command),
+        "workingDir": mount_path,
+        "envFrom": [{"secretRef": {"name": names.secret}}],
+        "volumeMounts": mounts,
+        "securityContext": {
+            "runAsUser": 0,
+            "runAsGroup": 0,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"], "add": list(capabilities)},
+        },
+    }
+    if image_pull_policy:
+        container["imagePullPolicy"] = image_pull_policy
+    pod_spec = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if image_pull_secrets:
+        pod_spec["imagePullSecrets"] = [{"name": s} for s in image_pull_secrets]
+    if on_machine:
+        pod_spec["nodeName"] = on_machine
+    else:
+        if scheduling.node_selector:
+            pod_spec["nodeSelector"] = dict(scheduling.node_selector)
+        if scheduling.node_affinity_required:
+            pod_spec["affinity"] = {"nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": list(scheduling.node_affinity_required)}}}  # fmt: skip
+    if scheduling.tolerations:
+        pod_spec["tolerations"] = list(scheduling.tolerations)
+    return V1Job(
+        api_version="batch/v1",
+        kind="Job",
+        metadata=V1ObjectMeta(name=names.job, labels=dict(labels)),
+        spec={
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": JOB_DEADLINE_SECONDS,
+            "ttlSecondsAfterFinished": JOB_TTL_SECONDS,
+            "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec},
+        },
+    )
+
+
+@dataclass(frozen=True)
+class JobState:
+    """What the hub needs to know about a snapshot or restore Job."""
+
+    finished: bool = False
+    succeeded: bool = False
+    reason: str = ""
+
+
+def job_state(job):
+    """Read a Job (as the API returns it) into a JobState."""
+    status = job.status
+    if status is None:
+        return JobState(reason="the job has not started")
+    for condition in status.conditions or []:
+        if condition.status != "True":
+            continue
+        if condition.type == "Complete":
+            return JobState(finished=True, succeeded=True)
+        if condition.type == "Failed":
+            words = ": ".join(w for w in (condition.reason, condition.message) if w)
+            return JobState(finished=True, reason=words or "the job failed")
+    if status.succeeded:
+        return JobState(finished=True, succeeded=True)
+    if status.failed:
+        return JobState(finished=True, reason="its pod failed")
+    return JobState(reason="running" if status.active else "pending")

@@ -26,8 +26,8 @@ from docker.types import DriverConfig, Mount, Resources, RestartPolicy, ServiceM
 from requests.exceptions import RequestException
 from traitlets import Bool, Dict, Float, Integer, Tuple, Unicode, default, validate
 
-from . import swarm_homes
-from .backend import HomeTransferError
+from . import swarm_homes, swarm_snapshots
+from .backend import HomeTransferError, SnapshotFailed
 from .docker import HOME, DockerBackend
 
 # task states (swarmkit's api.TaskState) on the way to running, and after it
@@ -222,6 +222,12 @@ class SwarmBackend(DockerBackend):
 
     async def import_home(self, project_id, chunks):
         raise HomeTransferError(f"{self.node_name} is a swarm's entry: it holds no homes")
+
+    async def snapshot_home(self, project_id, restic, trigger):
+        raise SnapshotFailed(f"{self.node_name} is a swarm's entry: it holds no homes")
+
+    async def restore_home(self, project_id, restic, snapshot_id, source_path, target_path):
+        raise SnapshotFailed(f"{self.node_name} is a swarm's entry: it holds no homes")
 
 
 class SwarmMachineBackend(SwarmBackend):
@@ -487,3 +493,13 @@ class SwarmMachineBackend(SwarmBackend):
 
     async def import_home(self, project_id, chunks):
         return await swarm_homes.import_home(self, project_id, chunks)
+
+    # --- snapshots, taken and restored next to the volume ---------------------------------
+
+    async def snapshot_home(self, project_id, restic, trigger):
+        return await swarm_snapshots.snapshot_swarm(self, project_id, restic, trigger)
+
+    async def restore_home(self, project_id, restic, snapshot_id, source_path, target_path):
+        return await swarm_snapshots.restore_swarm(
+            self, project_id, restic, snapshot_id, source_path, target_path
+        )

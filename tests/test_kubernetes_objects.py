@@ -24,7 +24,10 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from traitlets.config import PyFileConfigLoader
 
 from smchub.nodes import NODE_NAME_RE, check_node_spec, new_node
+from smchub.restic import Restic
 from smchub.spawners import ProjectSpawner
+from smchub.spawners.backend import SnapshotFailed
+from smchub.spawners.docker_snapshots import backup_command, restore_command
 from smchub.spawners.kubernetes import (
     KubernetesBackend,
     ProjectPodFailed,
@@ -32,6 +35,7 @@ from smchub.spawners.kubernetes import (
 )
 from smchub.spawners.kubernetes_objects import (
     HOME,
+    PROJECT_LABEL,
     InvalidNodeOptions,
     Resources,
     Scheduling,
@@ -822,3 +826,160 @@ async def test_check_asks_the_api_servers_version(scripted):
                "goVersion": "go1.22.5", "compiler": "gc", "platform": "linux/amd64"}  # fmt: skip
     b, _ = await scripted([("GET", "/version/", 200, version)])
     assert await b.check() is True
+
+
+# --- snapshots and restores: Jobs next to the home's claim ----------------------------------
+
+REPOSITORY_URL = "s3:https://s3.example.org/smchub-snapshots"
+JOBS = "/apis/batch/v1/namespaces/smchub/jobs"
+
+
+@pytest.fixture
+def restic(tmp_path):
+    return Restic(REPOSITORY_URL, str(tmp_path / "password"), str(tmp_path / "cache"))
+
+
+def job_pod(job_json):
+    return job_json["spec"]["template"]["spec"]
+
+
+def test_a_snapshot_job_reads_the_home_where_the_node_row_says(restic, to_json):
+    b = backend({"namespace": "smchub", "node_selector": {"pool": "cpu"}})
+    command = backup_command(restic, PID, "stop")
+    secret, job = b.home_job_objects(PID, restic, "snapshot", command, None, "a1b2c3")
+    job_json, secret_json = to_json(job), to_json(secret)
+    assert job_json["kind"] == "Job"
+    assert job_json["metadata"]["name"] == f"smchub-snapshot-{PID}-a1b2c3"
+    assert job_json["metadata"]["labels"][PROJECT_LABEL] == PID
+    assert job_json["metadata"]["labels"]["app.kubernetes.io/component"] == "snapshot"
+    # once, never retried behind the hub's back, and cleaned up if the hub is gone
+    assert job_json["spec"]["backoffLimit"] == 0
+    assert job_json["spec"]["ttlSecondsAfterFinished"] > 0
+    pod = job_pod(job_json)
+    assert pod["restartPolicy"] == "Never"
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["enableServiceLinks"] is False
+    assert pod["nodeSelector"] == {"pool": "cpu"} and "nodeName" not in pod
+    (container,) = pod["containers"]
+    # restic backup of "." in the home, mounted read-only at a path of the project's own
+    assert container["args"] == command
+    assert "backup" in command[-1] and "--tag project:" + PID in command[-1]
+    assert container["workingDir"] == f"/smchub-homes/{PID}"
+    (volume,) = pod["volumes"]
+    assert volume["persistentVolumeClaim"] == {"claimName": f"smchub-home-{PID}", "readOnly": True}
+    assert container["volumeMounts"] == [
+        {"name": "home", "mountPath": f"/smchub-homes/{PID}", "readOnly": True}
+    ]
+    security = container["securityContext"]
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert set(security["capabilities"]["add"]) <= {"DAC_OVERRIDE", "CHOWN"}
+    # the password is in the run's own Secret, never in the Job
+    password = restic.password()
+    assert password not in json.dumps(job_json)
+    assert container["envFrom"] == [{"secretRef": {"name": f"smchub-restic-{PID}-a1b2c3"}}]
+    assert secret_json["metadata"]["name"] == f"smchub-restic-{PID}-a1b2c3"
+    assert secret_json["stringData"] == {
+        "RESTIC_PASSWORD": password, "RESTIC_REPOSITORY": REPOSITORY_URL,
+    }  # fmt: skip
+
+
+def test_a_restore_job_runs_on_the_machine_of_the_running_project(restic, to_json):
+    b = backend({"namespace": "smchub", "node_selector": {"pool": "cpu"}})
+    command = restore_command(restic, "abcd1234", "notes", HOME, "", "1000:1000")
+    _, job = b.home_job_objects(PID, restic, "restore", command, "node-7", "a1b2c3")
+    pod = job_pod(to_json(job))
+    # a ReadWriteOnce home is mounted where the project's pod has it
+    assert pod["nodeName"] == "node-7" and "nodeSelector" not in pod
+    (container,) = pod["containers"]
+    assert container["workingDir"] == HOME
+    assert container["volumeMounts"] == [{"name": "home", "mountPath": HOME, "readOnly": False}]
+    # restic restores into a staging folder outside the home, the project's account
+    # puts the files in place
+    script = container["args"][-1]
+    assert "restic restore abcd1234 --target /smchub-restore --include /notes" in script
+    assert "setpriv --reuid=1000 --regid=1000 --clear-groups" in script
+    assert "SETUID" in container["securityContext"]["capabilities"]["add"]
+
+
+def test_a_folder_repository_needs_its_claim(tmp_path, to_json):
+    folder = Restic(str(tmp_path / "repo"), str(tmp_path / "password"), str(tmp_path / "c"))
+    command = backup_command(folder, PID, "stop")
+    with pytest.raises(SnapshotFailed, match="set c.KubernetesBackend.snapshot_repository_claim"):
+        backend().home_job_objects(PID, folder, "snapshot", command, None, "a1b2c3")
+    b = backend({"namespace": "smchub", "snapshot_repository_claim": "smchub-snapshots"})
+    secret, job = b.home_job_objects(PID, folder, "snapshot", command, None, "a1b2c3")
+    pod = job_pod(to_json(job))
+    assert pod["volumes"][1] == {
+        "name": "repository", "persistentVolumeClaim": {"claimName": "smchub-snapshots"},
+    }  # fmt: skip
+    assert pod["containers"][0]["volumeMounts"][1] == {
+        "name": "repository", "mountPath": "/smchub-snapshots",
+    }  # fmt: skip
+    assert to_json(secret)["stringData"]["RESTIC_REPOSITORY"] == "/smchub-snapshots"
+
+
+def job_answer(**status):
+    return {"kind": "Job", "metadata": {"name": f"smchub-snapshot-{PID}-a1b2c3"},
+            "status": status}  # fmt: skip
+
+
+def job_pods_answer(exit_code):
+    return {"kind": "PodList", "items": [{
+        "metadata": {"name": "snapshot-pod"},
+        "status": {"phase": "Succeeded" if exit_code == 0 else "Failed",
+                   "containerStatuses": [{
+                       "name": "restic", "image": "img", "imageID": "", "ready": False,
+                       "restartCount": 0, "state": {"terminated": {"exitCode": exit_code}}}]},
+    }]}  # fmt: skip
+
+
+SUMMARY = {"message_type": "summary", "files_new": 3, "files_changed": 0,
+           "data_added": 1234, "snapshot_id": "d15fb7c2"}  # fmt: skip
+RUNNING_ON_NODE_7 = {
+    **RUNNING,
+    "spec": {"nodeName": "node-7", "containers": [{"name": "notebook"}]},
+}
+
+
+def job_script(pod_answer_, job_done, exit_code, log):
+    job = f"{JOBS}/smchub-snapshot-{PID}-a1b2c3"
+    return [
+        ("GET", POD, *pod_answer_),
+        ("POST", f"{NS}/secrets", 201, {"kind": "Secret"}),
+        ("POST", JOBS, 201, job_answer()),
+        ("GET", job, 200, job_answer(active=1)),
+        ("GET", job, 200, job_answer(**job_done)),
+        ("GET", f"{NS}/pods", 200, job_pods_answer(exit_code)),
+        ("GET", f"{NS}/pods/snapshot-pod/log", 200, log),
+        ("DELETE", job, 200, {"kind": "Status"}),
+        ("DELETE", f"{NS}/secrets/smchub-restic-{PID}-a1b2c3", 200, {"kind": "Status"}),
+    ]
+
+
+async def test_a_snapshot_runs_as_a_job_and_reads_restics_summary(scripted, restic):
+    done = {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}
+    log = "some restic warning\n" + json.dumps(SUMMARY) + "\n"
+    b, api = await scripted(job_script((200, RUNNING_ON_NODE_7), done, 0, log))
+    b.job_token = lambda: "a1b2c3"
+    summary = await b.snapshot_home(PID, restic, "stop")
+    assert summary["snapshot_id"] == "d15fb7c2" and summary["files_new"] == 3
+    (job,) = [body for m, p, _, body in api.sent if (m, p) == ("POST", JOBS)]
+    assert job_pod(job)["nodeName"] == "node-7"
+    (pods,) = [q for m, p, q, _ in api.sent if (m, p) == ("GET", f"{NS}/pods")]
+    assert pods == {"labelSelector": f"job-name=smchub-snapshot-{PID}-a1b2c3"}
+    (delete,) = [q for m, p, q, _ in api.sent if m == "DELETE" and p.startswith(JOBS)]
+    assert delete == {"propagationPolicy": "Background"}
+
+
+async def test_a_failed_snapshot_job_says_what_restic_said_and_is_removed(scripted, restic):
+    failed = {"failed": 1, "conditions": [{"type": "Failed", "status": "True",
+                                           "reason": "BackoffLimitExceeded"}]}  # fmt: skip
+    log = "Fatal: unable to open repository at s3:https://s3.example.org: Access Denied\n"
+    b, api = await scripted(job_script((404, STATUS_404), failed, 1, log))
+    b.job_token = lambda: "a1b2c3"
+    with pytest.raises(SnapshotFailed, match="^unable to open repository at .*Access Denied$"):
+        await b.snapshot_home(PID, restic, "stop")
+    # the project does not run: the job goes where the node row says
+    (job,) = [body for m, p, _, body in api.sent if (m, p) == ("POST", JOBS)]
+    assert "nodeName" not in job_pod(job)
