@@ -177,3 +177,25 @@ class BrowserPerson:
         await editor.click()
         await self.page.keyboard.type(text)
         return editor
+
+    async def open_lab_folder(self, project_id, folder=""):
+        """JupyterLab with its file browser showing `folder` of the project."""
+        await self.page.goto(self.hub.project_url(project_id, f"lab/tree/{folder}"))
+        await self.wait_for_lab(project_id)
+
+    def lab_file(self, name):
+        """An item, by its exact name, of the folder JupyterLab's file browser shows."""
+        exact = re.compile(f"^{re.escape(name)}$")
+        return self.page.locator(".jp-DirListing-item").filter(
+            has=self.page.locator(".jp-DirListing-itemText", has_text=exact)
+        )
+
+    async def delete_in_lab(self, name):
+        """Delete a file with the file browser's context menu, as a person would."""
+        item = self.lab_file(name)
+        await item.click(button="right", timeout=LAB_TIMEOUT_MS)
+        await self.page.locator(".lm-Menu-item[data-command='filebrowser:delete']").click()
+        dialog = self.page.locator(".jp-Dialog")
+        await dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
+        await expect(dialog).to_have_count(0)
+        await expect(item).to_have_count(0)

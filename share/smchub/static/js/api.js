@@ -80,5 +80,16 @@
     return date.toLocaleString();
   }
 
-  window.smchub = { api, el, showError, guard, when, base };
+  function size(bytes) {
+    if (bytes === null || bytes === undefined) return "?";
+    const units = ["B", "KB", "MB", "GB", "TB"];
+    let i = 0;
+    while (bytes >= 1024 && i < units.length - 1) {
+      bytes /= 1024;
+      i += 1;
+    }
+    return `${bytes.toFixed(i ? 1 : 0)} ${units[i]}`;
+  }
+
+  window.smchub = { api, el, showError, guard, when, size, base };
 })();

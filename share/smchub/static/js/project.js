@@ -1,7 +1,7 @@
 // One project's page: state, settings, collaborators and invitations, invite links.
 (function () {
   "use strict";
-  const { api, el, showError, guard, when, base } = window.smchub;
+  const { api, el, showError, guard, when, size, base } = window.smchub;
   const page = document.getElementById("project");
   const projectId = page.dataset.projectId;
   const me = page.dataset.me;
@@ -115,17 +115,6 @@
     byId("stop").hidden = !running;
     renderCollaborators();
     renderInvited();
-  }
-
-  function size(bytes) {
-    if (bytes === null || bytes === undefined) return "?";
-    const units = ["B", "KB", "MB", "GB", "TB"];
-    let i = 0;
-    while (bytes >= 1024 && i < units.length - 1) {
-      bytes /= 1024;
-      i += 1;
-    }
-    return `${bytes.toFixed(i ? 1 : 0)} ${units[i]}`;
   }
 
   // what the project's own server reports (its localhub info), while it runs

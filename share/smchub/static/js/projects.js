@@ -1,4 +1,5 @@
-// The projects page: invitations to answer; list, filter, create, start, stop, open.
+// The projects page: invitations to answer; list, filter, create, start, stop, open,
+// delete; the recently deleted projects, to undelete.
 (function () {
   "use strict";
   const { api, el, showError, guard, when, base } = window.smchub;
@@ -7,9 +8,18 @@
   const filterInput = document.getElementById("project-filter");
   const invitationsBox = document.getElementById("invitations");
   const invitationsError = document.getElementById("invitations-error");
+  const deletedBox = document.getElementById("deleted");
+  const deletedError = document.getElementById("deleted-error");
+  const me = document.getElementById("projects-page").dataset.me;
   let projects = [];
   let invitations = [];
+  let deleted = [];
   let loadFailed = false;
+  let deletedFailed = false;
+  // the project whose row asks "really delete?" (the list is redrawn while it asks)
+  let confirmingDelete = null;
+  // ... and the one being deleted: its redrawn button stays disabled meanwhile
+  let deleting = null;
 
   function answer(invitation, accept, button) {
     return guard(
@@ -69,6 +79,52 @@
     );
   }
 
+  function remove(project, button) {
+    return guard(
+      errorBox,
+      async () => {
+        deleting = project.id;
+        try {
+          await api("DELETE", `projects/${project.id}`);
+        } catch (e) {
+          e.message = `Could not delete “${project.title}”: ${e.message}`;
+          throw e;
+        } finally {
+          deleting = null;
+        }
+        confirmingDelete = null;
+        await refresh();
+      },
+      button
+    );
+  }
+
+  // the owner deletes; the row asks first, and says how to get it back
+  function deleteControls(project) {
+    if (project.owner !== me) return [];
+    const ask = (id) => () => {
+      confirmingDelete = id;
+      render();
+    };
+    if (confirmingDelete !== project.id) {
+      return [" ", el("button", { class: "btn btn-sm btn-outline-secondary delete", onclick: ask(project.id) }, "Delete")];
+    }
+    return [
+      el("div", { class: "small mt-1 delete-question" }, "Delete it? It stops, and stays under “Recently deleted” for a while."),
+      el(
+        "button",
+        {
+          class: "btn btn-sm btn-danger confirm-delete",
+          disabled: deleting === project.id ? "" : null,
+          onclick: (event) => remove(project, event.currentTarget),
+        },
+        "Delete"
+      ),
+      " ",
+      el("button", { class: "btn btn-sm btn-outline-secondary", onclick: ask(null) }, "Cancel"),
+    ];
+  }
+
   function row(project) {
     const open = el("a", { class: "btn btn-sm btn-primary", href: base + "spawn/" + project.id + "?next=" + encodeURIComponent(project.url + "lab") }, "Open");
     const action = project.state === "running" || project.state === "starting" ? "stop" : "start";
@@ -92,7 +148,7 @@
       el("td", {}, stateBadge(project.state)),
       el("td", {}, project.collaborators.map((c) => c.name).join(", ")),
       el("td", {}, when(project.last_active)),
-      el("td", { class: "text-end text-nowrap" }, open, " ", toggle)
+      el("td", { class: "text-end text-nowrap" }, open, " ", toggle, ...deleteControls(project))
     );
   }
 
@@ -108,6 +164,56 @@
     );
     for (const project of shown) table.append(row(project));
     document.getElementById("projects-empty").hidden = projects.length > 0;
+  }
+
+  function undelete(project, button) {
+    return guard(
+      deletedError,
+      async () => {
+        try {
+          await api("POST", `projects/${project.id}/undelete`);
+        } catch (e) {
+          e.message = `Could not undelete “${project.title}”: ${e.message}`;
+          throw e;
+        }
+        await refresh();
+      },
+      button
+    );
+  }
+
+  function deletedItem(project) {
+    return el(
+      "li",
+      { class: "list-group-item d-flex justify-content-between align-items-center deleted-project", "data-project-id": project.id },
+      el(
+        "span",
+        {},
+        el("strong", { class: "deleted-title" }, project.title),
+        ` — deleted ${when(project.deleted)}, ${project.snapshots} snapshot${project.snapshots === 1 ? "" : "s"}, ` +
+          `can be undeleted until ${when(project.expires)}`
+      ),
+      el("button", { class: "btn btn-sm btn-outline-success undelete", onclick: (event) => undelete(project, event.currentTarget) }, "Undelete")
+    );
+  }
+
+  // loaded apart from the projects: the list of projects works even when this does not
+  async function refreshDeleted() {
+    try {
+      deleted = (await api("GET", "projects/deleted")).projects;
+    } catch (e) {
+      deletedFailed = true;
+      e.message = "Could not load your recently deleted projects: " + e.message;
+      showError(deletedError, e);
+      document.getElementById("deleted-section").hidden = false;
+      return;
+    }
+    if (deletedFailed) {
+      deletedFailed = false;
+      showError(deletedError, null);
+    }
+    deletedBox.replaceChildren(...deleted.map(deletedItem));
+    document.getElementById("deleted-section").hidden = deleted.length === 0 && deletedError.hidden;
   }
 
   // polled: a failure is shown until the list loads again, without hiding the error
@@ -127,6 +233,7 @@
     }
     render();
     renderInvitations();
+    await refreshDeleted();
   }
 
   const createForm = document.getElementById("create-project");
