@@ -250,8 +250,12 @@ class ProjectServers:
         """Processes, memory and disk of a running project, as its localhub reports them."""
         if not user.spawner.ready:
             raise ServerError(409, "The project is not running; start it to see its processes.")
-        async with httpx.AsyncClient(timeout=30) as client:
-            r = await client.get(self.url(user, "smc/api/info"), headers=self.headers(user))
+        try:
+            async with httpx.AsyncClient(timeout=30) as client:
+                r = await client.get(self.url(user, "smc/api/info"), headers=self.headers(user))
+        except httpx.HTTPError as e:
+            # it stopped (or is stopping) while we asked
+            raise ServerError(409, f"The project server did not answer: {e}") from e
         if r.status_code != 200:
             raise ServerError(502, f"the project server answered {r.status_code}: {_message(r)}")
         return r.json()

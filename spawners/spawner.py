@@ -56,10 +56,16 @@ class ProjectSpawner(Spawner):
             # TCP ports every account on the node can find and connect to (a kernel's
             # output channel needs no key to subscribe); see JUPYTER_RUNTIME_DIR
             "--KernelManager.transport=ipc",
+            # jupyter-server hides name~ files; restores and course steps keep a person's
+            # changed files under exactly that name, which they must be able to find
+            "--ContentsManager.hide_globs=['__pycache__', '*.pyc', '*.pyo', '.DS_Store']",
             # every document's edit history (JupyterLab's timeline) and the collaboration
-            # sessions in the home's hidden data folder, not among the person's files
+            # sessions in the home's hidden data folder, not among the person's files, and
+            # file ids (which name the histories) that still hold after a move
             "--YDocExtension.ystore_class=smchub.extensions.localhub.history.EditHistoryStore",
             "--YDocExtension.session_store_path=~/.local/share/smchub/collaboration-sessions.json",
+            "--FileIdExtension.file_id_manager_class="
+            "smchub.extensions.localhub.history.HomeFileIdManager",
             # what a project server need not do as it starts:
             # - jupyter_lsp looks for a dozen language servers on every start, and a project
             #   has none unless an admin installs them (who then sets c.ProjectSpawner.args)

@@ -106,6 +106,9 @@ async def test_a_stop_takes_a_snapshot_that_brings_back_deleted_and_changed_work
     assert await read_file(ada, pid, "notes/old/b.txt") == "kept for later"
     assert await read_file(ada, pid, "notes/a.txt") == "first draft"
     assert await read_file(ada, pid, "notes/a.txt~") == "second draft"
+    # and the person sees the kept copy in the file browser (jupyter-server hides name~)
+    r = await ada.client.get(shub.project_url(pid, "api/contents/notes"))
+    assert "a.txt~" in [entry["name"] for entry in r.json()["content"]]
     # restored files belong to the project's own account
     owners = await ada.execute(
         pid, "import os; print(os.stat('notes/old/b.txt').st_uid == os.getuid())"
