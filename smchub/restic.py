@@ -113,7 +113,14 @@ class Restic:
         """
         env = {"RESTIC_PASSWORD": self.password(), "RESTIC_REPOSITORY": self.repository}
         # a URL repository's credentials (S3, B2, rest-server, ...) go along
-        env.update({k: v for k, v in self.env().items() if k.startswith(CREDENTIALS)})
+        # (not CA bundle paths: files of the hub's machine)
+        env.update(
+            {
+                k: v
+                for k, v in self.env().items()
+                if k.startswith(CREDENTIALS) and not k.endswith("_CA_BUNDLE")
+            }
+        )
         binds = {}
         if is_folder(self.repository):
             binds[os.path.abspath(folder_of(self.repository))] = CONTAINER_REPOSITORY

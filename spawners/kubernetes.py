@@ -30,10 +30,11 @@ from kubernetes_asyncio.client import (
     BatchV1Api,
     Configuration,
     CoreV1Api,
+    NetworkingV1Api,
     VersionApi,
 )
 from kubernetes_asyncio.client.exceptions import ApiException
-from traitlets import Any, Dict, Float, Integer, List, Unicode, default, validate
+from traitlets import Any, Bool, Dict, Float, Integer, List, Unicode, default, validate
 
 from ..restic import is_folder
 from . import docker_snapshots
@@ -49,6 +50,7 @@ from .kubernetes_objects import (
     limits_note,
     make_home_job,
     make_home_pvc,
+    make_project_network_policy,
     make_project_pod,
     make_token_secret,
     node_scheduling,
@@ -63,6 +65,9 @@ from .kubernetes_objects import (
 )
 
 SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+# the NetworkPolicy every project pod of a namespace is under
+NETWORK_POLICY = "smchub-projects"
 
 
 class ProjectPodFailed(RuntimeError):
@@ -232,6 +237,36 @@ class KubernetesBackend(NodeBackend):
         API token, and any of your own from c.Spawner.environment you add here.""",
     ).tag(config=True)
 
+    network_policy = Bool(
+        True,
+        help="""Make the namespace's NetworkPolicy for project pods (at the first start):
+        only the hub and its proxy (network_policy_hub_peers) reach a project, and a
+        project reaches them, the cluster's DNS and the internet, never another pod or a
+        private address. Needs a network plugin that enforces NetworkPolicies (Calico,
+        Cilium, ...); turn it off to manage your own.""",
+    ).tag(config=True)
+
+    network_policy_hub_peers = List(
+        Dict(),
+        [
+            {
+                "podSelector": {
+                    "matchExpressions": [
+                        {
+                            "key": "app.kubernetes.io/component",
+                            "operator": "In",
+                            "values": ["hub", "proxy"],
+                        },
+                    ],
+                    "matchLabels": {"app.kubernetes.io/name": "smchub"},
+                }
+            }
+        ],  # fmt: skip
+        help="""NetworkPolicy peers that are the hub and its proxy: by default pods of this
+        namespace labelled app.kubernetes.io/name=smchub with component hub or proxy.
+        A hub outside the cluster: [{"ipBlock": {"cidr": "203.0.113.10/32"}}].""",
+    ).tag(config=True)
+
     stop_timeout = Integer(
         10, help="Seconds a project server gets to exit when its pod is deleted."
     ).tag(config=True)
@@ -250,6 +285,11 @@ class KubernetesBackend(NodeBackend):
     check_interval = 1.0
 
     _api_client = None
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # namespaces whose NetworkPolicy for project pods exists (made or found)
+        self._policies_made = set()
 
     # --- plain values from config and the node's row --------------------------
 
@@ -511,6 +551,8 @@ class KubernetesBackend(NodeBackend):
         # bad node options are refused before anything is made
         node_scheduling(self.node_name, self.scheduling_options)
         core = await self._core()
+        if self.network_policy and namespace not in self._policies_made:
+            await self._ensure_network_policy(namespace)
         home = await self._ensure_home(core, namespace, project.id, quotas)
         # the server listens on every address of its pod; the hub reaches it at the pod's
         spawner.ip, spawner.port = "0.0.0.0", PORT
@@ -532,6 +574,24 @@ class KubernetesBackend(NodeBackend):
             await self._remove(core, handle, now=True)
             raise
         return ip, PORT, handle
+
+    async def _ensure_network_policy(self, namespace):
+        """The namespace's policy for project pods, made once (an existing one is kept:
+        an admin may have changed it)."""
+        policy = make_project_network_policy(
+            name=NETWORK_POLICY,
+            labels={"app.kubernetes.io/name": "smchub", "app.kubernetes.io/managed-by": "smchub"},
+            hub_peers=self.network_policy_hub_peers,
+        )
+        try:
+            await NetworkingV1Api(self._api_client).create_namespaced_network_policy(
+                namespace, policy
+            )
+            self.log.info("Made NetworkPolicy %s/%s for project pods", namespace, NETWORK_POLICY)
+        except ApiException as e:
+            if e.status != 409:
+                raise
+        self._policies_made.add(namespace)
 
     async def _ensure_home(self, core, namespace, project_id, quotas):
         """The size of the project's home PVC, made if it is missing."""

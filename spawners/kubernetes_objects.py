@@ -560,3 +560,47 @@ def job_state(job):
     if status.failed:
         return JobState(finished=True, reason="its pod failed")
     return JobState(reason="running" if status.active else "pending")
+
+
+# addresses a project pod may not reach on its own: private ranges (the cluster's pods
+# and services, the hub's machines) and link-local (cloud metadata services, which hand
+# out the node's credentials)
+PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16")
+
+
+def make_project_network_policy(*, name, labels, hub_peers, egress_except=PRIVATE_RANGES):
+    """The namespace's NetworkPolicy for every project pod (selected by smchub's labels).
+
+    In: only the hub and its proxy (`hub_peers`, NetworkPolicy peers) reach a project's
+    server port; no project reaches another. Out: the hub and its proxy (the server's
+    API calls), the cluster's DNS, and the internet, but no other pod, service or
+    private address (`egress_except`, CIDRs).
+    """
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "labels": dict(labels)},
+        "spec": {
+            "podSelector": {
+                "matchLabels": {
+                    "app.kubernetes.io/name": "smchub",
+                    "app.kubernetes.io/component": "project",
+                }
+            },
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": list(hub_peers), "ports": [{"port": PORT, "protocol": "TCP"}]}],
+            "egress": [
+                {"to": list(hub_peers)},
+                {
+                    "to": [
+                        {
+                            "namespaceSelector": {},
+                            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                        }
+                    ],
+                    "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+                },
+                {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(egress_except)}}]},
+            ],
+        },
+    }

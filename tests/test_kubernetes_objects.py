@@ -42,6 +42,7 @@ from smchub.spawners.kubernetes_objects import (
     cpu_quantity,
     home_size,
     make_home_pvc,
+    make_project_network_policy,
     make_project_pod,
     make_token_secret,
     memory_quantity,
@@ -102,6 +103,8 @@ def project_spawner(project_id=PID):
 
 
 def backend(options=None, overcommit=None, **traits):
+    # the scripted starts below leave the NetworkPolicy out unless a test asks for it
+    traits.setdefault("network_policy", False)
     return KubernetesBackend(
         node_name="pool-cpu",
         node_options=options if options is not None else {"namespace": "smchub"},
@@ -983,3 +986,49 @@ async def test_a_failed_snapshot_job_says_what_restic_said_and_is_removed(script
     # the project does not run: the job goes where the node row says
     (job,) = [body for m, p, _, body in api.sent if (m, p) == ("POST", JOBS)]
     assert "nodeName" not in job_pod(job)
+
+
+def test_project_pods_are_fenced_by_a_network_policy():
+    policy = make_project_network_policy(
+        name="smchub-projects",
+        labels={"app.kubernetes.io/name": "smchub"},
+        hub_peers=backend().network_policy_hub_peers,
+    )
+    spec = policy["spec"]
+    # it selects every project pod, by the labels every project pod has
+    pod_labels = project_labels(PID, "pool-cpu")
+    assert spec["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    # in: the hub's and proxy's pods only, on the server's port: never another project
+    (ingress,) = spec["ingress"]
+    assert ingress["ports"] == [{"port": 8888, "protocol": "TCP"}]
+    (peer,) = ingress["from"]
+    selector = peer["podSelector"]
+    assert selector["matchExpressions"][0]["values"] == ["hub", "proxy"]
+    assert "project" not in json.dumps(ingress)
+    # out: the hub and proxy, DNS, and the internet without private or link-local ranges
+    hub, dns, internet = spec["egress"]
+    assert hub["to"] == ingress["from"]
+    assert {p["port"] for p in dns["ports"]} == {53}
+    (block,) = internet["to"]
+    assert block["ipBlock"]["cidr"] == "0.0.0.0/0"
+    assert set(block["ipBlock"]["except"]) >= {"10.0.0.0/8", "172.16.0.0/12",
+                                                "192.168.0.0/16", "169.254.0.0/16"}  # fmt: skip
+
+
+async def test_the_first_start_makes_the_network_policy_once(scripted):
+    policies = "/apis/networking.k8s.io/v1/namespaces/smchub/networkpolicies"
+    start = [
+        ("GET", PVC, 200, pvc_answer("3000Mi")),
+        ("POST", f"{NS}/secrets", 201, {"kind": "Secret"}),
+        ("POST", f"{NS}/pods", 201, RUNNING),
+        ("GET", POD, 200, RUNNING),
+    ]
+    # an admin's own policy of that name is kept (409), and not asked for again
+    b, api = await scripted(
+        [("POST", policies, 409, STATUS_409), *start, *start], network_policy=True
+    )
+    await b.start(project_spawner(), SimpleNamespace(id=PID), QUOTAS)
+    await b.start(project_spawner(), SimpleNamespace(id=PID), QUOTAS)
+    (policy,) = [body for m, p, _, body in api.sent if p == policies]
+    assert policy["metadata"]["name"] == "smchub-projects"
