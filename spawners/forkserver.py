@@ -74,6 +74,7 @@ PRELOAD = (
     "jupyter_server_fileid.extension",
     "jupyter_server_ydoc.app",
     "smchub.extensions.localhub.app",
+    "smchub.extensions.localhub.history",
     "tornado.platform.asyncio",
     "jinja2.ext",
     "psutil",
