@@ -37,7 +37,6 @@ import json
 import os
 import signal
 import socket
-import stat
 import struct
 import subprocess
 import sys
@@ -45,6 +44,7 @@ import time
 import traceback
 
 from . import procfs
+from .folders import NotOurFolder, own_folder
 
 # what a project server imports as it starts, and nothing else: with these loaded, a
 # forked child imports no more (compare sys.modules of a server started with Popen).
@@ -380,15 +380,9 @@ async def _send_fd(sock, fd):
 def _private_dir(path):
     """Make sure `path` is a folder only this user (root, when the hub is) can open."""
     try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    st = os.lstat(path)
-    # never follow a link, nor take over a folder someone else made (in /tmp, say)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
-        raise ForkServerError(f"{path} is not a folder of this user's; remove it")
-    if stat.S_IMODE(st.st_mode) != 0o700:
-        os.chmod(path, 0o700)
+        own_folder(path, 0o700)
+    except NotOurFolder as e:
+        raise ForkServerError(f"{e}; remove it") from None
 
 
 def _pid_alive(pid):

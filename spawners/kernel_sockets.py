@@ -14,10 +14,10 @@ names sockets ``<runtime dir>/kernel-<uuid>-ipc-<n>``: the root's path must be s
 
 import os
 import shutil
-import stat
 import tempfile
 
 from ..names import unix_name
+from .folders import NotOurFolder, own_folder
 
 SOCKET_PATH_MAX = 107
 # "/" + 16 hex digits + "/kernel-" + a uuid + "-ipc-" + a channel number (at most 2 digits)
@@ -44,20 +44,15 @@ def check_root(path):
 
 
 def _ensure_root(root):
-    """The root folder: the hub's own, writable by it alone, never a link."""
+    """The root folder: the hub's own, writable by it alone, never a link; projects walk
+    through it (0711) to their own folder, and see nothing else."""
     try:
-        os.mkdir(root, 0o711)
-    except FileExistsError:
-        pass
-    st = os.lstat(root)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+        own_folder(root, 0o711)
+    except NotOurFolder:
         raise OSError(
             f"{root} (the kernel sockets folder) is not a folder of the hub's account; "
             "remove it or set c.LocalBackend.kernel_sockets_root"
-        )
-    # projects walk through it to their own folder, and see nothing else
-    if stat.S_IMODE(st.st_mode) != 0o711:
-        os.chmod(root, 0o711)
+        ) from None
 
 
 def project_dir(root, project_id):
