@@ -246,6 +246,20 @@ class Restic:
             args += ["--tag", PROJECT_TAG + project_id]
         return json.loads(await self.run(*args, timeout=120) or b"[]") or []
 
+    async def full_id(self, short_id):
+        """A snapshot's full id from the short one restic 0.14's summary gives.
+
+        A folder repository names each snapshot's file by its full id: a listing finds
+        it without another restic run (half a second to open the repository's key).
+        """
+        if is_folder(self.repository):
+            folder = os.path.join(folder_of(self.repository), "snapshots")
+            names = await asyncio.to_thread(os.listdir, folder)
+            found = [name for name in names if name.startswith(short_id)]
+            if len(found) == 1:
+                return found[0]
+        return (await self.snapshots_by_id(short_id))["id"]
+
     async def snapshots_by_id(self, snapshot_id):
         """restic's record of one snapshot (by its full or short id)."""
         found = json.loads(await self.run("snapshots", "--json", snapshot_id, timeout=120) or b"[]")

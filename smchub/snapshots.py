@@ -23,7 +23,7 @@ from . import orm
 from .projects import effective_quotas, restore_access
 from .restic import Restic, ResticError
 from .servers import ServiceError
-from .spawners.backend import RestoreRefused, SnapshotFailed
+from .spawners.backend import RestoreRefused, SnapshotFailed, SnapshotPathMissing
 
 TRIGGERS = ("stop", "interval", "move", "course", "manual", "delete")
 
@@ -191,7 +191,7 @@ class Snapshots:
                 await self.restic.forget([short_id])
                 SNAPSHOTS.labels(trigger, "unchanged").inc()
                 return None
-            full = await self.restic.snapshots_by_id(short_id)
+            full_id = await self.restic.full_id(short_id)
         except Exception as e:
             message = _describe(e)
             self.log.warning("Snapshot of project %s (%s) failed: %s", project_id, trigger, message)
@@ -205,7 +205,7 @@ class Snapshots:
         SNAPSHOT_SECONDS.observe(time.perf_counter() - started)
         SNAPSHOTS.labels(trigger, "taken").inc()
         row = orm.Snapshot(
-            id=full["id"],
+            id=full_id,
             project_id=project_id,
             time=orm.now(),
             trigger=trigger,
@@ -298,16 +298,8 @@ class Snapshots:
         target_path = (
             path if target_path is None else check_relative_path(target_path, "target_path")
         )
-        node = await self.entry(snapshot, path)
-        if node["type"] not in ("file", "dir"):
-            raise SnapshotUnavailable(
-                400,
-                f"{path} is a {node['type']}, not a file or folder; restore the folder holding it",
-            )
-        if node["type"] == "file" and not target_path:
-            raise SnapshotUnavailable(
-                400, "a file cannot replace the whole home: give a target_path"
-            )
+        # what is at the path (a file, a folder, a link, nothing) is checked by the
+        # restore itself: each restic command costs half a second before it reads anything
         return await self._restore(project, snapshot, path, target_path)
 
     async def _restore(self, project, snapshot, path, target_path):
@@ -323,7 +315,9 @@ class Snapshots:
                 project.id, self.restic, snapshot.id, path, target_path
             )
         except RestoreRefused as e:
-            raise SnapshotUnavailable(400, f"Cannot restore there: {e}") from e
+            raise SnapshotUnavailable(400, f"Cannot restore that: {e}") from e
+        except SnapshotPathMissing as e:
+            raise SnapshotUnavailable(404, f"The snapshot has no {path or 'files'}") from e
         except (SnapshotFailed, ResticError, OSError) as e:
             raise SnapshotUnavailable(503, f"The restore failed: {_describe(e)}") from e
         self.log.info(

@@ -23,6 +23,10 @@ class RestoreRefused(SnapshotFailed):
     exiting with REFUSED."""
 
 
+class SnapshotPathMissing(SnapshotFailed):
+    """The snapshot has nothing at the path asked for."""
+
+
 class InvalidNodeOptions(ValueError):
     """A node's options that its backend cannot use; the message names the node and says
     what to fix."""

@@ -18,7 +18,6 @@ a long snapshot holds up none of the node's calls, and it is removed whatever ha
 """
 
 import asyncio
-import json
 import shlex
 
 from docker.errors import DockerException
@@ -28,7 +27,7 @@ from ..restic import CONTAINER_REPOSITORY, error_from, is_folder
 from .backend import SnapshotFailed
 from .docker_homes import _has_volume
 from .local_snapshots import summary_of
-from .restore_place import PLACE_SCRIPT
+from .restore_place import MISSING, PLACE_SCRIPT, REFUSED, place_result
 
 # inside a restore helper, outside the volume: the project never sees it
 STAGING = "/smchub-restore"
@@ -135,12 +134,10 @@ def backup_result(returncode, stdout, stderr):
 
 
 def restore_result(returncode, stdout, stderr):
-    """PLACE_SCRIPT's result from a restore helper's output, or SnapshotFailed."""
-    if returncode == 0:
-        try:
-            return json.loads(stdout.decode(errors="replace").strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            pass
+    """PLACE_SCRIPT's result from a restore helper's output, or SnapshotFailed (its own
+    refusals as restore_place says them, anything else as the helper said it)."""
+    if returncode in (0, REFUSED, MISSING):
+        return place_result(returncode, stdout, stderr)
     raise failure(returncode, stderr, "restore")
 
 

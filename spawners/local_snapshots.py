@@ -16,9 +16,9 @@ import subprocess
 import sys
 
 from ..restic import ResticError
-from .backend import RestoreRefused, SnapshotFailed
+from .backend import SnapshotFailed
 from .homes import _become
-from .restore_place import PLACE_SCRIPT, REFUSED
+from .restore_place import PLACE_SCRIPT, place_result
 
 
 def summary_of(output):
@@ -73,9 +73,6 @@ async def restore_local(backend, project_id, restic, snapshot_id, source_path, t
             cwd=home,
         )  # fmt: skip
         out, err = await proc.communicate()
-        if proc.returncode != 0:
-            message = err.decode(errors="replace").strip() or "the restore failed"
-            raise (RestoreRefused if proc.returncode == REFUSED else SnapshotFailed)(message)
-        return json.loads(out)
+        return place_result(proc.returncode, out, err)
     finally:
         await asyncio.to_thread(shutil.rmtree, staging, True)

@@ -13,14 +13,21 @@ It is a standalone script (python3 -c PLACE_SCRIPT staging source home target) s
 project images only need Python, not smchub.
 """
 
-# the script's exit status when the target path is refused (a link or a file on the way);
-# any other failure exits with 2
-REFUSED = 3
+import json
+
+from .backend import RestoreRefused, SnapshotFailed, SnapshotPathMissing
+
+# the script's exit status when the restore is refused (a link or a file on the way, a
+# link to restore) and when the snapshot has nothing at the path; any other failure
+# exits with 2. Far from restic's own (0, 1, 3), which a helper may pass on.
+REFUSED = 75
+MISSING = 76
 
 PLACE_SCRIPT = r"""
 import filecmp, json, os, shutil, stat, sys, tempfile
 
-REFUSED = 3
+REFUSED = 75
+MISSING = 76
 
 staging, source, home, target = sys.argv[1:5]
 result = {"files": 0, "bytes": 0, "kept": []}
@@ -101,16 +108,35 @@ def checked_target():
 
 src = os.path.join(staging, source) if source else staging
 if not os.path.lexists(src):
-    fail("the snapshot has nothing at %s" % (source or "/"))
+    fail("the snapshot has no %s" % (source or "files"), MISSING)
+if os.path.islink(src):
+    fail("%s is a symlink, not a file or folder; restore the folder holding it" % source,
+         REFUSED)
 dst = checked_target()
 try:
     if os.path.isdir(src) and not os.path.islink(src):
         place_dir(src, dst)
     elif dst == home:
-        fail("a file cannot replace the whole home", REFUSED)
+        fail("a file cannot replace the whole home: give a target_path", REFUSED)
     else:
         place_file(src, dst)
 except OSError as e:
     fail("could not restore: %s" % e)
 print(json.dumps(result))
 """
+
+
+def place_result(returncode, stdout, stderr):
+    """PLACE_SCRIPT's result (a dict) from its exit status and output, or the error."""
+    message = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr
+    message = message.strip().splitlines()[-1] if message.strip() else ""
+    if returncode == 0:
+        try:
+            return json.loads(stdout.decode(errors="replace").strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise SnapshotFailed("the restore reported no result") from None
+    if returncode == REFUSED:
+        raise RestoreRefused(message)
+    if returncode == MISSING:
+        raise SnapshotPathMissing(message)
+    raise SnapshotFailed(message or f"the restore failed (exit status {returncode})")
