@@ -24,12 +24,13 @@ from .api import api_benchmark
 from .hubs import SMCHubUnderTest, StockJupyterHub, make_root, remove_root
 from .proxy import proxy_overhead
 from .report import table
+from .snapshots import snapshot_benchmark
 from .startup import cold_starts, starts_at_once
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # smchub's projects are on origins of their own, <id>.localhost, as a browser finds them
 loopback_names.install()
-PARTS = ("startup", "proxy", "api")
+PARTS = ("startup", "proxy", "api", "snapshots")
 
 
 def say(message):
@@ -110,6 +111,10 @@ async def run(options):
                 root, people=1000, projects=10000, clients=20, rate=100,
                 throughput_seconds=options.api_seconds, latency_seconds=2 * options.api_seconds,
             )  # fmt: skip
+        if "snapshots" in parts:
+            # smchub only: stock JupyterHub has no snapshots
+            say("snapshots: a 1 GiB home, a 100 MB folder, 100 projects sharing a course")
+            results["snapshots"] = await snapshot_benchmark(root)
     finally:
         if options.keep_logs:
             keep_logs(root, options.keep_logs)

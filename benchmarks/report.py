@@ -9,6 +9,7 @@ TARGETS = {
     "api_p99_ms": 50.0,
     "loop_stall_ms": 50.0,
     "proxy_ratio": 1.3,
+    "incremental_snapshot_seconds": 5.0,
 }
 
 
@@ -116,6 +117,44 @@ def rows(results):
             f"{_fmt(b.get('straight_ms'))} ms)",
             "", "<= 1.3x" if targeted else "",
             a["ratio"] <= TARGETS["proxy_ratio"] if targeted else None,
+        ))  # fmt: skip
+    out += _snapshot_rows(results.get("snapshots"))
+    return out
+
+
+def _snapshot_rows(snap):
+    """smchub only: stock JupyterHub has no snapshots ("-" in its column)."""
+    if not snap:
+        return []
+    out = []
+    home = snap.get("home_1gib")
+    if home:
+        out.append((
+            "snapshot of a 1 GiB home (1,000 files), the first (s)",
+            _fmt(home["full"]["seconds"]), "-", "", "", None,
+        ))  # fmt: skip
+        median = home["incremental_median_seconds"]
+        out.append((
+            f"snapshot of it after 1% changed, median of {len(home['incremental'])} (s)",
+            _fmt(median), "-", "", "< 5 s", median < TARGETS["incremental_snapshot_seconds"],
+        ))  # fmt: skip
+    folder = snap.get("restore_100mb")
+    if folder:
+        restore, copy = folder["restore_median_seconds"], folder["copy_median_seconds"]
+        out.append((
+            f"100 MB folder: restore / copy between projects, median of "
+            f"{len(folder['restore_seconds'])} (s)",
+            f"{_fmt(restore)} / {_fmt(copy)}", "-", _fmt(round(restore / copy, 3), "x"),
+            "restore < copy", restore < copy,
+        ))  # fmt: skip
+    course = snap.get("shared_course")
+    if course:
+        mib = course["repository_growth_bytes"] / 2**20
+        out.append((
+            f"repository growth, {course['projects']} projects with the same "
+            f"{course['course_bytes'] / 2**20:.0f} MiB (MiB)",
+            f"{_fmt(mib)} ({_fmt(course['growth_per_one_copy'], 'x')} one copy)", "-",
+            "", "", None,
         ))  # fmt: skip
     return out
 
