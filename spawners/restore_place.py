@@ -24,7 +24,7 @@ REFUSED = 75
 MISSING = 76
 
 PLACE_SCRIPT = r"""
-import filecmp, json, os, shutil, stat, sys, tempfile
+import errno, filecmp, json, os, shutil, stat, sys, tempfile
 
 REFUSED = 75
 MISSING = 76
@@ -68,10 +68,16 @@ def place_file(src, dst):
         os.symlink(os.readlink(src), tmp)
         os.replace(tmp, dst)
     else:
-        fd, tmp = tempfile.mkstemp(prefix=".restore-", dir=folder)
-        os.close(fd)
-        shutil.copy2(src, tmp, follow_symlinks=False)
-        os.replace(tmp, dst)
+        try:
+            # staging on the home's file system (a local node): a move, not a copy
+            os.replace(src, dst)
+        except OSError as e:
+            if e.errno != errno.EXDEV:
+                raise
+            fd, tmp = tempfile.mkstemp(prefix=".restore-", dir=folder)
+            os.close(fd)
+            shutil.copy2(src, tmp, follow_symlinks=False)
+            os.replace(tmp, dst)
         result["bytes"] += os.lstat(dst).st_size
     result["files"] += 1
 
