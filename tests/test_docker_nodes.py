@@ -68,7 +68,10 @@ async def docker_hub(hub_root, engines, request):
 
 
 def containers(engine, project_id):
-    return engine.containers.list(all=True, filters={"label": f"smchub.project={project_id}"})
+    """The project's server containers (not the short-lived helpers that snapshot or move
+    its home, labelled smchub.role, which a stop starts in the background)."""
+    found = engine.containers.list(all=True, filters={"label": f"smchub.project={project_id}"})
+    return [c for c in found if "smchub.role" not in c.labels]
 
 
 async def test_projects_on_two_docker_nodes(docker_hub, engines):
