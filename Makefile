@@ -62,12 +62,13 @@ run: setup
 	cd $(RUN_DIR) && exec ../$(VENV)/bin/smchub
 
 # Tests that never touch the hub's database: the browser's view of the pages (their data
-# comes through the API, which runs on both databases), the project-server extension,
-# pure functions, and the snapshot repository's storage (restic, not the database). They
-# run once, on SQLite; everything else runs on PostgreSQL too.
+# comes through the API, which runs on both databases), the project-server extension
+# and its edit history, pure functions, the snapshot repository's storage and the
+# node helpers that snapshot homes (restic and Docker, not the database). They run once,
+# on SQLite; everything else runs on PostgreSQL too.
 NO_DATABASE := tests/browser tests/localhub tests/test_kubernetes_objects.py \
   tests/test_package.py tests/test_placement.py tests/test_docker_addresses.py \
-  tests/test_snapshot_storage.py
+  tests/test_snapshot_storage.py tests/test_snapshot_nodes.py tests/test_edit_history.py
 
 # The whole suite on SQLite (the embedded default), then what touches the database again
 # on a real PostgreSQL; both with two Docker Engines as compute nodes and a two-machine
