@@ -61,14 +61,19 @@ run: setup
 	@echo "smchub is starting at http://hub.localhost:8000/ — open http://hub.localhost:8000/hub/signup to make an account"
 	cd $(RUN_DIR) && exec ../$(VENV)/bin/smchub
 
-# Tests that never touch the hub's database: the browser's view of the pages (their data
+# Tests of what is not the hub's database: the browser's view of the pages (their data
 # comes through the API, which runs on both databases), the project-server extension
-# and its edit history, pure functions, the snapshot repository's storage and the
-# node helpers that snapshot homes (restic and Docker, not the database). They run once,
-# on SQLite; everything else runs on PostgreSQL too.
+# and its edit history, pure functions, the snapshot repository's storage and the node
+# helpers that snapshot homes, and the nodes' own machinery (the Swarm, engines that
+# fail, the fork server, cgroups, exec, the event loop under a slow engine). Their
+# database work is the same projects and nodes rows the API tests check on both. They
+# run once, on SQLite; everything else runs on PostgreSQL too.
 NO_DATABASE := tests/browser tests/localhub tests/test_kubernetes_objects.py \
   tests/test_package.py tests/test_placement.py tests/test_docker_addresses.py \
-  tests/test_snapshot_storage.py tests/test_snapshot_nodes.py tests/test_edit_history.py
+  tests/test_snapshot_storage.py tests/test_snapshot_nodes.py tests/test_edit_history.py \
+  tests/test_swarm.py tests/test_faults.py tests/test_forkserver.py \
+  tests/test_forkserver_requests.py tests/test_local_limits.py tests/test_terminals_exec.py \
+  tests/test_unresponsive_node.py tests/test_loopwatch.py tests/test_collector.py
 
 # The whole suite on SQLite (the embedded default), then what touches the database again
 # on a real PostgreSQL; both with two Docker Engines as compute nodes and a two-machine
