@@ -9,7 +9,9 @@ c.SMCHub.allow_unisolated_projects that everyone there trusts each other.
 import os
 import pwd
 import secrets
+import shutil
 import subprocess
+import tempfile
 
 import httpx
 import pytest
@@ -28,10 +30,16 @@ def hub_account():
         ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
         check=True,
     )
+    account = pwd.getpwnam(name)
     try:
-        yield pwd.getpwnam(name)
+        yield account
     finally:
         subprocess.run(["userdel", name], capture_output=True)
+        # the folder its hub kept kernel sockets in (kernel_sockets.default_root)
+        shutil.rmtree(
+            os.path.join(tempfile.gettempdir(), f"smchub-{account.pw_uid}-kernels"),
+            ignore_errors=True,
+        )
 
 
 async def sign_up(hub, name):
