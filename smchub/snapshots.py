@@ -25,8 +25,6 @@ from .restic import Restic, ResticError
 from .servers import ServiceError
 from .spawners.backend import RestoreRefused, SnapshotFailed, SnapshotPathMissing
 
-TRIGGERS = ("stop", "interval", "move", "course", "manual", "delete")
-
 SNAPSHOTS = Counter(
     "smchub_snapshots",
     "Project snapshots attempted, by what triggered them and how they ended",
@@ -121,16 +119,6 @@ class Snapshots:
         """Snapshot `project` now and wait; the Snapshot row, or None if it failed (the
         failure is recorded on the project) or nothing changed (interval)."""
         return await self.schedule(project.id, trigger)
-
-    async def take_or_fail(self, project, trigger):
-        """take(), answering a failure as a SnapshotUnavailable (for explicit requests)."""
-        row = await self.take(project, trigger)
-        if row is None:
-            self.db.refresh(project)
-            raise SnapshotUnavailable(
-                503, f"The snapshot failed: {project.snapshot_error or 'unknown error'}"
-            )
-        return row
 
     def expect_stop(self, project_id, trigger):
         """The next stop of this project is for `trigger` (a move, a delete)."""
