@@ -14,7 +14,14 @@ ROLES = ["owner", "collaborator", "stranger", "admin", "anonymous"]
 # an admin calling with a token that has only the projects scope: scopes decide, not the
 # person, so that token has a stranger's power (the column it is checked against)
 SAME_AS = {"narrow_admin": "stranger"}
-API_ROLES = [*ROLES, *SAME_AS]
+# a student's project for a course (smchub.course_policy), owned by the instructor: the
+# student and a TA of the course are its collaborators, and only the TA, who teaches
+# the course, brings people in. Each is a column, with the steps where the policy differs.
+COURSE_ROLES = {
+    "student": ("collaborator", {"invite collaborator": 403, "make invite": 403}),
+    "course_ta": ("collaborator", {}),
+}
+API_ROLES = [*ROLES, *SAME_AS, *COURSE_ROLES]
 
 # expected status per role, for each step (walked in order on a fresh project per role)
 MATRIX = [
@@ -147,13 +154,28 @@ async def narrow_admin(hub):
     return Person(hub, "admin", r.json()["token"])
 
 
+async def student_project(instructor, student, ta):
+    """The student's project for a course the instructor teaches with the TA."""
+    course_project = (await instructor.create_project("Matrix course"))["id"]
+    await ta.join(instructor, course_project)
+    body = {"project": course_project, "title": "Matrix 101"}
+    course_id = (await instructor.api("POST", "courses", body)).json()["id"]
+    r = await instructor.api("POST", f"courses/{course_id}/students", {"students": student.name})
+    return r.json()["results"][0]["project"]
+
+
 @pytest.mark.parametrize("role", API_ROLES)
 async def test_access_matrix(hub, role):
     owner = await hub.person()
     collaborator = await hub.person()
     extra = await hub.person()
-    pid = (await owner.create_project("Matrix"))["id"]
-    await collaborator.join(owner, pid)
+    if role in COURSE_ROLES:
+        student, ta = collaborator, await hub.person()
+        pid = await student_project(owner, student, ta)
+        collaborator = {"student": student, "course_ta": ta}[role]
+    else:
+        pid = (await owner.create_project("Matrix"))["id"]
+        await collaborator.join(owner, pid)
     actor = {
         "owner": owner,
         "collaborator": collaborator,
@@ -161,8 +183,10 @@ async def test_access_matrix(hub, role):
         "admin": hub.admin,
         "anonymous": hub.anonymous(),
         "narrow_admin": await narrow_admin(hub),
+        "student": collaborator,
+        "course_ta": collaborator,
     }[role]
-    column = SAME_AS.get(role, role)
+    column, differences = COURSE_ROLES.get(role, (SAME_AS.get(role, role), {}))
     values = {"pid": pid, "extra": extra.name}
     # an invite to revoke, made by the owner, and one to accept, to another of their
     # projects (accepting must not change what the actor may do with this one)
@@ -180,8 +204,10 @@ async def test_access_matrix(hub, role):
         if r.status_code >= 400:
             # every refusal is JupyterHub's JSON error shape with words in it
             assert r.json()["message"], (label, r.text)
-    assert results == {label: expected[column] for label, _, _, _, expected in MATRIX}
-    if role == "collaborator":
+    assert results == {
+        label: differences.get(label, expected[column]) for label, _, _, _, expected in MATRIX
+    }
+    if column == "collaborator":
         # deleting was refused, so the project is still there; its stop must finish
         await hub.wait_for_state(owner, pid, "stopped")
 

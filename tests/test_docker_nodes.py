@@ -21,7 +21,7 @@ pytestmark = [
 ]
 
 MEMORY_MB = 1000
-CPU = 0.5
+CPU = 1.0
 # each node's projects network, on TEST-NET-3 (outside the test engines' own pools)
 SUBNETS = ["203.0.113.128/28", "203.0.113.144/28"]
 

@@ -57,7 +57,7 @@ async def test_a_docker_node_that_stops_answering_is_marked_down(hub_root):
         node_config()
         + "c.SMCHub.node_check_interval = 1\nc.Spawner.poll_interval = 2\n"
         # one project per node, so placement is forced
-        + "c.SMCHub.default_quotas = {'memory_mb': 1500, 'cpu': 0.5}\n",
+        + "c.SMCHub.default_quotas = {'memory_mb': 1500, 'cpu': 1.0}\n",
     )
     await hub.start()
     try:

@@ -202,7 +202,7 @@ async def test_move_from_docker_to_a_swarm_machine_and_back(hub_root):
         f"c.SMCHub.compute_nodes = [{docker_node!r}, {swarm!r}]\n"
         f"c.JupyterHub.hub_ip = {HUB_IP!r}\n"
         "c.SMCHub.node_check_interval = 1\n"
-        "c.SMCHub.default_quotas = {'memory_mb': 500, 'cpu': 0.2}\n"
+        "c.SMCHub.default_quotas = {'memory_mb': 500, 'cpu': 1.0}\n"
         "c.ProjectSpawner.start_timeout = 120\nc.ProjectSpawner.http_timeout = 120\n",
     )
     await hub.start()

@@ -251,7 +251,7 @@ async def test_snapshot_and_restore_on_a_swarm_machine(swarm_machine, restic):
 
 HUB_CONFIG = """
 c.SMCHub.snapshot_interval = 0
-c.SMCHub.default_quotas = {'memory_mb': 1000, 'cpu': 0.5}
+c.SMCHub.default_quotas = {'memory_mb': 1000, 'cpu': 1.0}
 c.SMCHub.overcommit = {'memory': 1.0, 'cpu': 1.0}
 c.ProjectSpawner.start_timeout = 120
 c.ProjectSpawner.http_timeout = 120

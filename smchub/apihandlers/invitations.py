@@ -6,8 +6,9 @@ only its person's answer makes them a collaborator.
 
 from tornado import web
 
+from ..course_policy import check_made_by_instructor
 from ..projects import drop_invitation, find_invitation, invitation_model, pending_invitations
-from .base import SMCAPIHandler
+from .base import SMCAPIHandler, service_errors
 
 
 class InvitationListAPIHandler(SMCAPIHandler):
@@ -48,6 +49,9 @@ class InvitationAcceptAPIHandler(SMCAPIHandler):
         if invitation is None:
             raise _no_such_invitation(invitation_id)
         project = invitation.project
+        if project.collaborator(person.id) is None:
+            with service_errors():
+                check_made_by_instructor(self.db, project, invitation.invited_by, "This invitation")
         project.invitations.remove(invitation)
         # add_collaborator commits when it adds; this commits when they were already in
         self.add_collaborator(project, person.orm_user)

@@ -8,7 +8,8 @@ from jupyterhub.utils import isoformat, url_path_join
 from tornado import web
 
 from .. import orm
-from .base import SMCAPIHandler
+from ..course_policy import check_made_by_instructor, check_may_add_people
+from .base import SMCAPIHandler, service_errors
 
 DEFAULT_EXPIRES_IN = 7 * 24 * 3600
 MAX_EXPIRES_IN = 365 * 24 * 3600
@@ -50,6 +51,9 @@ class InviteListAPIHandler(SMCAPIHandler):
     def post(self, project_id):
         person = self.current_person()
         project = self.find_project(project_id, person)
+        if not self.is_admin():
+            with service_errors():
+                check_may_add_people(self.db, project, person.id)
         model = self.json_object_body({"expires_in", "max_uses"})
         expires_in = _positive_int(model, "expires_in", 60, MAX_EXPIRES_IN)
         if "expires_in" not in model:
@@ -98,6 +102,8 @@ class InviteAcceptAPIHandler(SMCAPIHandler):
             )
         project = invite.project
         if project.collaborator(person.id) is None:
+            with service_errors():
+                check_made_by_instructor(self.db, project, invite.created_by, "This invite link")
             invite.uses += 1
             # opening a link oneself is consent: an invitation waiting for them is answered
             for invitation in [i for i in project.invitations if i.user_id == person.id]:

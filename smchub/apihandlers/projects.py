@@ -3,6 +3,7 @@
 from jupyterhub import orm as hub_orm
 from tornado import web
 
+from ..course_policy import check_may_add_people, sharing_refusal
 from ..moving import move_project
 from ..names import is_project_name
 from ..person_limits import LimitReached
@@ -54,7 +55,11 @@ class ProjectAPIHandler(SMCAPIHandler):
 
     def get(self, project_id):
         person = self.current_person()
-        self.write_json(self.project_model(self.find_project(project_id, person)))
+        project = self.find_project(project_id, person)
+        # whether the caller may bring people in, so the project page offers only that
+        reason = None if self.is_admin() else sharing_refusal(self.db, project, person.id)
+        sharing = {"allowed": reason is None, "reason": reason}
+        self.write_json({**self.project_model(project), "sharing": sharing})
 
     def patch(self, project_id):
         person = self.current_person()
@@ -135,6 +140,9 @@ class CollaboratorAPIHandler(SMCAPIHandler):
         if project.collaborator(target.id) is not None:
             self.write_json(self.project_model(project))
             return
+        if not self.is_admin():
+            with service_errors():
+                check_may_add_people(self.db, project, person.id)
         invitation = invite_person(self.db, project, target, person.orm_user)
         self.log.info(
             "%s invited %s to project %s (invitation %s)",

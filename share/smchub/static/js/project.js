@@ -117,6 +117,20 @@
     renderInvited();
   }
 
+  // in a student's course project only the course's instructors bring people in (the
+  // hub refuses anyone else): its reason takes the place of the forms it would refuse
+  function renderSharing(sharing) {
+    let note = byId("sharing-refused");
+    if (!note) {
+      note = el("p", { id: "sharing-refused", class: "alert alert-info", role: "status" });
+      byId("add-collaborator").before(note);
+    }
+    note.textContent = sharing.reason || "";
+    note.hidden = sharing.allowed;
+    byId("add-collaborator").hidden = !sharing.allowed;
+    byId("make-invite").hidden = !sharing.allowed;
+  }
+
   // what the project's own server reports (its localhub info), while it runs
   async function renderInfo() {
     const section = byId("project-info");
@@ -165,6 +179,8 @@
       showError(errors.project, null);
     }
     render();
+    // only this GET says what the caller may do
+    renderSharing(project.sharing);
     await renderInfo();
   }
 
