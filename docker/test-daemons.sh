@@ -11,17 +11,22 @@
 # Each daemon lives in STATE_DIR/dK/: docker.sock (its API), data/ (images, containers,
 # volumes: kept across stop/start, so built images are reused), x/ (exec root, with the
 # containerd that dockerd starts and supervises for itself), dockerd.pid, dockerd.log.
-# Daemons have no default bridge and touch no iptables. smchub's Docker backend puts
-# projects on a bridge network of their own; daemon dK hands out such networks only from
-# 203.0.113.(32K)/27 (TEST-NET-3, in /28 pieces), so no test network ever takes a private
-# range; tests that give a network an explicit subnet use 203.0.113.128/25.
+# Daemons have no default bridge and touch no iptables (but see SMCHUB_DOCKERD_IPTABLES).
+# smchub's Docker backend puts projects on a bridge network of their own; daemon dK hands
+# out such networks only from 203.0.113.(32K)/27 (TEST-NET-3, in /28 pieces), so no test
+# network ever takes a private range; tests that give a network an explicit subnet use
+# 203.0.113.128/25.
 #
 # Images are never pulled: a pull fails at once (see PULL_PROXY); build images on a daemon
 # with docker/build-images.sh and copy them to the others with docker/load-image.sh.
 #
 # Environment: DOCKER (CLI, default `docker`), SMCHUB_DOCKER_STORAGE_DRIVER (default overlay2;
 # vfs works everywhere but copies every layer), SMCHUB_DOCKERD_START_TIMEOUT (seconds, 60),
-# SMCHUB_DOCKERD_PULL_PROXY (default http://127.0.0.1:9, a closed port; empty: allow pulls).
+# SMCHUB_DOCKERD_PULL_PROXY (default http://127.0.0.1:9, a closed port; empty: allow pulls),
+# SMCHUB_DOCKERD_IPTABLES (default 0; 1: the daemons manage iptables, for NAT, published
+# ports and enable_icc=false; refused unless this runs in a network namespace of its own,
+# as docker/test-swarm.sh's machines do: iptables rules belong to a network namespace, and
+# the host's own firewall is never touched).
 set -euo pipefail
 
 DOCKER=${DOCKER:-docker}
@@ -29,6 +34,7 @@ STORAGE_DRIVER=${SMCHUB_DOCKER_STORAGE_DRIVER:-overlay2}
 START_TIMEOUT=${SMCHUB_DOCKERD_START_TIMEOUT:-60}
 # Where the daemons' registry traffic goes: a closed port on loopback, so nothing is pulled.
 PULL_PROXY=${SMCHUB_DOCKERD_PULL_PROXY-http://127.0.0.1:9}
+IPTABLES=${SMCHUB_DOCKERD_IPTABLES:-0}
 # Seconds a container gets to stop when its daemon is stopped, before it is killed
 # (Docker's default is 10); test containers hold nothing worth waiting for.
 SHUTDOWN_TIMEOUT=3
@@ -171,6 +177,14 @@ start_daemon() {
     ((index < 4)) || die "at most 4 test daemons: each has a /27 of 203.0.113.0/25"
     printf '{"default-address-pools": [{"base": "203.0.113.%d/27", "size": 28}]}\n' \
         $((32 * index)) >"$dir/daemon.json"
+    # iptables only where its rules stay inside a network namespace made for the daemon
+    # (one that `ip netns` names, as test-swarm.sh's machines), never the host's own
+    local firewall=(--iptables=false --ip-masq=false)
+    if [[ "$IPTABLES" == 1 ]]; then
+        [[ -n "$(ip netns identify 2>/dev/null)" ]] ||
+            die "SMCHUB_DOCKERD_IPTABLES=1 outside a named network namespace (ip netns): refused, the host's firewall is not the tests'"
+        firewall=(--iptables=true --ip-masq=true)
+    fi
     # setsid: the daemon belongs to no caller's process group, so a test runner's Ctrl-C does
     # not kill it halfway; only `stop` ends it. dockerd writes its own pid file.
     # The proxy variables make any image pull (a mistyped image name, a spawner whose pull
@@ -189,9 +203,8 @@ start_daemon() {
         --pidfile "$dir/dockerd.pid" \
         --storage-driver "$STORAGE_DRIVER" \
         --bridge none \
-        --iptables=false \
+        "${firewall[@]}" \
         --ip6tables=false \
-        --ip-masq=false \
         --userland-proxy=false \
         --shutdown-timeout "$SHUTDOWN_TIMEOUT" \
         --log-level warn \

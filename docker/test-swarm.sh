@@ -15,10 +15,17 @@
 # The network (SUBNET below, a /24 that must be unused on this machine):
 #   root namespace   ${PREFIX}-hub  .1     the hub binds its API here (c.JupyterHub.hub_ip)
 #   ${PREFIX}-sw     bridge br0 (no address) with one port per veth
-#   ${PREFIX}-mK     eth0  .(10+K)         machine K: its dockerd, swarm traffic, and the
-#                                          project servers (host networking) bind here
-# Only the connected /24 route exists in each namespace: no default route, no NAT, and the
-# root end does not forward, so nothing from the machines reaches a real network.
+#   ${PREFIX}-mK     eth0  .(10+K)         machine K: its dockerd and swarm traffic; project
+#                                          servers are published on ports of this address
+# Only the connected /24 route exists in each namespace: no default route, and the root end
+# does not forward, so nothing from the machines reaches a real network.
+#
+# Project containers are on the swarm's network smchub-projects (a bridge on each machine,
+# made from the machine's config-only network smchub-projects-config: PROJECTS_SUBNET below,
+# enable_icc=false), as an admin makes it for smchub (spawners/swarm.py). Each machine's
+# dockerd manages iptables inside the machine's namespace (never the host's): it publishes
+# the servers' ports, keeps containers from each other, and masquerades what they send to
+# the hub as the machine's address.
 #
 # Each machine's dockerd is started by docker/test-daemons.sh inside the machine's network
 # namespace and a UTS namespace of its own (so its swarm hostname is mK); its state lives in
@@ -34,7 +41,10 @@
 #
 # Environment: SMCHUB_SWARM_SUBNET (first three octets, default 198.51.100: TEST-NET-2 of
 # RFC 5737, reserved for documentation and never routed; `start` refuses it if this machine
-# already has an address or route in it), SMCHUB_SWARM_PREFIX (namespace and interface names,
+# already has an address or route in it), SMCHUB_SWARM_PROJECTS_SUBNET (the projects' bridge
+# on each machine, default 203.0.113.192/27: TEST-NET-3 that neither the test engines'
+# pools of docker/test-daemons.sh nor the tests' own subnets use; it lives inside the
+# machines' namespaces only), SMCHUB_SWARM_PREFIX (namespace and interface names,
 # default smcswarm, at most 10 characters), SMCHUB_SWARM_HEARTBEAT (swarm dispatcher heartbeat,
 # default 1s: a stopped machine is seen down within a few seconds), DOCKER (CLI).
 set -euo pipefail
@@ -45,6 +55,8 @@ SUBNET=${SMCHUB_SWARM_SUBNET:-198.51.100}
 PREFIX=${SMCHUB_SWARM_PREFIX:-smcswarm}
 HEARTBEAT=${SMCHUB_SWARM_HEARTBEAT:-1s}
 HUB_ADDR=$SUBNET.1
+PROJECTS_SUBNET=${SMCHUB_SWARM_PROJECTS_SUBNET:-203.0.113.192/27}
+PROJECTS_NET=smchub-projects
 SWITCH=$PREFIX-sw
 ROOT_LINK=$PREFIX-hub
 READY_TIMEOUT=60
@@ -168,7 +180,7 @@ start_engine() {
     # dockerd inherits both namespaces; test-daemons.sh returns once it answers. The UTS
     # namespace gives the machine its own hostname, which Swarm reports as the node's name.
     # shellcheck disable=SC2016 # expanded by the inner bash
-    nsenter --net="/run/netns/$PREFIX-$m" unshare --uts bash -c \
+    SMCHUB_DOCKERD_IPTABLES=1 nsenter --net="/run/netns/$PREFIX-$m" unshare --uts bash -c \
         'echo "$1" >/proc/sys/kernel/hostname && exec "$2" start 1 "$3" >/dev/null' \
         bash "$m" "$HERE/test-daemons.sh" "$state/$m"
 }
@@ -188,8 +200,9 @@ init_manager() {
     dockerof m0 "$state" swarm init --advertise-addr "$addr" --listen-addr "$addr:2377" \
         --dispatcher-heartbeat "$HEARTBEAT" >/dev/null
     # The routing mesh (the "ingress" overlay network and the docker_gwbridge bridge it
-    # makes on every machine) is for published ports; project services use the machines'
-    # own network, so the swarm goes without it: no bridge and no overlay anywhere.
+    # makes on every machine) answers a service's published port on every machine; project
+    # services publish theirs in host mode on their own machine, so the swarm goes without
+    # it: no overlay anywhere.
     echo y | dockerof m0 "$state" network rm ingress >/dev/null
     local deadline=$((SECONDS + 10))
     while dockerof m0 "$state" network inspect ingress >/dev/null 2>&1; do
@@ -228,6 +241,24 @@ wait_nodes_ready() {
         ((SECONDS < deadline)) || die "only $ready of $n swarm nodes are ready after ${READY_TIMEOUT}s"
         sleep 0.5
     done
+}
+
+# ensure_projects_network STATE M...: each machine's config-only network, then the swarm's
+# network made from them (a machine keeps its config-only network in its data between
+# runs; the swarm's goes with the swarm).
+ensure_projects_network() {
+    local state=$1 m subnet
+    for m in "${@:2}"; do
+        subnet=$(dockerof "$m" "$state" network inspect "$PROJECTS_NET-config" \
+            --format '{{range .IPAM.Config}}{{.Subnet}}{{end}}' 2>/dev/null) || subnet=""
+        [[ "$subnet" == "$PROJECTS_SUBNET" ]] && continue
+        [[ -z "$subnet" ]] || dockerof "$m" "$state" network rm "$PROJECTS_NET-config" >/dev/null
+        dockerof "$m" "$state" network create --config-only --subnet "$PROJECTS_SUBNET" \
+            -o com.docker.network.bridge.enable_icc=false "$PROJECTS_NET-config" >/dev/null
+    done
+    dockerof m0 "$state" network inspect "$PROJECTS_NET" >/dev/null 2>&1 ||
+        dockerof m0 "$state" network create -d bridge --scope swarm \
+            --config-from "$PROJECTS_NET-config" "$PROJECTS_NET" >/dev/null
 }
 
 # Each node carries a label naming its machine, as an admin's labels would (placement can
@@ -301,6 +332,7 @@ cmd_start() {
         remove_gwbridge "$m" "$state"
     done
     label_nodes "$state"
+    ensure_projects_network "$state" "${machines[@]}"
     write_env "$state"
     machine_url m0 "$state"
 }

@@ -3,12 +3,20 @@
 # The hub talks to one Swarm manager. Its machines become smchub nodes by themselves
 # (named swarm-<hostname>, with the CPUs, memory and labels Swarm reports; checked every
 # node_check_interval seconds, and marked down while Swarm has them down). Each running
-# project is a Swarm service of one replica pinned to the machine placement chose, on that
-# machine's own network (Swarm's "host" network: no overlay, no routing mesh), with its
+# project is a Swarm service of one replica pinned to the machine placement chose, in a
+# network namespace of its own on the swarm's bridge network smchub-projects (no overlay,
+# no routing mesh), its server published in host mode on a port of the machine, with its
 # home in a volume on that machine. Its container has no capabilities, cannot gain
-# privileges and has a pids limit, but shares the machine's network: keep other services
-# off these machines (see the README's security model). Draining a machine in smchub
-# pauses it in Swarm.
+# privileges, has a pids limit and does not reach other projects' containers
+# (enable_icc=false). It still reaches what listens on the machine's own addresses: keep
+# other services off these machines (see the README's security model). The admin makes
+# the network once, on engines that manage iptables:
+#   on every machine:  docker network create --config-only --subnet <a free subnet> \
+#                        -o com.docker.network.bridge.enable_icc=false smchub-projects-config
+#   on a manager:      docker network create -d bridge --scope swarm \
+#                        --config-from smchub-projects-config smchub-projects
+# The hub refuses to start a project until that network exists. Draining a machine in
+# smchub pauses it in Swarm.
 #
 # Every machine needs smchub's project image (docker/build-images.sh builds it,
 # docker/load-image.sh copies it; see docker/README.md), and each dockerd should run with

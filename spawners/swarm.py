@@ -14,6 +14,25 @@ to the machine that holds its home (a volume there, or on the volume driver the 
 names for shared storage). Swarm restarts nothing by itself: the service's restart policy
 is none, and the hub decides. Draining a machine in smchub pauses it in Swarm (no new
 tasks; the projects running there keep running, as smchub's draining means).
+
+Each server has a network namespace of its own, on a bridge of its machine that keeps
+containers from each other (Docker's enable_icc=false): a project reaches neither
+another project's ports nor the machine's loopback. Overlay networks have no such switch,
+so the projects' network is a bridge network of swarm scope, made from a config-only
+network on each machine that holds the subnet and the option. The admin makes them once
+(the hub only talks to the manager, and Docker makes config-only networks machine by
+machine), with engines that manage iptables:
+
+    # on every machine (a subnet no other network of the machine uses)
+    docker network create --config-only --subnet 203.0.113.192/27 \
+        -o com.docker.network.bridge.enable_icc=false smchub-projects-config
+    # once, on a manager
+    docker network create -d bridge --scope swarm \
+        --config-from smchub-projects-config smchub-projects
+
+A server's port is published in host mode on a port of its machine's address (from
+port_range), where the hub reaches it; servers reach the hub's API through their
+machine's NAT (c.JupyterHub.hub_connect_url, or hub_ip).
 """
 
 import asyncio
@@ -22,13 +41,20 @@ import re
 import socket
 
 from docker.errors import DockerException, NotFound
-from docker.types import DriverConfig, Mount, Resources, RestartPolicy, ServiceMode
+from docker.types import (
+    DriverConfig,
+    EndpointSpec,
+    Mount,
+    Resources,
+    RestartPolicy,
+    ServiceMode,
+)
 from requests.exceptions import RequestException
 from traitlets import Bool, Dict, Float, Integer, Tuple, Unicode, default, validate
 
 from . import swarm_homes, swarm_snapshots
 from .backend import HomeTransferError, SnapshotFailed
-from .docker import HOME, DockerBackend
+from .docker import HOME, SERVER_PORT, DockerBackend
 
 # task states (swarmkit's api.TaskState) on the way to running, and after it
 TASK_STARTING = {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready",
@@ -142,12 +168,12 @@ class SwarmBackend(DockerBackend):
         Integer(),
         Integer(),
         default_value=(20000, 29999),
-        help="""Ports the project servers of a swarm machine listen on (first, last).
+        help="""Ports of a swarm machine that project servers are published on, and home
+        transfers listen on (first, last).
 
-        Servers use the machine's own network (Swarm's "host" network), and the hub cannot
-        list a remote machine's ports: it picks one no project of its own uses there and
-        that refuses a connection from the hub. Keep the range below the machines'
-        ephemeral ports (net.ipv4.ip_local_port_range, 32768 and up by default).
+        The hub cannot list a remote machine's ports: it picks one no project of its own
+        uses there and that refuses a connection from the hub. Keep the range below the
+        machines' ephemeral ports (net.ipv4.ip_local_port_range, 32768 and up by default).
         """,
     ).tag(config=True)
 
@@ -160,6 +186,16 @@ class SwarmBackend(DockerBackend):
                 "1024 <= first <= last <= 65535"
             )
         return proposal.value
+
+    network = Unicode(
+        "smchub-projects",
+        help="""The swarm's network for project servers (a node's options may name
+        another: network): a bridge network of swarm scope made from a config-only
+        network with com.docker.network.bridge.enable_icc=false on each machine (see
+        smchub.spawners.swarm for the two commands). The admin makes it; a project does
+        not start without it. Set it as c.SwarmBackend.network: c.DockerBackend.network
+        applies here too.""",
+    ).tag(config=True, node_option=True)
 
     task_poll_interval = Float(
         0.5, help="Seconds between looks at a service's task while it starts or stops."
@@ -186,7 +222,7 @@ class SwarmBackend(DockerBackend):
 
     @default("host_ip")
     def _host_ip_default(self):
-        # servers use the machine's own network; its address is found by `discover`
+        # servers are published on the machine's address, found by `discover`
         return "127.0.0.1"
 
     @classmethod
@@ -195,7 +231,8 @@ class SwarmBackend(DockerBackend):
         return SwarmMachineBackend if (options or {}).get("swarm_node_id") else cls
 
     def warm(self):
-        """Nothing to prepare: servers use the machines' own network (no relay)."""
+        """Nothing to prepare: servers reach the hub's own address through their
+        machine's NAT (no relay)."""
 
     async def discover(self):
         """The swarm's machines, as node specs."""
@@ -279,8 +316,9 @@ class SwarmMachineBackend(SwarmBackend):
             spawner = user.spawners.get("")
             if spawner is None or spawner.node_name != self.node_name:
                 continue
-            if (spawner.active or spawner._spawn_pending) and spawner.port:
-                ports.add(spawner.port)
+            port = spawner.handle.get("port") or spawner.port
+            if (spawner.active or spawner._spawn_pending) and port:
+                ports.add(port)
         return ports
 
     def _port_answers(self, port):
@@ -307,8 +345,24 @@ class SwarmMachineBackend(SwarmBackend):
 
     # --- services -------------------------------------------------------------------------
 
-    def service_kwargs(self, project_id, env, quotas, args):
-        """What the project's service is made of (for client.services.create)."""
+    def _check_network(self):
+        """The projects' network is on the swarm, as the admin made it (see the module)."""
+        try:
+            attrs = self.client.networks.get(self.network).attrs
+        except NotFound:
+            attrs = {}
+        if attrs.get("Scope") != "swarm" or not (attrs.get("ConfigFrom") or {}).get("Network"):
+            raise SwarmStartFailed(
+                f"the swarm of {self.node_name} has no network {self.network!r} made from a "
+                "config-only network: on every machine, `docker network create --config-only "
+                "--subnet <subnet> -o com.docker.network.bridge.enable_icc=false "
+                f"{self.network}-config`; then, on a manager, `docker network create -d bridge "
+                f"--scope swarm --config-from {self.network}-config {self.network}`"
+            )
+
+    def service_kwargs(self, project_id, env, quotas, args, port):
+        """What the project's service is made of (for client.services.create), its server
+        published on `port` of the machine."""
         driver = self.volume_driver
         mount = Mount(
             target=HOME,
@@ -336,7 +390,10 @@ class SwarmMachineBackend(SwarmBackend):
             "user": self.project_user,
             "workdir": HOME,
             "mounts": [mount],
-            "networks": ["host"],
+            "networks": [self.network],
+            # on the machine's own address, not Swarm's routing mesh (which would answer
+            # on every machine, and that the swarm may not have)
+            "endpoint_spec": EndpointSpec(ports={port: (SERVER_PORT, "tcp", "host")}),
             "resources": resources,
             "restart_policy": RestartPolicy(condition="none"),
             "mode": ServiceMode("replicated", replicas=1),
@@ -424,9 +481,13 @@ class SwarmMachineBackend(SwarmBackend):
             await asyncio.sleep(self.task_poll_interval)
 
     async def start(self, spawner, project, quotas):
-        spawner.ip = self.host_ip
-        spawner.port = await self.pick_port()
+        await self.in_thread(self._check_network)
+        port = await self.pick_port()
+        # the server listens on its own container's address; the hub reaches it where
+        # the machine publishes it
+        spawner.ip, spawner.port = "0.0.0.0", SERVER_PORT
         env = spawner.get_env()
+        spawner.ip, spawner.port = self.host_ip, port
         env.update(self.limits_env(quotas, True, self._note(quotas)))
         env.update(HOME=HOME, SHELL="/bin/bash", USER="user", LANG="C.UTF-8")
         env["JUPYTERHUB_ROOT_DIR"] = HOME
@@ -437,7 +498,7 @@ class SwarmMachineBackend(SwarmBackend):
         deadline = asyncio.get_running_loop().time() + max(spawner.start_timeout - 5, 10)
         # a service left from a hub that lost track of it (its state was not saved)
         await self.remove_service(self.service_name(project.id), wait=self.stop_timeout + 5)
-        kwargs = self.service_kwargs(project.id, env, quotas, spawner.get_args())
+        kwargs = self.service_kwargs(project.id, env, quotas, spawner.get_args(), port)
         service = await self.in_thread(self.create_service, **kwargs)
         try:
             await self._wait_running(project.id, service, deadline)
@@ -445,7 +506,7 @@ class SwarmMachineBackend(SwarmBackend):
             await self.in_thread(service.remove)
             raise
         handle = {"service": service.id, "node": self.swarm_node_id,
-                  "volume": self.volume_name(project.id)}  # fmt: skip
+                  "volume": self.volume_name(project.id), "port": port}  # fmt: skip
         return spawner.ip, spawner.port, handle
 
     def _note(self, quotas):

@@ -5,6 +5,7 @@ The first tests are the backend's decisions (pure functions) and run everywhere.
 """
 
 import asyncio
+import ipaddress
 import os
 import signal
 import subprocess
@@ -118,11 +119,17 @@ def test_a_project_service_is_pinned_limited_and_never_restarted_by_swarm():
         node_options={"swarm_node_id": "n1", "image": "smchub/project:abc",
                       "volume_driver": "nfs", "volume_options": {"share": "srv:/homes"}},
     )  # fmt: skip
-    kwargs = backend.service_kwargs("p1", {"A": "1"}, {"memory_mb": 500, "cpu": 0.5}, ["--x"])
+    quotas = {"memory_mb": 500, "cpu": 0.5}
+    kwargs = backend.service_kwargs("p1", {"A": "1"}, quotas, ["--x"], 20005)
     assert kwargs["image"] == "smchub/project:abc"
     assert kwargs["name"] == "smchub-project-p1"
     assert kwargs["constraints"] == ["node.id==n1"]
-    assert kwargs["networks"] == ["host"]
+    # the projects' network, not the machine's; the server is published on the machine's
+    # own address, never through Swarm's routing mesh
+    assert kwargs["networks"] == ["smchub-projects"]
+    assert kwargs["endpoint_spec"]["Ports"] == [
+        {"Protocol": "tcp", "PublishedPort": 20005, "TargetPort": 8888, "PublishMode": "host"}
+    ]
     # the image's entrypoint (tini) stays: the server is its arguments, started with
     # no way to gain privileges (setuid programs), and without capabilities
     assert kwargs["args"] == ["setpriv", "--no-new-privs", "--", "jupyterhub-singleuser", "--x"]
@@ -277,7 +284,7 @@ async def test_projects_on_the_machines_of_a_swarm(hub_root, swarm):
         free = info["NCPU"] - cpu
         assert f"node 'swarm-m1' has {free:.2f} CPUs free" in r.json()["message"]
 
-        # the service: limits, pinning, the machine's network, no restarts of Swarm's own
+        # the service: limits, pinning, the projects' network, no restarts of Swarm's own
         pid = placed["m1"]
         service, task = project_task(swarm, pid)
         template = service.attrs["Spec"]["TaskTemplate"]
@@ -292,7 +299,9 @@ async def test_projects_on_the_machines_of_a_swarm(hub_root, swarm):
         assert template["RestartPolicy"]["Condition"] == "none"
         assert template["ContainerSpec"]["User"] == "1000:1000"
         (network,) = template["Networks"]
-        assert swarm.networks.get(network["Target"]).name == "host"
+        assert swarm.networks.get(network["Target"]).name == "smchub-projects"
+        (published,) = service.attrs["Spec"]["EndpointSpec"]["Ports"]
+        assert (published["TargetPort"], published["PublishMode"]) == (8888, "host")
         worker = docker.DockerClient(base_url=MACHINES["m1"])
         (container,) = worker.containers.list(filters={"label": f"smchub.project={pid}"})
         assert container.attrs["HostConfig"]["Memory"] == MEMORY_MB * 2**20
@@ -409,5 +418,116 @@ async def test_a_machine_whose_engine_stops_is_down_and_comes_back(hub_root, swa
         r = await alice.client.get(hub.project_url(pid, "api/contents/kept.txt"))
         assert r.json()["content"] == "kept on m1"
         await alice.stop_project(pid)
+    finally:
+        await hub.stop()
+
+
+@needs_swarm
+async def test_no_project_starts_without_the_projects_network(swarm):
+    """Until the admin makes the network, a start says what to make, and makes nothing."""
+    (m1,) = [n.id for n in swarm.nodes.list() if n.attrs["Description"]["Hostname"] == "m1"]
+    backend = SwarmMachineBackend(
+        node_name="swarm-m1",
+        node_url=MANAGER,
+        node_options={"swarm_node_id": m1, "image": IMAGE, "network": "smchub-elsewhere"},
+    )
+    try:
+        with pytest.raises(SwarmStartFailed) as failed:
+            await backend.start(None, None, {"memory_mb": 100, "cpu": 0.1})
+    finally:
+        await backend.close()
+    assert "no network 'smchub-elsewhere'" in str(failed.value)
+    assert "--config-only" in str(failed.value) and "enable_icc=false" in str(failed.value)
+    assert swarm.services.list(filters={"label": "smchub.project"}) == []
+
+
+# a port a project's own program listens on (not a server smchub publishes)
+LISTENER_PORT = 8765
+
+START_LISTENER = f"""
+import socket, subprocess, sys, time
+subprocess.Popen([sys.executable, "-m", "http.server", "{LISTENER_PORT}", "--bind", "0.0.0.0"],
+                 start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+deadline = time.monotonic() + 20
+while True:
+    try:
+        socket.create_connection(("127.0.0.1", {LISTENER_PORT}), timeout=1).close()
+        print("listening")
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            raise
+        time.sleep(0.2)
+"""
+
+KNOCK = """
+import socket
+for address in {addresses!r}:
+    try:
+        socket.create_connection((address, {port}), timeout=3).close()
+        print(address, "open")
+    except OSError as e:
+        print(address, "closed", type(e).__name__)
+"""
+
+REACH_HUB = """
+import json, os, urllib.request
+with urllib.request.urlopen(os.environ["JUPYTERHUB_API_URL"], timeout=10) as r:
+    print(r.status, "version" in json.load(r))
+"""
+
+
+@needs_swarm
+async def test_projects_on_one_machine_do_not_reach_each_other(hub_root, swarm):
+    # two projects fit on one machine
+    hub = HubProcess(
+        os.path.join(hub_root, "swarm-isolation"), swarm_config(project_cpu(swarm) / 2)
+    )
+    await hub.start()
+    try:
+        admin = await hub.person("admin")
+        alice = await hub.person("alice")
+        mallory = await hub.person("mallory")
+        await wait_for_nodes(admin, lambda n: n.get("swarm-m1", {}).get("state") == "active")
+        victim = (await alice.create_project("Alice's"))["id"]
+        attacker = (await mallory.create_project("Mallory's"))["id"]
+        for owner, pid in ((alice, victim), (mallory, attacker)):
+            r = await admin.api("PATCH", f"projects/{pid}", {"node_labels": {"machine": "m1"}})
+            assert r.status_code == 200, r.text
+            assert (await owner.start_project(pid))["node"] == "swarm-m1"
+
+        # alice's project runs a program listening on a port of its own
+        assert (await alice.execute(victim, START_LISTENER)).split() == ["listening"]
+        worker = docker.DockerClient(base_url=MACHINES["m1"])
+        (container,) = worker.containers.list(filters={"label": f"smchub.project={victim}"})
+        own = [n["IPAddress"] for n in container.attrs["NetworkSettings"]["Networks"].values()]
+        machine = HUB_IP.rpartition(".")[0] + ".11"
+        addresses = ["127.0.0.1", machine, *filter(None, own)]
+
+        # mallory's kernel, on the same machine, knocks at every address it could be at
+        out = await mallory.execute(attacker, KNOCK.format(addresses=addresses, port=LISTENER_PORT))
+        knocks = dict(line.split(" ", 1) for line in out.splitlines())
+        assert set(knocks) == set(addresses)
+        assert not [a for a, said in knocks.items() if said == "open"], knocks
+
+        # each project is on the projects' network, none on the machine's own
+        for pid in (victim, attacker):
+            service, _ = project_task(swarm, pid)
+            (network,) = service.attrs["Spec"]["TaskTemplate"]["Networks"]
+            assert swarm.networks.get(network["Target"]).name == "smchub-projects"
+        assert container.attrs["HostConfig"]["NetworkMode"] != "host"
+        (address,) = own
+        subnet = worker.networks.get("smchub-projects").attrs["IPAM"]["Config"][0]["Subnet"]
+        assert ipaddress.ip_address(address) in ipaddress.ip_network(subnet)
+        assert ipaddress.ip_network(subnet).subnet_of(ipaddress.ip_network("203.0.113.0/24"))
+
+        # both still reach the hub's API, and the hub serves both
+        for owner, pid in ((alice, victim), (mallory, attacker)):
+            assert (await owner.execute(pid, REACH_HUB)).split() == ["200", "True"]
+            r = await owner.client.get(hub.project_url(pid, "api/contents"))
+            assert r.status_code == 200, r.text
+        worker.close()
+        await alice.stop_project(victim)
+        await mallory.stop_project(attacker)
     finally:
         await hub.stop()
