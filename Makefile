@@ -75,10 +75,12 @@ NO_DATABASE := tests/browser tests/localhub tests/test_kubernetes_objects.py \
   tests/test_forkserver_requests.py tests/test_local_limits.py tests/test_terminals_exec.py \
   tests/test_unresponsive_node.py tests/test_loopwatch.py tests/test_collector.py
 
-# Scale tests of the database's busiest paths run once, on PostgreSQL, where classes of
-# that size live: a course step for 100 students starts, snapshots and stops 100 servers
-# (three minutes of the two CPUs), and repeating it on SQLite finds nothing new.
-ON_POSTGRES_ONLY := tests/test_courses.py::test_a_class_of_100_with_a_failing_student
+# Class-sized tests run once, on PostgreSQL, where classes of that size live: a course
+# step for 100 students starts, snapshots and stops 100 servers (three minutes of the two
+# CPUs), and the restarted-hub tests kill a hub under a 30-student step three times; the
+# code they run is the same on SQLite, which repeating them would not tell more about.
+ON_POSTGRES_ONLY := tests/test_courses.py::test_a_class_of_100_with_a_failing_student \
+  tests/test_course_jobs.py
 
 # The whole suite on SQLite (the embedded default), then what touches the database again
 # on a real PostgreSQL; both with two Docker Engines as compute nodes and a two-machine

@@ -278,6 +278,13 @@ class SMCHub(JupyterHub):
         """,
     ).tag(config=True)
 
+    course_job_retention_days = Float(
+        30,
+        help="""Days a finished course job (a step run for a class, with each student's
+        result) stays listed on the course page and in its API; older ones are forgotten
+        (0: kept forever). Each student's own status and last error stay either way.""",
+    ).tag(config=True)
+
     node_check_interval = Float(
         10,
         help="""Seconds between health checks of the compute nodes (0: never).
@@ -301,6 +308,8 @@ class SMCHub(JupyterHub):
     loop_watch = None
     # the project snapshots (snapshots.py), made by init_db
     snapshots = None
+    # the course jobs (coursework.py), made by init_db
+    course_jobs = None
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -414,8 +423,8 @@ class SMCHub(JupyterHub):
         self._backends = {}
         # the hub's own services, for handlers and for work no request starts
         self.servers = ProjectServers(self)
-        # running and recent course steps, by job id (their results are in the database)
-        self.course_jobs = CourseJobs()
+        # course steps run for a class: started, resumed after a restart, pruned
+        self.course_jobs = CourseJobs(self)
         self.snapshots = Snapshots(self)
 
     def init_data_dir(self):
@@ -660,6 +669,11 @@ class SMCHub(JupyterHub):
         pc = PeriodicCallback(self.snapshots.maintain, 1e3 * 24 * 3600, jitter=0.05)
         self._periodic_callbacks["smchub_snapshot_upkeep"] = pc
         asyncio.get_running_loop().call_later(3600, lambda: (self.snapshots.maintain(), pc.start()))
+        # course jobs a stopped hub left unfinished go on now; old ones are pruned hourly
+        self.course_jobs.upkeep()
+        pc = PeriodicCallback(self.course_jobs.upkeep, 1e3 * 3600)
+        self._periodic_callbacks["smchub_course_jobs"] = pc
+        pc.start()
 
     def _warm_backends(self):
         """Let local nodes start their fork servers now rather than at the first start."""
@@ -671,6 +685,10 @@ class SMCHub(JupyterHub):
             backend.warm()
 
     async def cleanup(self):
+        if self.course_jobs is not None:
+            # before JupyterHub stops the servers under them: a job stopped here leaves
+            # its unfinished students as they are, for the next start to run again
+            await self.course_jobs.close()
         await super().cleanup()
         if self.snapshots is not None:
             await self.snapshots.close(self.snapshot_shutdown_wait)

@@ -2,21 +2,32 @@
 
 Each step copies folders between the course project and a student's project through
 their servers (smchub.servers.ProjectServers.copy), starting servers that are not
-running and stopping them again afterwards. A bulk step runs a few students at a time
-(c.SMCHub.course_parallelism), carries on past failures, records per-student status
-and errors in the database, and reports its progress as a job.
+running and stopping them again afterwards. A step for several students is a job: it
+runs a few students at a time (c.SMCHub.course_parallelism) and carries on past
+failures. The job, each student's state in it and their errors are rows
+(orm.CourseJob, orm.CourseJobStudent) written as things happen, so a hub stopped in the
+middle takes the job up again at its next start, or says which students to run again.
 """
 
 import asyncio
+import functools
 import posixpath
 import uuid
-from collections import OrderedDict
+from datetime import timedelta
+
+from jupyterhub.utils import isoformat
 
 from . import orm
 from .courses import give_project, grade_markdown, work_for
 from .servers import ServerError
 
 STEPS = ("assign", "collect", "return")
+UNFINISHED = ("pending", "running")
+FINISHED = ("done", "failed")
+# what an instructor reads beside each student a restarted hub could not take up again
+NOT_RESUMED = "the hub restarted during this job and could not resume it ({}); retry"
+# the most jobs one listing returns
+MAX_LISTED = 100
 
 
 def work_row(db, student, assignment):
@@ -42,78 +53,79 @@ def graded_folder(assignment):
     return posixpath.join(head, f"graded-{tail}")
 
 
-class Job:
-    """A step for several students, as the course page follows it."""
-
-    def __init__(self, course, assignment, step, students):
-        # not guessable, and unique across restarts (a counter would repeat ids)
-        self.id = uuid.uuid4().hex
-        self.course_id = course.id
-        self.assignment_id = assignment.id
-        self.step = step
-        self.students = [s.id for s in students]
-        self.names = {s.id: s.name for s in students}
-        self.done = []
-        self.failed = {}
-        self.finished = False
-        self.task = None
-
-    def model(self):
-        return {
-            "id": self.id,
-            "step": self.step,
-            "assignment": self.assignment_id,
-            "total": len(self.students),
-            "done": len(self.done),
-            "succeeded": [self.names[i] for i in self.done if i not in self.failed],
-            "failed": [
-                {"student": i, "name": self.names[i], "error": error}
-                for i, error in self.failed.items()
-            ],
-            "finished": self.finished,
-        }
+def _time(value):
+    return isoformat(value) if value else None
 
 
-class CourseJobs:
-    """The hub's running and recent course jobs, by id.
+def job_model(job):
+    """A job as the API and the course page show it."""
+    entries = job.students
+    return {
+        "id": job.id,
+        "step": job.step,
+        "assignment": job.assignment_id,
+        "path": job.assignment_path,
+        "started_by": job.started_by.name if job.started_by is not None else None,
+        "created": _time(job.created),
+        "total": len(entries),
+        "done": sum(1 for e in entries if e.state in FINISHED),
+        "succeeded": [e.name for e in entries if e.state == "done"],
+        "failed": [
+            {"student": e.student_id, "name": e.name, "error": e.error}
+            for e in entries
+            if e.state == "failed"
+        ],
+        "finished": job.finished is not None,
+        "finished_at": _time(job.finished),
+        # "completed" (every student ran), "abandoned" (see reason), null while running
+        "outcome": job.outcome,
+        "reason": job.reason,
+        "restarts": job.restarts,
+        "students": [
+            {"student": e.student_id, "name": e.name, "state": e.state, "error": e.error}
+            for e in entries
+        ],
+    }
 
-    Finished jobs beyond the newest `keep` are dropped (their results stay in the
-    database, in each student's status), so a hub running for months holds a bounded
-    number. Running jobs are always kept.
-    """
 
-    def __init__(self, keep=100):
-        self.keep = keep
-        self._jobs = OrderedDict()
+def find_job(db, course, job_id):
+    """The course's job with this id, or None."""
+    job = db.get(orm.CourseJob, job_id) if len(job_id) <= 32 else None
+    return job if job is not None and job.course_id == course.id else None
 
-    def add(self, job):
-        self._jobs[job.id] = job
-        finished = [i for i, j in self._jobs.items() if j.finished]
-        for job_id in finished[: max(0, len(finished) - self.keep)]:
-            del self._jobs[job_id]
 
-    def get(self, job_id):
-        return self._jobs.get(job_id)
-
-    def __len__(self):
-        return len(self._jobs)
+def recent_jobs(db, course, days, limit=MAX_LISTED):
+    """The course's jobs started in the last `days` days, newest first."""
+    since = orm.now() - timedelta(days=days)
+    return (
+        db.query(orm.CourseJob)
+        .filter(orm.CourseJob.course_id == course.id, orm.CourseJob.created >= since)
+        .order_by(orm.CourseJob.created.desc(), orm.CourseJob.id)
+        .limit(min(limit, MAX_LISTED))
+        .all()
+    )
 
 
 class CourseWork:
-    """Runs steps with the hub's own services: its database and project servers."""
+    """Runs a job with the hub's own services: its database and project servers."""
 
-    def __init__(self, app, parallelism):
+    def __init__(self, app):
         self.db = app.db
         self.log = app.log
         self.servers = app.servers
         self.snapshots = app.snapshots
-        self.parallelism = parallelism
+        self.parallelism = app.course_parallelism
 
-    async def _running(self, project_id, started):
-        """The project's JupyterHub user with its server up (noting if we started it)."""
+    async def _running(self, project_id, row, started_flag):
+        """The project's JupyterHub user with its server up.
+
+        If this starts the server, `row.<started_flag>` says so, committed before the
+        start: a hub stopped meanwhile still stops the server once the job is done.
+        """
         user = self.servers.user_for(self.db.get(orm.Project, project_id))
         if not user.spawner.ready:
-            started.add(project_id)
+            setattr(row, started_flag, True)
+            self.db.commit()
             try:
                 await self.servers.ensure_running(user)
             except ServerError as e:
@@ -134,13 +146,19 @@ class CourseWork:
         except ServerError as e:
             raise StepFailed(e.message)
 
-    async def step_for(self, step, course, assignment, student, course_user, started):
+    async def step_for(self, step, course, assignment, entry, course_user):
+        """Do `step` for the entry's student; the caller commits what it changed.
+
+        Doing it again is safe: copies keep what the target changed as name~ and leave
+        identical files alone, so a step cut short by a restart is simply done again.
+        """
+        student = entry.student
         if student.user is None or student.project_id is None:
             raise StepFailed("has not signed up yet, so has no project")
         # the status row exists before anything is awaited: other students' steps share
         # this database session and commit in between
         work_row(self.db, student, assignment)
-        student_user = await self._running(student.project_id, started)
+        student_user = await self._running(student.project_id, entry, "server_started")
         work = work_for(student, assignment)
         if step in ("assign", "return"):
             # what the step writes into the student's project can be undone (a failed
@@ -175,71 +193,234 @@ class CourseWork:
             await self._copy(course_user, folder, student_user, graded_folder(assignment), True)
             work.returned = orm.now()
         work.error = None
+
+    def fail(self, job, entry, message):
+        """The step failed for this student: the job and their status say why."""
+        entry.state = "failed"
+        entry.error = message
+        entry.finished = orm.now()
+        assignment = self.db.get(orm.Assignment, job.assignment_id) if job.assignment_id else None
+        if assignment is not None:
+            work_row(self.db, entry.student, assignment).error = f"{job.step}: {message}"
+
+    async def _student(self, job, entry, course, assignment, course_user):
+        entry.state = "running"
+        entry.started = orm.now()
+        entry.error = None
+        self.db.commit()
+        try:
+            await self.step_for(job.step, course, assignment, entry, course_user)
+        except Exception as e:
+            # the hub stopping cancels the job (CancelledError is no Exception): the
+            # student stays "running", to be done again at the next start
+            message = str(e) if isinstance(e, StepFailed) else f"{type(e).__name__}: {e}"
+            self.log.warning("Course %s: %s %s for %s failed: %s", job.course_id, job.step,
+                             job.assignment_path, entry.name, message)  # fmt: skip
+            self.fail(job, entry, message)
+        else:
+            entry.state = "done"
+            entry.finished = orm.now()
         self.db.commit()
 
-    async def run(self, job, course, assignment, students):
-        """Run `job`: every student, a few at a time; never stops at a failure."""
-        started = set()
+    async def run(self, job):
+        """Run the job's students not done yet, a few at a time; never stops at a failure.
+
+        Also stops the servers it started for students done before a restart. Cancelled
+        (the hub stopping), it leaves every row as it is, for the next start.
+        """
+        course = self.db.get(orm.Course, job.course_id)
+        assignment = self.db.get(orm.Assignment, job.assignment_id) if job.assignment_id else None
+        todo = [e for e in job.students if e.state in UNFINISHED]
+        course_user = course_failure = None
+        if todo:
+            try:
+                course_user = await self._running(course.project_id, job, "course_server_started")
+                if job.step == "collect":
+                    # every student's work lands in the course project: one snapshot before
+                    project = self.db.get(orm.Project, course.project_id)
+                    await self.snapshots.take(project, "course")
+            except StepFailed as e:
+                course_failure = f"the course project: {e}"
         gate = asyncio.Semaphore(self.parallelism)
-        try:
-            course_user = await self._running(course.project_id, started)
-            if job.step == "collect":
-                # every student's work lands in the course project: one snapshot before
-                await self.snapshots.take(self.db.get(orm.Project, course.project_id), "course")
-        except StepFailed as e:
-            for student in students:
-                job.failed[student.id] = f"the course project: {e}"
-                job.done.append(student.id)
-            job.finished = True
-            return
 
-        async def one(student):
+        async def one(entry):
             async with gate:
-                mine = set()
-                try:
-                    await self.step_for(job.step, course, assignment, student, course_user, mine)
-                except Exception as e:
-                    message = str(e) if isinstance(e, StepFailed) else f"{type(e).__name__}: {e}"
-                    self.log.warning("Course %s: %s %s for %s failed: %s", course.id,
-                                     job.step, assignment.path, student.name, message)  # fmt: skip
-                    job.failed[student.id] = message
-                    work = work_row(self.db, student, assignment)
-                    work.error = f"{job.step}: {message}"
+                if entry.state in UNFINISHED:
+                    if course_failure:
+                        self.fail(job, entry, course_failure)
+                        self.db.commit()
+                    else:
+                        await self._student(job, entry, course, assignment, course_user)
+                if entry.server_started and entry.student.project_id:
+                    await self._stop(entry.student.project_id)
+                    entry.server_started = False
                     self.db.commit()
-                finally:
-                    job.done.append(student.id)
-                    await self._stop(mine)
 
-        try:
-            await asyncio.gather(*(one(s) for s in students))
-        finally:
-            await self._stop(started)
-            job.finished = True
+        await asyncio.gather(
+            *(one(e) for e in job.students if e.state in UNFINISHED or e.server_started)
+        )
+        if job.course_server_started:
+            await self._stop(course.project_id)
+            job.course_server_started = False
+        if job.finished is None:
+            job.finished = orm.now()
+            job.outcome = "completed"
+        self.db.commit()
 
-    async def _stop(self, project_ids):
-        """Stop servers this job started (students' servers it needed for a moment)."""
-        for project_id in list(project_ids):
-            project_ids.discard(project_id)
-            user = self.servers.cached_user(project_id)
-            if user is not None and user.spawner.active and not user.spawner.pending:
-                try:
-                    await self.servers.stop(user, wait=True)
-                except Exception as e:
-                    self.log.warning("Could not stop project %s after a course step: %s",
-                                     project_id, e)  # fmt: skip
+    async def _stop(self, project_id):
+        """Stop a server this job started (a student's, needed for a moment)."""
+        user = self.servers.cached_user(project_id)
+        if user is not None and user.spawner.active and not user.spawner.pending:
+            try:
+                await self.servers.stop(user, wait=True)
+            except Exception as e:
+                self.log.warning("Could not stop project %s after a course step: %s",
+                                 project_id, e)  # fmt: skip
 
 
-def start_step(app, course, assignment, step, students, owner):
-    """Start `step` for `students` in the background; returns its job (in app.course_jobs).
+class CourseJobs:
+    """The hub's course jobs (`app.course_jobs`): started, taken up again after a
+    restart, pruned once old. The jobs are rows; this holds the tasks running them."""
 
-    Students who have signed up get their course project first (made, owned by `owner`,
-    if they had none), so the step has somewhere to copy to.
+    def __init__(self, app):
+        self.app = app
+        self._tasks = {}
+
+    @property
+    def db(self):
+        return self.app.db
+
+    @property
+    def log(self):
+        return self.app.log
+
+    def start(self, course, assignment, step, students, starter):
+        """Run `step` for `students` in the background; returns the job's row."""
+        job = orm.CourseJob(
+            id=uuid.uuid4().hex,
+            course_id=course.id,
+            assignment_id=assignment.id,
+            assignment_path=assignment.path,
+            step=step,
+            started_by_id=starter.id,
+            restarts=0,
+            course_server_started=False,
+        )
+        # a student listed twice is run once
+        unique = {s.id: s for s in students}.values()
+        job.students = [
+            orm.CourseJobStudent(student_id=s.id, name=s.name, state="pending",
+                                 server_started=False)
+            for s in unique
+        ]  # fmt: skip
+        self.db.add(job)
+        self.db.commit()
+        self._run(job)
+        return job
+
+    def _run(self, job):
+        task = asyncio.ensure_future(CourseWork(self.app).run(job))
+        self._tasks[job.id] = task
+        task.add_done_callback(functools.partial(self._ended, job.id))
+
+    def _ended(self, job_id, task):
+        self._tasks.pop(job_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            # left unfinished in the database: the next upkeep takes it up again
+            self.log.error("Course job %s stopped: %r", job_id, task.exception(),
+                           exc_info=task.exception())  # fmt: skip
+
+    def is_running(self, job_id):
+        return job_id in self._tasks
+
+    def _why_not_resumable(self, job):
+        course = self.db.get(orm.Course, job.course_id)
+        if course is None or course.deleted or course.project.deleted:
+            return "the course was deleted"
+        if job.assignment_id is None or self.db.get(orm.Assignment, job.assignment_id) is None:
+            return f"{job.assignment_path} was deleted from the course"
+        starter = job.started_by
+        if starter is None:
+            return "the person who started it no longer has an account"
+        if not starter.admin and course.project.collaborator(starter.id) is None:
+            return f"{starter.name}, who started it, no longer teaches this course"
+        return None
+
+    def resume_unfinished(self):
+        """Take up the unfinished jobs no task runs: those a stopped hub left (at start),
+        and any whose task died (on the upkeep timer).
+
+        Students done stay done; the others, with any whose step was under way, are run
+        again. A job that cannot go on (its course or assignment deleted, or whoever
+        started it no longer teaching the course) is ended instead, its unfinished
+        students failed with the reason, for an instructor to retry.
+        """
+        unfinished = self.db.query(orm.CourseJob).filter(orm.CourseJob.finished.is_(None))
+        for job in unfinished.order_by(orm.CourseJob.created).all():
+            if job.id in self._tasks:
+                continue
+            why = self._why_not_resumable(job)
+            left = [e for e in job.students if e.state in UNFINISHED]
+            if why:
+                work = CourseWork(self.app)
+                for entry in left:
+                    work.fail(job, entry, NOT_RESUMED.format(why))
+                job.finished = orm.now()
+                job.outcome = "abandoned"
+                job.reason = why
+                self.log.warning("Course %s: %s of %s not resumed (%s); %d students to retry",
+                                 job.course_id, job.step, job.assignment_path, why,
+                                 len(left))  # fmt: skip
+            else:
+                for entry in left:
+                    entry.state = "pending"
+                job.restarts += 1
+                self.log.info("Course %s: resuming %s of %s for %d of %d students",
+                              job.course_id, job.step, job.assignment_path, len(left),
+                              len(job.students))  # fmt: skip
+            self.db.commit()
+            # an abandoned job still stops the servers it had started
+            self._run(job)
+
+    def prune(self):
+        """Forget finished jobs older than c.SMCHub.course_job_retention_days."""
+        days = self.app.course_job_retention_days
+        if not days:
+            return
+        cutoff = orm.now() - timedelta(days=days)
+        old = (
+            self.db.query(orm.CourseJob)
+            .filter(orm.CourseJob.finished.isnot(None), orm.CourseJob.finished < cutoff)
+            .all()
+        )
+        for job in old:
+            self.db.delete(job)
+        if old:
+            self.db.commit()
+            self.log.info("Forgot %d course jobs finished over %g days ago", len(old), days)
+
+    def upkeep(self):
+        """At start and then hourly: prune old jobs, take up unfinished ones."""
+        self.prune()
+        self.resume_unfinished()
+
+    async def close(self, timeout=10):
+        """The hub is stopping: stop the running jobs where they are. Their rows say which
+        students were not done; the next start takes them up again."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+
+
+def start_step(app, course, assignment, step, students, starter):
+    """Start `step` for `students` in the background; returns the job's row.
+
+    Students who have signed up get their course project first (made, owned by
+    `starter`, if they had none), so the step has somewhere to copy to.
     """
     for student in students:
         if student.user is not None:
-            give_project(app, course, student, owner)
-    job = Job(course, assignment, step, students)
-    work = CourseWork(app, app.course_parallelism)
-    job.task = asyncio.ensure_future(work.run(job, course, assignment, students))
-    app.course_jobs.add(job)
-    return job
+            give_project(app, course, student, starter)
+    return app.course_jobs.start(course, assignment, step, students, starter)

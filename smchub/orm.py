@@ -347,7 +347,7 @@ class CourseStudent(Base):
     )
     email: Mapped[str | None] = mapped_column(Unicode(255), nullable=True, index=True)
     project_id: Mapped[str | None] = mapped_column(
-        ForeignKey("smc_projects.id", ondelete="SET NULL"), nullable=True
+        ForeignKey("smc_projects.id", ondelete="SET NULL"), nullable=True, index=True
     )
     added: Mapped[datetime] = mapped_column(DateTime, default=now)
     removed: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -416,3 +416,73 @@ class StudentAssignment(Base):
 
     student: Mapped[CourseStudent] = relationship(back_populates="work")
     assignment: Mapped[Assignment] = relationship()
+
+
+class CourseJob(Base):
+    """A course step run for several students (smchub/coursework.py).
+
+    It lives here rather than in the hub's memory so that a hub stopped in the middle
+    finds it at its next start and carries on, or says which students to run again.
+    """
+
+    __tablename__ = "smc_course_jobs"
+
+    # uuid4 hex: not guessable, and never repeated across restarts
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    course_id: Mapped[str] = mapped_column(
+        ForeignKey("smc_courses.id", ondelete="CASCADE"), index=True
+    )
+    # null once the assignment is deleted; its path stays for the course page
+    assignment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("smc_assignments.id", ondelete="SET NULL"), nullable=True
+    )
+    assignment_path: Mapped[str] = mapped_column(Unicode(1024))
+    step: Mapped[str] = mapped_column(String(16))
+    started_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey(USERS_ID, ondelete="SET NULL"), nullable=True
+    )
+    created: Mapped[datetime] = mapped_column(DateTime, default=now)
+    finished: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # "completed" (every student ran, some may have failed) or "abandoned" (a restarted
+    # hub could not take it up again; `reason` says why)
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    reason: Mapped[str | None] = mapped_column(UnicodeText, nullable=True)
+    # how many times a restarted hub took it up again
+    restarts: Mapped[int] = mapped_column(Integer, default=0)
+    # the job started the course project's server, so stops it when done
+    course_server_started: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    started_by: Mapped[hub_orm.User | None] = relationship(hub_orm.User)
+    students: Mapped[list["CourseJobStudent"]] = relationship(
+        back_populates="job",
+        cascade="all, delete-orphan",
+        order_by="CourseJobStudent.student_id",
+        lazy="selectin",
+    )
+
+
+COURSE_JOB_STATES = ("pending", "running", "done", "failed")
+
+
+class CourseJobStudent(Base):
+    """One student of a course job: where the step is for them, and why it failed."""
+
+    __tablename__ = "smc_course_job_students"
+
+    job_id: Mapped[str] = mapped_column(
+        ForeignKey("smc_course_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    student_id: Mapped[int] = mapped_column(
+        ForeignKey("smc_course_students.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    # as the student was called when the job started
+    name: Mapped[str] = mapped_column(Unicode(255))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    error: Mapped[str | None] = mapped_column(UnicodeText, nullable=True)
+    started: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    finished: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # the job started the student's server, so stops it (also after a restart)
+    server_started: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    job: Mapped[CourseJob] = relationship(back_populates="students")
+    student: Mapped[CourseStudent] = relationship()

@@ -243,7 +243,15 @@ class ProjectServers:
 
     @staticmethod
     def headers(user):
-        """Headers with the server's own token, which opens that server only."""
+        """Headers with a token that opens that server only: the server's own, or, for a
+        server that outlived a hub restart (SIGKILL, or cleanup_servers off: JupyterHub
+        keeps only its token's hash), a new one, which JupyterHub revokes when the server
+        stops as it would the server's own."""
+        if not user.spawner.api_token:
+            user.spawner.api_token = user.new_api_token(
+                note="smchub: the hub's calls to a server running before it restarted",
+                scopes=[f"access:servers!server={user.name}/"],
+            )
         return {"Authorization": f"token {user.spawner.api_token}"}
 
     async def info(self, user):

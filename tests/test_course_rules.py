@@ -16,7 +16,7 @@ from smchub.courses import (
     parse_student_list,
     spreadsheet_cell,
 )
-from smchub.coursework import CourseJobs, collect_folder, graded_folder
+from smchub.coursework import collect_folder, graded_folder
 from smchub.projects import InvalidInput
 
 # --- pasted student lists ---------------------------------------------------------
@@ -196,23 +196,3 @@ def test_bad_grades_are_refused(model, message):
 )
 def test_spreadsheet_cells_never_start_a_formula(value, cell):
     assert spreadsheet_cell(value) == cell
-
-
-# --- the hub's course jobs ----------------------------------------------------------
-
-
-def job(job_id, finished):
-    return SimpleNamespace(id=job_id, finished=finished)
-
-
-def test_the_hub_keeps_only_the_newest_finished_jobs():
-    jobs = CourseJobs(keep=3)
-    running = job("running", False)
-    jobs.add(running)
-    for i in range(5):
-        jobs.add(job(f"done{i}", True))
-    assert [jobs.get(f"done{i}") is not None for i in range(5)] == [False, False, True, True, True]
-    # a running job is kept however many finish after it
-    assert jobs.get("running") is running
-    assert len(jobs) == 4
-    assert jobs.get("no-such-job") is None

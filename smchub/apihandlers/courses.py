@@ -19,7 +19,7 @@ from ..courses import (
     grades_csv,
     parse_student_list,
 )
-from ..coursework import start_step, work_row
+from ..coursework import MAX_LISTED, find_job, job_model, recent_jobs, start_step, work_row
 from ..names import new_project_id
 from ..projects import InvalidInput, check_title
 from .base import SMCAPIHandler
@@ -46,9 +46,6 @@ class CourseAPIHandlerBase(SMCAPIHandler):
             if str(student.id) == str(student_id) and not student.removed:
                 return student
         raise web.HTTPError(404, f"No such student in this course: {student_id}")
-
-    def jobs(self):
-        return self.smchub.course_jobs
 
 
 class CourseClaimAPIHandler(SMCAPIHandler):
@@ -224,17 +221,41 @@ class StepAPIHandler(CourseAPIHandlerBase):
         job = start_step(self.smchub, course, assignment, step, students, person.orm_user)
         self.log.info("%s started %s of %s for %d students of course %s", person.name, step,
                       assignment.path, len(students), course.id)  # fmt: skip
-        self.write_json(job.model(), status=202)
+        self.write_json(job_model(job), status=202)
+
+
+class JobListAPIHandler(CourseAPIHandlerBase):
+    """The course's jobs of the last `days` days (default 7), newest first, at most
+    `limit` (default and most: 100), each with every student's result."""
+
+    def get(self, course_id):
+        person = self.current_person()
+        course = self.find_course(course_id, person)
+        days = self._number("days", 7, 1, 3650)
+        limit = int(self._number("limit", MAX_LISTED, 1, MAX_LISTED))
+        self.write_json([job_model(job) for job in recent_jobs(self.db, course, days, limit)])
+
+    def _number(self, name, default, least, most):
+        value = self.get_query_argument(name, None)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if number is None or not least <= number <= most:
+            raise web.HTTPError(400, f"{name} must be a number from {least:g} to {most:g}")
+        return number
 
 
 class JobAPIHandler(CourseAPIHandlerBase):
     def get(self, course_id, job_id):
         person = self.current_person()
         course = self.find_course(course_id, person)
-        job = self.jobs().get(job_id)
-        if job is None or job.course_id != course.id:
+        job = find_job(self.db, course, job_id)
+        if job is None:
             raise web.HTTPError(404, f"No such job: {job_id}")
-        self.write_json(job.model())
+        self.write_json(job_model(job))
 
 
 class GradeAPIHandler(CourseAPIHandlerBase):
@@ -279,6 +300,7 @@ default_handlers = [
     (r"/api/courses/([^/]+)/assignments/([0-9]+)", AssignmentAPIHandler),
     (r"/api/courses/([^/]+)/assignments/([0-9]+)/(assign|collect|return)", StepAPIHandler),
     (r"/api/courses/([^/]+)/assignments/([0-9]+)/grades/([0-9]+)", GradeAPIHandler),
+    (r"/api/courses/([^/]+)/jobs", JobListAPIHandler),
     (r"/api/courses/([^/]+)/jobs/([^/]+)", JobAPIHandler),
     (r"/api/courses/([^/]+)/grades\.csv", GradesCSVHandler),
 ]

@@ -6,6 +6,7 @@
   const errorBox = document.getElementById("course-error");
   let course = null;
   let lastJob = null;
+  let jobsTimer = null;
 
   function status(work, assignment) {
     if (work.error) return el("span", { class: "text-danger", title: work.error }, "error: " + work.error);
@@ -74,6 +75,7 @@
     const job = await api("POST", `courses/${courseId}/assignments/${assignment.id}/${step}`,
       students ? { students } : {});
     lastJob = { assignment, step };
+    await loadJobs();
     await follow(job, assignment);
   }
 
@@ -103,6 +105,42 @@
   async function refresh() {
     course = await api("GET", `courses/${courseId}`);
     render();
+    await loadJobs();
+  }
+
+  function jobStatus(job) {
+    const failed = job.failed.length ? `, ${job.failed.length} failed` : "";
+    if (!job.finished) return `running: ${job.done} of ${job.total}${failed}`;
+    if (job.outcome === "abandoned") return `stopped (${job.reason})${failed}`;
+    return `done: ${job.total - job.failed.length} of ${job.total}${failed}`;
+  }
+
+  function jobItem(job) {
+    const assignment = course.assignments.find((a) => a.id === job.assignment);
+    const restarts = job.restarts ? ` · resumed after ${job.restarts} hub restart${job.restarts > 1 ? "s" : ""}` : "";
+    const retry = job.finished && job.failed.length && assignment ?
+      el("button", { class: "btn btn-sm btn-outline-warning job-retry", onclick: (event) =>
+        guard(errorBox, () => runStep(assignment, job.step, job.failed.map((f) => f.student)), event.target) },
+      "Retry the failed students") : null;
+    return el("li", { class: "list-group-item", "data-job": job.id },
+      el("div", { class: "d-flex justify-content-between" },
+        el("span", {}, `${job.step} ${job.path}`,
+          el("small", { class: "text-muted" }, ` · ${when(job.created)}` +
+            (job.started_by ? ` by ${job.started_by}` : "") + restarts)),
+        el("span", { class: "job-status" }, jobStatus(job))),
+      job.failed.length ? el("ul", { class: "text-danger small mb-1" },
+        ...job.failed.map((f) => el("li", {}, `${f.name}: ${f.error}`))) : null,
+      retry);
+  }
+
+  // while a job runs (one started here, or one a restarted hub took up) the list follows it
+  async function loadJobs() {
+    clearTimeout(jobsTimer);
+    const jobs = await api("GET", `courses/${courseId}/jobs?days=7`);
+    document.getElementById("jobs").replaceChildren(...jobs.map(jobItem));
+    if (jobs.some((job) => !job.finished)) {
+      jobsTimer = setTimeout(() => guard(errorBox, loadJobs), 2000);
+    }
   }
 
   document.getElementById("add-students").addEventListener("submit", (event) => {
