@@ -73,7 +73,8 @@ NO_DATABASE := tests/browser tests/localhub tests/test_kubernetes_objects.py \
   tests/test_snapshot_storage.py tests/test_snapshot_nodes.py tests/test_edit_history.py \
   tests/test_swarm.py tests/test_faults.py tests/test_forkserver.py \
   tests/test_forkserver_requests.py tests/test_local_limits.py tests/test_terminals_exec.py \
-  tests/test_unresponsive_node.py tests/test_loopwatch.py tests/test_collector.py
+  tests/test_unresponsive_node.py tests/test_loopwatch.py tests/test_collector.py \
+  tests/test_docker_icc.py
 
 # Class-sized tests run once, on PostgreSQL, where classes of that size live: a course
 # step for 100 students starts, snapshots and stops 100 servers (three minutes of the two

@@ -118,7 +118,9 @@ class DockerBackend(NodeBackend):
 
     host_ip = Unicode(
         help="""Where the hub reaches an engine on another machine: its servers' ports are
-        published there (node option; default: the host of the engine's url).""",
+        published there (node option; default: the host of the engine's url). A node
+        whose options name it is on another machine even when its url is a unix socket
+        (one forwarded from that machine, e.g. by ssh -L).""",
     ).tag(node_option=True)
 
     @default("host_ip")
@@ -130,8 +132,8 @@ class DockerBackend(NodeBackend):
         help="""URL of the hub's API as project containers reach it, through the proxy,
         e.g. "https://hub.example.org/hub/api". Needed for engines on other machines.
         Empty: for an engine on the hub's machine, the hub relays the network's gateway
-        address (at hub_relay_port) to the proxy's public port. Never the hub's own
-        port: containers do not reach the host's loopback.""",
+        address (at hub_relay_port) to the proxy's public port. Never an address on
+        the hub machine's loopback, which containers do not reach.""",
     ).tag(config=True)
 
     hub_relay_port = Integer(
@@ -264,6 +266,10 @@ class DockerBackend(NodeBackend):
 
     @property
     def engine_is_local(self):
+        # a node that names host_ip is on another machine, even when its engine is reached
+        # through a socket here (one forwarded from that machine, e.g. by ssh -L)
+        if "host_ip" in (self.node_options or {}):
+            return False
         return not self.node_url or self.node_url.startswith(("unix://", "npipe://"))
 
     def _gateway(self, network):

@@ -31,3 +31,12 @@ def test_which_engines_are_remote_and_where_they_publish():
         node_name="c", node_url="tcp://c.example.org:2376", node_options={"host_ip": "198.51.100.7"}
     )
     assert named.host_ip == "198.51.100.7"
+    # a socket forwarded from another machine: naming where its servers are published
+    # says the engine is there, not here
+    forwarded = DockerBackend(
+        node_name="d",
+        node_url="unix:///run/node-d.sock",
+        node_options={"host_ip": "198.51.100.11"},
+    )
+    assert not forwarded.engine_is_local
+    assert forwarded.host_ip == "198.51.100.11"
