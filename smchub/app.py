@@ -28,7 +28,7 @@ from .handlers import origins as origins_handlers
 from .health import check_nodes
 from .loopwatch import LoopWatch
 from .placement import Overcommit, PlacementRefused, Request, place_project
-from .projects import QUOTA_KEYS, InvalidInput, check_quotas
+from .projects import PROJECT_SERVER_SCOPES, QUOTA_KEYS, InvalidInput, check_quotas
 from .scopes import ADMIN_SCOPE, PROJECTS_SCOPE
 from .servers import ProjectServers
 from .snapshots import Snapshots
@@ -470,6 +470,9 @@ class SMCHub(JupyterHub):
                 "and compute nodes."
             },
         )
+        # what a share of a project's server lets a person do there (viewer or collaborator)
+        for scope, definition in PROJECT_SERVER_SCOPES.items():
+            self.custom_scopes.setdefault(scope, definition)
         self.extra_user_scopes.add(f"{PROJECTS_SCOPE}!user")
         await super().init_role_creation()
         self._grant_admin_scope()

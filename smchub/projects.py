@@ -10,7 +10,9 @@ from jupyterhub.utils import isoformat
 from sqlalchemy.orm import lazyload, selectinload
 
 from . import orm
+from .extensions.localhub.permissions import ACTIONS, SCOPE_DESCRIPTIONS, action_scope
 from .names import new_project_id
+from .servers import ServiceError
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 10_000
@@ -175,7 +177,7 @@ def new_project(app, owner, title, description="", collaborators=()):
     db = app.db
     project = create_project(db, owner, title, description)
     project_user = app.servers.user_for(project)
-    grant_server_access(db, project_user, owner)
+    grant_server_access(db, project_user, owner, OWNER)
     for person in collaborators:
         if person.id != owner.id and project.collaborator(person.id) is None:
             project.collaborators.append(orm.Collaborator(user_id=person.id))
@@ -218,21 +220,88 @@ def restore_access(app, project):
     project.deleted_at = None
     project_user = app.servers.user_for(project)
     for collaborator in project.collaborators:
-        grant_server_access(app.db, project_user, collaborator.user)
+        grant_server_access(app.db, project_user, collaborator.user, collaborator.role)
     app.db.commit()
 
 
-# what a collaborator may do with the project's server, granted as a JupyterHub share:
-# reach it (HTTP and websockets), start and stop it from JupyterHub's own pages
+# what every collaborator may do with the project's server, granted as a JupyterHub
+# share: reach it (HTTP and websockets), start and stop it from JupyterHub's own pages
 # (spawn, spawn-pending with its progress bar, not-running), and read its state
 COLLABORATOR_SERVER_SCOPES = ("access:servers", "servers", "read:servers")
 
+# the roles a person can have on a project, and what each may do inside its server
+# (jupyter-server's actions, checked there by extensions/localhub/authorizer.py); the
+# owner is a collaborator who also deletes the project and removes people
+OWNER, COLLABORATOR, VIEWER = "owner", "collaborator", "viewer"
+ROLE_ACTIONS = {OWNER: ACTIONS, COLLABORATOR: ACTIONS, VIEWER: ("read",)}
+# what the owner may make a collaborator (the owner stays the owner)
+ASSIGNABLE_ROLES = (COLLABORATOR, VIEWER)
 
-def grant_server_access(db, project_user, person):
-    """Let `person` use the project's server through JupyterHub's sharing."""
-    hub_orm.Share.grant(
-        db, project_user.spawner.orm_spawner, person, scopes=COLLABORATOR_SERVER_SCOPES
-    )
+# the custom scopes the hub must define (SMCHub.custom_scopes) for the shares above
+PROJECT_SERVER_SCOPES = {
+    action_scope(action): {"description": SCOPE_DESCRIPTIONS[action_scope(action)]}
+    for action in ACTIONS
+}
+
+
+class RoleRefused(ServiceError):
+    """A role change or an action the person's role does not allow."""
+
+
+def server_scopes(role):
+    """The scopes of the share a person with `role` gets on a project's server."""
+    return (*COLLABORATOR_SERVER_SCOPES, *(action_scope(a) for a in ROLE_ACTIONS[role]))
+
+
+def grant_server_access(db, project_user, person, role=COLLABORATOR):
+    """Let `person` use the project's server through JupyterHub's sharing, as `role`
+    allows; what the role does not allow is taken away (a share only grows otherwise)."""
+    spawner = project_user.spawner.orm_spawner
+    hub_orm.Share.grant(db, spawner, person, scopes=server_scopes(role))
+    withheld = [action_scope(a) for a in ACTIONS if a not in ROLE_ACTIONS[role]]
+    if withheld:
+        hub_orm.Share.revoke(
+            db, spawner, person, scopes=hub_orm.Share.apply_filter(withheld, spawner)
+        )
+
+
+def is_viewer(project, person_id):
+    """Whether the person with `person_id` only views `project`."""
+    collaborator = project.collaborator(person_id)
+    return collaborator is not None and collaborator.role == VIEWER
+
+
+def viewer_refusal(project, person_id, what):
+    """Why the person with `person_id` may not do `what` ("add people", ...) as a
+    viewer of `project`; None if they are not one."""
+    if is_viewer(project, person_id):
+        return f"You can only view this project, so you cannot {what}; ask its owner."
+    return None
+
+
+def check_not_viewer(project, person_id, what):
+    """Refuse (RoleRefused) to let a viewer do `what`."""
+    reason = viewer_refusal(project, person_id, what)
+    if reason is not None:
+        raise RoleRefused(403, reason)
+
+
+def set_role(db, project, project_user, person, role):
+    """Make `person`, a collaborator of `project`, a viewer or a collaborator; commits.
+
+    A running server learns it when it next reads its shares from the hub (within
+    ProjectSpawner.revocation_delay): the person's requests are then judged by the new
+    role, their websockets that it no longer allows (terminals, kernels) close, and
+    their open documents take no more changes from them.
+    """
+    if role not in ASSIGNABLE_ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ASSIGNABLE_ROLES)}, not {role!r}")
+    collaborator = project.collaborator(person.id)
+    if collaborator.role == OWNER:
+        raise RoleRefused(409, "The owner's role cannot change; they keep full access.")
+    collaborator.role = role
+    grant_server_access(db, project_user, person, role)
+    db.commit()
 
 
 def revoke_server_access(db, project_user, person):

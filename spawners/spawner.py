@@ -4,6 +4,7 @@ import asyncio
 import importlib.util
 import sys
 
+from jupyterhub import orm as hub_orm
 from jupyterhub.spawner import Spawner
 from tornado import web
 from traitlets import Dict, Integer, Unicode, default
@@ -33,6 +34,16 @@ class ProjectSpawner(Spawner):
         """,
     ).tag(config=True)
 
+    @default("server_token_scopes")
+    def _default_server_token_scopes(self):
+        # JupyterHub's 'server' role, and reading this server's shares: they say what
+        # each collaborator's role allows (extensions/localhub/authorizer.py)
+        def scopes(spawner):
+            server_role = hub_orm.Role.find(spawner.db, "server")
+            return [*server_role.scopes, "read:shares!server"]
+
+        return scopes
+
     @default("cmd")
     def _default_cmd(self):
         # the hub's own interpreter, so local project servers use smchub's environment
@@ -52,6 +63,8 @@ class ProjectSpawner(Spawner):
             # load the localhub extension explicitly, whatever jupyter_server_config.d holds
             "--ServerApp.jpserver_extensions=smchub.extensions.localhub=True",
             f"--HubOAuth.cache_max_age={self.revocation_delay}",
+            # each visitor may do what their role on the project allows (a viewer reads)
+            "--ServerApp.authorizer_class=smchub.extensions.localhub.authorizer.ProjectAuthorizer",
             # kernels listen on Unix sockets in a folder only the project can open, not on
             # TCP ports every account on the node can find and connect to (a kernel's
             # output channel needs no key to subscribe); see JUPYTER_RUNTIME_DIR

@@ -1,4 +1,4 @@
-"""Who may do what: owner, collaborator, stranger, admin and anonymous × every endpoint."""
+"""Who may do what: owner, collaborator, viewer, stranger, admin and anonymous × every endpoint."""
 
 import asyncio
 import time
@@ -21,7 +21,16 @@ COURSE_ROLES = {
     "student": ("collaborator", {"invite collaborator": 403, "make invite": 403}),
     "course_ta": ("collaborator", {}),
 }
-API_ROLES = [*ROLES, *SAME_AS, *COURSE_ROLES]
+# a collaborator the owner made a viewer (issue 18): reads, and neither changes the
+# project nor brings people in; leaving, starting and stopping stay open to them
+VIEWER_ROLES = {
+    "viewer": (
+        "collaborator",
+        {"rename": 403, "invite collaborator": 403, "make invite": 403, "revoke invite": 403},
+    ),
+}
+DERIVED_ROLES = {**COURSE_ROLES, **VIEWER_ROLES}
+API_ROLES = [*ROLES, *SAME_AS, *DERIVED_ROLES]
 
 # expected status per role, for each step (walked in order on a fresh project per role)
 MATRIX = [
@@ -176,6 +185,11 @@ async def test_access_matrix(hub, role):
     else:
         pid = (await owner.create_project("Matrix"))["id"]
         await collaborator.join(owner, pid)
+    if role == "viewer":
+        r = await owner.api(
+            "PATCH", f"projects/{pid}/collaborators/{collaborator.name}", {"role": "viewer"}
+        )
+        assert r.status_code == 200, r.text
     actor = {
         "owner": owner,
         "collaborator": collaborator,
@@ -185,8 +199,9 @@ async def test_access_matrix(hub, role):
         "narrow_admin": await narrow_admin(hub),
         "student": collaborator,
         "course_ta": collaborator,
+        "viewer": collaborator,
     }[role]
-    column, differences = COURSE_ROLES.get(role, (SAME_AS.get(role, role), {}))
+    column, differences = DERIVED_ROLES.get(role, (SAME_AS.get(role, role), {}))
     values = {"pid": pid, "extra": extra.name}
     # an invite to revoke, made by the owner, and one to accept, to another of their
     # projects (accepting must not change what the actor may do with this one)

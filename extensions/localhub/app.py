@@ -118,11 +118,20 @@ class LocalHub(ExtensionApp):
         """Re-check open websockets' access with the hub, when there is a hub to ask."""
         from jupyterhub.singleuser.extension import JupyterHubIdentityProvider
 
+        from .authorizer import ProjectAuthorizer
+
         provider = self.serverapp.identity_provider
         if not isinstance(provider, JupyterHubIdentityProvider):
             # a plain jupyter server (no hub): access never changes while it runs
             return None
-        sockets = OpenWebsockets(provider.hub_auth, self.revocation_check_interval, self.log)
+        authorizer = self.serverapp.authorizer
+        # a visitor whose role changed keeps only the websockets the new role allows
+        still_allows = (
+            authorizer.still_allows if isinstance(authorizer, ProjectAuthorizer) else None
+        )
+        sockets = OpenWebsockets(
+            provider.hub_auth, self.revocation_check_interval, self.log, still_allows
+        )
         sockets.watch(provider)
         return sockets
 

@@ -7,7 +7,13 @@ only its person's answer makes them a collaborator.
 from tornado import web
 
 from ..course_policy import check_made_by_instructor
-from ..projects import drop_invitation, find_invitation, invitation_model, pending_invitations
+from ..projects import (
+    drop_invitation,
+    find_invitation,
+    invitation_model,
+    is_viewer,
+    pending_invitations,
+)
 from .base import SMCAPIHandler, service_errors
 
 
@@ -52,6 +58,13 @@ class InvitationAcceptAPIHandler(SMCAPIHandler):
         if project.collaborator(person.id) is None:
             with service_errors():
                 check_made_by_instructor(self.db, project, invitation.invited_by, "This invitation")
+            # an invitation speaks for its sender, who may since have been made a viewer
+            if invitation.invited_by is not None and is_viewer(project, invitation.invited_by.id):
+                raise web.HTTPError(
+                    403,
+                    "This invitation was sent by someone who now only views this project, "
+                    "so it lets nobody in; ask the project's owner to invite you.",
+                )
         project.invitations.remove(invitation)
         # add_collaborator commits when it adds; this commits when they were already in
         self.add_collaborator(project, person.orm_user)

@@ -9,6 +9,7 @@ from tornado import web
 
 from .. import orm
 from ..course_policy import check_made_by_instructor, check_may_add_people
+from ..projects import check_not_viewer, is_viewer
 from .base import SMCAPIHandler, service_errors
 
 DEFAULT_EXPIRES_IN = 7 * 24 * 3600
@@ -53,6 +54,7 @@ class InviteListAPIHandler(SMCAPIHandler):
         project = self.find_project(project_id, person)
         if not self.is_admin():
             with service_errors():
+                check_not_viewer(project, person.id, "make invite links")
                 check_may_add_people(self.db, project, person.id)
         model = self.json_object_body({"expires_in", "max_uses"})
         expires_in = _positive_int(model, "expires_in", 60, MAX_EXPIRES_IN)
@@ -81,6 +83,9 @@ class InviteAPIHandler(SMCAPIHandler):
     def delete(self, project_id, invite_id):
         person = self.current_person()
         project = self.find_project(project_id, person)
+        if not self.is_admin():
+            with service_errors():
+                check_not_viewer(project, person.id, "revoke invite links")
         invite = next((i for i in project.invites if str(i.id) == invite_id), None)
         if invite is None:
             raise web.HTTPError(404, f"No such invite: {invite_id}")
@@ -96,7 +101,9 @@ class InviteAcceptAPIHandler(SMCAPIHandler):
     def post(self, token):
         person = self.current_person()
         invite = orm.Invite.find(self.db, token)
-        if invite is None or not invite.usable:
+        # a link speaks for its maker: one made by someone who now only views the
+        # project lets nobody in, as they could not add anyone themselves
+        if invite is None or not invite.usable or is_viewer(invite.project, invite.created_by_id):
             raise web.HTTPError(
                 404, "This invite link is unknown, has expired or has been used up."
             )

@@ -11,12 +11,15 @@ from ..projects import (
     InvalidInput,
     check_description,
     check_node_labels,
+    check_not_viewer,
     check_quotas,
     check_title,
     delete_project,
     invite_person,
     projects_for,
     remove_collaborator,
+    set_role,
+    viewer_refusal,
 )
 from .base import SMCAPIHandler, service_errors
 
@@ -57,7 +60,11 @@ class ProjectAPIHandler(SMCAPIHandler):
         person = self.current_person()
         project = self.find_project(project_id, person)
         # whether the caller may bring people in, so the project page offers only that
-        reason = None if self.is_admin() else sharing_refusal(self.db, project, person.id)
+        reason = None
+        if not self.is_admin():
+            reason = viewer_refusal(project, person.id, "add people") or sharing_refusal(
+                self.db, project, person.id
+            )
         sharing = {"allowed": reason is None, "reason": reason}
         self.write_json({**self.project_model(project), "sharing": sharing})
 
@@ -65,6 +72,9 @@ class ProjectAPIHandler(SMCAPIHandler):
         person = self.current_person()
         project = self.find_project(project_id, person)
         model = self.json_object_body({"title", "description", "quotas", "node_labels"})
+        if not self.is_admin():
+            with service_errors():
+                check_not_viewer(project, person.id, "change it")
         try:
             if "title" in model:
                 project.title = check_title(model["title"])
@@ -120,10 +130,11 @@ class ProjectServerAPIHandler(SMCAPIHandler):
 
 
 class CollaboratorAPIHandler(SMCAPIHandler):
-    """Invite someone to a project, or remove a collaborator.
+    """Invite someone to a project, change a collaborator's role, or remove them.
 
     PUT only invites: the person joins when they accept (api/invitations), because
-    whoever opens a project runs what its collaborators put there.
+    whoever opens a project runs what its collaborators put there. PATCH {"role"}: the
+    owner makes a collaborator a viewer (who only reads) or a collaborator again.
     """
 
     def _person(self, name):
@@ -142,6 +153,7 @@ class CollaboratorAPIHandler(SMCAPIHandler):
             return
         if not self.is_admin():
             with service_errors():
+                check_not_viewer(project, person.id, "add people")
                 check_may_add_people(self.db, project, person.id)
         invitation = invite_person(self.db, project, target, person.orm_user)
         self.log.info(
@@ -149,6 +161,23 @@ class CollaboratorAPIHandler(SMCAPIHandler):
             person.name, target.name, project.id, invitation.id,
         )  # fmt: skip
         self.write_json(self.project_model(project), status=202)
+
+    def patch(self, project_id, name):
+        person = self.current_person()
+        project = self.find_project(project_id, person, owner_only=True)
+        model = self.json_object_body({"role"}, required=("role",))
+        target = self._person(name)
+        if project.collaborator(target.id) is None:
+            raise web.HTTPError(404, f"{target.name} is not a collaborator on this project")
+        try:
+            with service_errors():
+                set_role(self.db, project, self.project_user(project), target, model["role"])
+        except InvalidInput as e:
+            self.invalid(e)
+        self.log.info(
+            "%s made %s a %s of project %s", person.name, target.name, model["role"], project.id
+        )
+        self.write_json(self.project_model(project))
 
     def delete(self, project_id, name):
         person = self.current_person()

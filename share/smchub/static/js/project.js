@@ -32,11 +32,37 @@
           },
           event.currentTarget
         );
+      // the owner makes a collaborator a viewer (who only reads) and back
+      const role =
+        iAmOwner && c.role !== "owner"
+          ? el(
+              "select",
+              {
+                class: "form-select form-select-sm d-inline-block w-auto ms-2",
+                "aria-label": `${c.name}'s role`,
+                onchange: (event) =>
+                  guard(
+                    errors.collaborators,
+                    async () => {
+                      const body = { role: event.currentTarget.value };
+                      try {
+                        project = await api("PATCH", `projects/${projectId}/collaborators/${encodeURIComponent(c.name)}`, body);
+                      } finally {
+                        // the roles as the hub has them, also after a refusal
+                        render();
+                      }
+                    },
+                    event.currentTarget
+                  ),
+              },
+              ...["collaborator", "viewer"].map((r) => el("option", { value: r, selected: r === c.role ? "" : null }, r))
+            )
+          : el("small", { class: "text-muted" }, c.role);
       list.append(
         el(
           "li",
           { class: "list-group-item d-flex justify-content-between", "data-name": c.name },
-          el("span", {}, c.name, " ", el("small", { class: "text-muted" }, c.role)),
+          el("span", {}, c.name, " ", role),
           canRemove
             ? el("button", { class: "btn btn-sm btn-outline-danger", onclick: remove }, c.name === me ? "Leave" : "Remove")
             : null
