@@ -65,23 +65,25 @@ run: setup
 # comes through the API, which runs on both databases), the project-server extension
 # and its edit history, pure functions, the snapshot repository's storage and the node
 # helpers that snapshot homes, and the nodes' own machinery (the Swarm, engines that
-# fail, the fork server, cgroups, exec, the event loop under a slow engine). Their
-# database work is the same projects and nodes rows the API tests check on both. They
-# run once, on SQLite; everything else runs on PostgreSQL too.
+# fail, the fork server, cgroups, exec, the event loop under a slow engine, one engine's
+# inter-container rule), and the project server's authorizer for viewers. Their database
+# work is the same projects, shares and nodes rows the API and access-matrix tests check
+# on both. They run once, on SQLite; everything else runs on PostgreSQL too.
 NO_DATABASE := tests/browser tests/localhub tests/test_kubernetes_objects.py \
   tests/test_package.py tests/test_placement.py tests/test_docker_addresses.py \
   tests/test_snapshot_storage.py tests/test_snapshot_nodes.py tests/test_edit_history.py \
   tests/test_swarm.py tests/test_faults.py tests/test_forkserver.py \
   tests/test_forkserver_requests.py tests/test_local_limits.py tests/test_terminals_exec.py \
   tests/test_unresponsive_node.py tests/test_loopwatch.py tests/test_collector.py \
-  tests/test_docker_icc.py
+  tests/test_docker_icc.py tests/test_viewer.py
 
 # Class-sized tests run once, on PostgreSQL, where classes of that size live: a course
 # step for 100 students starts, snapshots and stops 100 servers (three minutes of the two
-# CPUs), and the restarted-hub tests kill a hub under a 30-student step three times; the
-# code they run is the same on SQLite, which repeating them would not tell more about.
+# CPUs), the restarted-hub tests kill a hub under a 30-student step three times, and the
+# class-wide actions start, run in and stop 20 projects. The code they run is the same on
+# SQLite, which repeating them would not tell more about.
 ON_POSTGRES_ONLY := tests/test_courses.py::test_a_class_of_100_with_a_failing_student \
-  tests/test_course_jobs.py
+  tests/test_course_jobs.py tests/test_class_actions.py
 
 # The whole suite on SQLite (the embedded default), then what touches the database again
 # on a real PostgreSQL; both with two Docker Engines as compute nodes and a two-machine

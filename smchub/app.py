@@ -22,6 +22,7 @@ from ._version import __version__
 from .apihandlers.base import API404
 from .authenticators.project_names import keeping_project_names
 from .collector import CollectorSettings
+from .course_policy import student_project_ids
 from .coursework import CourseJobs
 from .culler import cull_idle_projects
 from .handlers import origins as origins_handlers
@@ -166,7 +167,8 @@ class SMCHub(JupyterHub):
         help="""How many of the projects one person owns may run at once (0: no limit).
 
         Starting one more (by its owner or a collaborator) is refused with a message
-        that says to stop one first. Projects of admins are not limited.
+        that says to stop one first. Projects of admins, and the projects a course made for its
+        students (owned by an instructor, who may start the whole class), are not limited.
         """,
     ).tag(config=True)
 
@@ -566,11 +568,20 @@ class SMCHub(JupyterHub):
         person_limits.check_can_create(len(owned), self.max_projects_per_person)
 
     def check_can_start_project(self, project):
-        """Raise person_limits.LimitReached if the owner has too many projects running."""
+        """Raise person_limits.LimitReached if the owner has too many projects running.
+
+        The projects a course made for its students are owned by the instructor who
+        added them, who starts the whole class at once (the course's "Start all"): they
+        count for nobody, and starting one is never refused here.
+        """
         owner = next((c.user for c in project.collaborators if c.role == "owner"), None)
         if owner is None or owner.admin or not self.max_running_per_person:
             return
         owned = person_limits.owned_project_ids(self.db, owner.id)
+        students = student_project_ids(self.db, [*owned, project.id])
+        if project.id in students:
+            return
+        owned = [project_id for project_id in owned if project_id not in students]
         running = person_limits.running_among(self.db, self.users, owned, exclude=project.id)
         person_limits.check_can_start(owner.name, running, self.max_running_per_person)
 

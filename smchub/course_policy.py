@@ -79,3 +79,14 @@ def check_made_by_instructor(db, project, maker, what):
             f"only the course's instructors add people to {place.name}'s project for it. "
             "Ask one of them to add you."
         )
+
+
+def student_project_ids(db, project_ids):
+    """Those of `project_ids` that a course made for a student (owned by whoever added
+    the student, used by the student)."""
+    if not project_ids:
+        return set()
+    rows = db.query(orm.CourseStudent.project_id).filter(
+        orm.CourseStudent.project_id.in_(list(project_ids))
+    )
+    return {project_id for (project_id,) in rows}

@@ -1,8 +1,12 @@
-"""Assign, collect and return: the steps of a course, run for one student or a class.
+"""Assign, collect and return: the steps of a course, run for one student or a class;
+and the class-wide actions: start, stop, or run a command in every student's project.
 
 Each step copies folders between the course project and a student's project through
 their servers (smchub.servers.ProjectServers.copy), starting servers that are not
-running and stopping them again afterwards. A step for several students is a job: it
+running and stopping them again afterwards. Actions need no assignment and no course
+server: start leaves each student's server running, stop stops it, and exec runs a
+shell command through the project's localhub (POST smc/api/exec), starting a stopped
+server for it and stopping it again. A step or action for several students is a job: it
 runs a few students at a time (c.SMCHub.course_parallelism) and carries on past
 failures. The job, each student's state in it and their errors are rows
 (orm.CourseJob, orm.CourseJobStudent) written as things happen, so a hub stopped in the
@@ -11,6 +15,7 @@ middle takes the job up again at its next start, or says which students to run a
 
 import asyncio
 import functools
+import math
 import posixpath
 import uuid
 from datetime import timedelta
@@ -19,15 +24,55 @@ from jupyterhub.utils import isoformat
 
 from . import orm
 from .courses import give_project, grade_markdown, work_for
+from .projects import InvalidInput
 from .servers import ServerError
 
 STEPS = ("assign", "collect", "return")
+ACTIONS = ("start", "stop", "exec")
 UNFINISHED = ("pending", "running")
 FINISHED = ("done", "failed")
 # what an instructor reads beside each student a restarted hub could not take up again
 NOT_RESUMED = "the hub restarted during this job and could not resume it ({}); retry"
 # the most jobs one listing returns
 MAX_LISTED = 100
+# an exec job's command: its longest, and its timeout's default and largest, which are the
+# localhub's own (LocalHub.exec_timeout and exec_timeout_max)
+COMMAND_MAX = 10_000
+EXEC_TIMEOUT = 30
+EXEC_TIMEOUT_MAX = 600
+# bytes of each student's output kept: its end, where a failing command says why
+OUTPUT_TAIL = 4096
+# the command as the localhub runs it: stderr joins stdout, so the output reads as in a
+# terminal, and tail keeps the end (the exec endpoint itself keeps the start);
+# pipefail makes the exit code the command's rather than tail's
+EXEC_SCRIPT = f'set -o pipefail; bash -c "$1" 2>&1 | tail -c {OUTPUT_TAIL}'
+# what an instructor reads beside a student whose command a restarted hub cut short
+EXEC_CUT_SHORT = (
+    "the hub restarted while the command ran, so it may or may not have finished; "
+    "it is not run twice by itself: retry if it should run again"
+)
+
+
+def check_command(command, timeout):
+    """An exec job's command and timeout as given, checked; InvalidInput says what to fix."""
+    if not isinstance(command, str) or not command.strip():
+        raise InvalidInput("command must be a non-empty string: the shell command to run")
+    if len(command) > COMMAND_MAX:
+        raise InvalidInput(f"command is {len(command)} characters long; the limit is {COMMAND_MAX}")
+    if "\0" in command:
+        raise InvalidInput("command must not contain NUL characters")
+    if timeout is None:
+        return command, float(EXEC_TIMEOUT)
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not math.isfinite(timeout)
+        or not 0 < timeout <= EXEC_TIMEOUT_MAX
+    ):
+        raise InvalidInput(
+            f"timeout must be a number of seconds above 0 and at most {EXEC_TIMEOUT_MAX}"
+        )
+    return command, float(timeout)
 
 
 def work_row(db, student, assignment):
@@ -58,20 +103,23 @@ def _time(value):
 
 
 def job_model(job):
-    """A job as the API and the course page show it."""
+    """A job as the API and the course page show it; exec jobs with each student's exit
+    code and the end of their output."""
     entries = job.students
     return {
         "id": job.id,
         "step": job.step,
         "assignment": job.assignment_id,
-        "path": job.assignment_path,
+        "path": job.assignment_path or None,
+        "command": job.command,
+        "timeout": job.command_timeout,
         "started_by": job.started_by.name if job.started_by is not None else None,
         "created": _time(job.created),
         "total": len(entries),
         "done": sum(1 for e in entries if e.state in FINISHED),
         "succeeded": [e.name for e in entries if e.state == "done"],
         "failed": [
-            {"student": e.student_id, "name": e.name, "error": e.error}
+            {"student": e.student_id, "name": e.name, "error": e.error, "exit_code": e.exit_code}
             for e in entries
             if e.state == "failed"
         ],
@@ -82,10 +130,22 @@ def job_model(job):
         "reason": job.reason,
         "restarts": job.restarts,
         "students": [
-            {"student": e.student_id, "name": e.name, "state": e.state, "error": e.error}
+            {
+                "student": e.student_id,
+                "name": e.name,
+                "state": e.state,
+                "error": e.error,
+                "exit_code": e.exit_code,
+                "output": e.output,
+            }
             for e in entries
         ],
     }
+
+
+def describe(job):
+    """The job in a few words, for the log: "collect hw1", "exec"."""
+    return f"{job.step} {job.assignment_path}".strip()
 
 
 def find_job(db, course, job_id):
@@ -194,6 +254,42 @@ class CourseWork:
             work.returned = orm.now()
         work.error = None
 
+    async def action_for(self, job, entry):
+        """Do the class-wide action `job.step` for the entry's student; the caller commits."""
+        student = entry.student
+        if student.user is None or student.project_id is None:
+            if job.step == "stop":
+                return  # nothing of theirs can be running
+            raise StepFailed("has not signed up yet, so has no project")
+        if job.step == "start":
+            user = self.servers.user_for(self.db.get(orm.Project, student.project_id))
+            try:
+                await self.servers.ensure_running(user)
+            except ServerError as e:
+                raise StepFailed(f"the project could not start: {e.message}")
+        elif job.step == "stop":
+            user = self.servers.cached_user(student.project_id)
+            if user is not None:
+                await self.servers.stop(user, wait=True)
+        else:
+            user = await self._running(student.project_id, entry, "server_started")
+            await self._exec(user, job, entry)
+
+    async def _exec(self, user, job, entry):
+        """Run the job's command in the student's project; a non-zero exit fails them."""
+        timeout = job.command_timeout
+        body = {"command": EXEC_SCRIPT, "args": [job.command], "bash": True, "timeout": timeout}
+        try:
+            result = await self.servers.exec(user, body, timeout)
+        except ServerError as e:
+            raise StepFailed(e.message)
+        entry.exit_code = result["exit_code"]
+        entry.output = (result["stdout"] + result["stderr"])[-OUTPUT_TAIL:]
+        if result["timed_out"]:
+            raise StepFailed(f"timed out after {timeout:g} seconds, and was killed")
+        if entry.exit_code != 0:
+            raise StepFailed(f"exit code {entry.exit_code}")
+
     def fail(self, job, entry, message):
         """The step failed for this student: the job and their status say why."""
         entry.state = "failed"
@@ -206,16 +302,19 @@ class CourseWork:
     async def _student(self, job, entry, course, assignment, course_user):
         entry.state = "running"
         entry.started = orm.now()
-        entry.error = None
+        entry.error = entry.exit_code = entry.output = None
         self.db.commit()
         try:
-            await self.step_for(job.step, course, assignment, entry, course_user)
+            if job.step in ACTIONS:
+                await self.action_for(job, entry)
+            else:
+                await self.step_for(job.step, course, assignment, entry, course_user)
         except Exception as e:
             # the hub stopping cancels the job (CancelledError is no Exception): the
             # student stays "running", to be done again at the next start
             message = str(e) if isinstance(e, StepFailed) else f"{type(e).__name__}: {e}"
-            self.log.warning("Course %s: %s %s for %s failed: %s", job.course_id, job.step,
-                             job.assignment_path, entry.name, message)  # fmt: skip
+            self.log.warning("Course %s: %s for %s failed: %s", job.course_id, describe(job),
+                             entry.name, message)  # fmt: skip
             self.fail(job, entry, message)
         else:
             entry.state = "done"
@@ -232,7 +331,8 @@ class CourseWork:
         assignment = self.db.get(orm.Assignment, job.assignment_id) if job.assignment_id else None
         todo = [e for e in job.students if e.state in UNFINISHED]
         course_user = course_failure = None
-        if todo:
+        # class-wide actions touch only the students' projects
+        if todo and job.step in STEPS:
             try:
                 course_user = await self._running(course.project_id, job, "course_server_started")
                 if job.step == "collect":
@@ -294,14 +394,19 @@ class CourseJobs:
     def log(self):
         return self.app.log
 
-    def start(self, course, assignment, step, students, starter):
-        """Run `step` for `students` in the background; returns the job's row."""
+    def start(self, course, assignment, step, students, starter, command=None, timeout=None):
+        """Run `step` for `students` in the background; returns the job's row.
+
+        A class-wide action has no assignment (None); exec has a command and timeout.
+        """
         job = orm.CourseJob(
             id=uuid.uuid4().hex,
             course_id=course.id,
-            assignment_id=assignment.id,
-            assignment_path=assignment.path,
+            assignment_id=assignment.id if assignment is not None else None,
+            assignment_path=assignment.path if assignment is not None else "",
             step=step,
+            command=command,
+            command_timeout=timeout,
             started_by_id=starter.id,
             restarts=0,
             course_server_started=False,
@@ -337,7 +442,9 @@ class CourseJobs:
         course = self.db.get(orm.Course, job.course_id)
         if course is None or course.deleted or course.project.deleted:
             return "the course was deleted"
-        if job.assignment_id is None or self.db.get(orm.Assignment, job.assignment_id) is None:
+        if job.step in STEPS and (
+            job.assignment_id is None or self.db.get(orm.Assignment, job.assignment_id) is None
+        ):
             return f"{job.assignment_path} was deleted from the course"
         starter = job.started_by
         if starter is None:
@@ -351,9 +458,11 @@ class CourseJobs:
         and any whose task died (on the upkeep timer).
 
         Students done stay done; the others, with any whose step was under way, are run
-        again. A job that cannot go on (its course or assignment deleted, or whoever
-        started it no longer teaching the course) is ended instead, its unfinished
-        students failed with the reason, for an instructor to retry.
+        again, except a command under way (exec), which is not run twice unasked: that
+        student is failed with the reason, for a retry. A job that cannot go on (its
+        course or assignment deleted, or whoever started it no longer teaching the course)
+        is ended instead, its unfinished students failed with the reason, for an
+        instructor to retry.
         """
         unfinished = self.db.query(orm.CourseJob).filter(orm.CourseJob.finished.is_(None))
         for job in unfinished.order_by(orm.CourseJob.created).all():
@@ -368,16 +477,18 @@ class CourseJobs:
                 job.finished = orm.now()
                 job.outcome = "abandoned"
                 job.reason = why
-                self.log.warning("Course %s: %s of %s not resumed (%s); %d students to retry",
-                                 job.course_id, job.step, job.assignment_path, why,
-                                 len(left))  # fmt: skip
+                self.log.warning("Course %s: %s not resumed (%s); %d students to retry",
+                                 job.course_id, describe(job), why, len(left))  # fmt: skip
             else:
+                work = CourseWork(self.app)
                 for entry in left:
-                    entry.state = "pending"
+                    if job.step == "exec" and entry.state == "running":
+                        work.fail(job, entry, EXEC_CUT_SHORT)
+                    else:
+                        entry.state = "pending"
                 job.restarts += 1
-                self.log.info("Course %s: resuming %s of %s for %d of %d students",
-                              job.course_id, job.step, job.assignment_path, len(left),
-                              len(job.students))  # fmt: skip
+                self.log.info("Course %s: resuming %s for %d of %d students", job.course_id,
+                              describe(job), len(left), len(job.students))  # fmt: skip
             self.db.commit()
             # an abandoned job still stops the servers it had started
             self._run(job)
@@ -424,3 +535,17 @@ def start_step(app, course, assignment, step, students, starter):
         if student.user is not None:
             give_project(app, course, student, starter)
     return app.course_jobs.start(course, assignment, step, students, starter)
+
+
+def start_action(app, course, action, students, starter, command=None, timeout=None):
+    """Start a class-wide action (ACTIONS) for `students` in the background; returns the
+    job's row. `command` and `timeout` (seconds) are exec's, checked by check_command.
+
+    As for steps, students who have signed up get their course project first, except
+    for stop, which has nothing to do for a project that does not exist.
+    """
+    if action != "stop":
+        for student in students:
+            if student.user is not None:
+                give_project(app, course, student, starter)
+    return app.course_jobs.start(course, None, action, students, starter, command, timeout)

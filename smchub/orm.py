@@ -432,12 +432,17 @@ class CourseJob(Base):
     course_id: Mapped[str] = mapped_column(
         ForeignKey("smc_courses.id", ondelete="CASCADE"), index=True
     )
-    # null once the assignment is deleted; its path stays for the course page
+    # null once the assignment is deleted; its path stays for the course page. A class-wide
+    # action (start, stop, exec) has no assignment: null and ""
     assignment_id: Mapped[int | None] = mapped_column(
         ForeignKey("smc_assignments.id", ondelete="SET NULL"), nullable=True
     )
     assignment_path: Mapped[str] = mapped_column(Unicode(1024))
+    # assign, collect, return (coursework.STEPS) or start, stop, exec (coursework.ACTIONS)
     step: Mapped[str] = mapped_column(String(16))
+    # what exec runs in every student's project, and for how long at most (seconds)
+    command: Mapped[str | None] = mapped_column(UnicodeText, nullable=True)
+    command_timeout: Mapped[float | None] = mapped_column(Float, nullable=True)
     started_by_id: Mapped[int | None] = mapped_column(
         ForeignKey(USERS_ID, ondelete="SET NULL"), nullable=True
     )
@@ -483,6 +488,9 @@ class CourseJobStudent(Base):
     finished: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     # the job started the student's server, so stops it (also after a restart)
     server_started: Mapped[bool] = mapped_column(Boolean, default=False)
+    # exec: the command's exit code and the end of its output (coursework.OUTPUT_TAIL)
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    output: Mapped[str | None] = mapped_column(UnicodeText, nullable=True)
 
     job: Mapped[CourseJob] = relationship(back_populates="students")
     student: Mapped[CourseStudent] = relationship()

@@ -279,6 +279,28 @@ class ProjectServers:
         if r.status_code not in (200, 201):
             raise ServerError(502, f"could not write {path}: {r.status_code} {r.text[:200]}")
 
+    async def exec(self, user, body, timeout):
+        """Run a command in the project (its smc/api/exec, `body` as it takes it); its
+        answer: exit_code, stdout, stderr, timed_out. The server answers once the command
+        ends or is killed at `timeout`."""
+        try:
+            async with httpx.AsyncClient(timeout=timeout + 30) as client:
+                r = await client.post(
+                    self.url(user, "smc/api/exec"), json=body, headers=self.headers(user)
+                )
+        except httpx.HTTPError as e:
+            raise ServerError(502, f"the project server did not answer: {type(e).__name__} {e}")
+        try:
+            result = r.json()
+        except ValueError:
+            result = {}
+        if r.status_code != 200:
+            why = result.get("message") or r.reason_phrase
+            raise ServerError(
+                502, f"the project server refused the command ({r.status_code}): {why}"
+            )
+        return result
+
     async def copy(self, source_user, path, target_user, target_path, contents=False, backup=False):
         """Stream `path` of one project server into `target_path` of another.
 

@@ -19,7 +19,16 @@ from ..courses import (
     grades_csv,
     parse_student_list,
 )
-from ..coursework import MAX_LISTED, find_job, job_model, recent_jobs, start_step, work_row
+from ..coursework import (
+    MAX_LISTED,
+    check_command,
+    find_job,
+    job_model,
+    recent_jobs,
+    start_action,
+    start_step,
+    work_row,
+)
 from ..names import new_project_id
 from ..projects import InvalidInput, check_title
 from .base import SMCAPIHandler
@@ -46,6 +55,14 @@ class CourseAPIHandlerBase(SMCAPIHandler):
             if str(student.id) == str(student_id) and not student.removed:
                 return student
         raise web.HTTPError(404, f"No such student in this course: {student_id}")
+
+    def chosen_students(self, course, wanted):
+        """The students a job's body names by id, or every student when it names none."""
+        if wanted is None:
+            return [s for s in course.students if not s.removed]
+        if isinstance(wanted, list) and all(isinstance(i, int) for i in wanted):
+            return [self.find_student(course, i) for i in wanted]
+        raise web.HTTPError(400, "students must be a list of student ids (or left out: all)")
 
 
 class CourseClaimAPIHandler(SMCAPIHandler):
@@ -211,16 +228,34 @@ class StepAPIHandler(CourseAPIHandlerBase):
         if assignment.kind == "handout" and step != "assign":
             raise web.HTTPError(400, "Handouts are copied out, never collected or returned.")
         model = self.json_object_body({"students"})
-        wanted = model.get("students")
-        if wanted is None:
-            students = [s for s in course.students if not s.removed]
-        elif isinstance(wanted, list) and all(isinstance(i, int) for i in wanted):
-            students = [self.find_student(course, i) for i in wanted]
-        else:
-            raise web.HTTPError(400, "students must be a list of student ids (or left out: all)")
+        students = self.chosen_students(course, model.get("students"))
         job = start_step(self.smchub, course, assignment, step, students, person.orm_user)
         self.log.info("%s started %s of %s for %d students of course %s", person.name, step,
                       assignment.path, len(students), course.id)  # fmt: skip
+        self.write_json(job_model(job), status=202)
+
+
+class ActionAPIHandler(CourseAPIHandlerBase):
+    """Start, stop, or run a command in (exec) every student's project, or some students';
+    answers 202 with a job. Exec takes {"command": shell command, "timeout": seconds}."""
+
+    async def post(self, course_id, action):
+        person = self.current_person()
+        course = self.find_course(course_id, person)
+        if action == "exec":
+            model = self.json_object_body({"students", "command", "timeout"}, ("command",))
+            try:
+                command, timeout = check_command(model["command"], model.get("timeout"))
+            except InvalidInput as e:
+                self.invalid(e)
+        else:
+            model = self.json_object_body({"students"})
+            command = timeout = None
+        students = self.chosen_students(course, model.get("students"))
+        job = start_action(self.smchub, course, action, students, person.orm_user, command,
+                           timeout)  # fmt: skip
+        self.log.info("%s started %s for %d students of course %s", person.name, action,
+                      len(students), course.id)  # fmt: skip
         self.write_json(job_model(job), status=202)
 
 
@@ -300,6 +335,7 @@ default_handlers = [
     (r"/api/courses/([^/]+)/assignments/([0-9]+)", AssignmentAPIHandler),
     (r"/api/courses/([^/]+)/assignments/([0-9]+)/(assign|collect|return)", StepAPIHandler),
     (r"/api/courses/([^/]+)/assignments/([0-9]+)/grades/([0-9]+)", GradeAPIHandler),
+    (r"/api/courses/([^/]+)/actions/(start|stop|exec)", ActionAPIHandler),
     (r"/api/courses/([^/]+)/jobs", JobListAPIHandler),
     (r"/api/courses/([^/]+)/jobs/([^/]+)", JobAPIHandler),
     (r"/api/courses/([^/]+)/grades\.csv", GradesCSVHandler),

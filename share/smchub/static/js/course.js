@@ -5,8 +5,9 @@
   const courseId = document.getElementById("course").dataset.courseId;
   const errorBox = document.getElementById("course-error");
   let course = null;
-  let lastJob = null;
   let jobsTimer = null;
+  // class-wide actions: jobs with no assignment
+  const ACTIONS = ["start", "stop", "exec"];
 
   function status(work, assignment) {
     if (work.error) return el("span", { class: "text-danger", title: work.error }, "error: " + work.error);
@@ -74,15 +75,38 @@
   async function runStep(assignment, step, students) {
     const job = await api("POST", `courses/${courseId}/assignments/${assignment.id}/${step}`,
       students ? { students } : {});
-    lastJob = { assignment, step };
     await loadJobs();
-    await follow(job, assignment);
+    await follow(job);
   }
 
-  async function follow(job, assignment) {
+  async function runAction(action, body) {
+    const job = await api("POST", `courses/${courseId}/actions/${action}`, body);
+    await loadJobs();
+    await follow(job);
+  }
+
+  function jobLabel(job) {
+    if (job.step === "start") return "Start all";
+    if (job.step === "stop") return "Stop all";
+    if (job.step === "exec") return `Run in all: ${job.command}`;
+    return `${job.step} ${job.path}`;
+  }
+
+  // the job again, for its failed students only; null if it cannot be (assignment deleted)
+  function retryOf(job) {
+    const students = job.failed.map((f) => f.student);
+    if (ACTIONS.includes(job.step)) {
+      return () => runAction(job.step, job.step === "exec" ?
+        { students, command: job.command, timeout: job.timeout } : { students });
+    }
+    const assignment = course.assignments.find((a) => a.id === job.assignment);
+    return assignment ? () => runStep(assignment, job.step, students) : null;
+  }
+
+  async function follow(job) {
     const box = document.getElementById("job");
     box.hidden = false;
-    document.getElementById("job-label").textContent = `${job.step} ${assignment.path}`;
+    document.getElementById("job-label").textContent = jobLabel(job);
     document.getElementById("job-retry").hidden = true;
     while (true) {
       document.getElementById("job-count").textContent = `${job.done} of ${job.total}`;
@@ -94,11 +118,11 @@
       job = await api("GET", `courses/${courseId}/jobs/${job.id}`);
     }
     document.getElementById("job-label").textContent =
-      `${job.step} ${assignment.path}: done` + (job.failed.length ? `, ${job.failed.length} failed` : "");
+      `${jobLabel(job)}: done` + (job.failed.length ? `, ${job.failed.length} failed` : "");
     const retry = document.getElementById("job-retry");
-    retry.hidden = !job.failed.length;
-    retry.onclick = (event) => guard(errorBox,
-      () => runStep(lastJob.assignment, lastJob.step, job.failed.map((f) => f.student)), event.target);
+    const again = job.failed.length ? retryOf(job) : null;
+    retry.hidden = !again;
+    retry.onclick = (event) => guard(errorBox, again, event.target);
     await refresh();
   }
 
@@ -115,20 +139,36 @@
     return `done: ${job.total - job.failed.length} of ${job.total}${failed}`;
   }
 
+  // exec: every student's exit code and the end of their output (text, never markup)
+  function execResults(job) {
+    const failed = job.failed.length;
+    return el("details", { class: "exec-results mb-1", open: failed ? "" : null },
+      el("summary", { class: "small" }, "Exit code and output per student"),
+      el("table", { class: "table table-sm small mb-0" },
+        el("thead", {}, el("tr", {}, el("th", {}, "Student"), el("th", {}, "State"),
+          el("th", {}, "Exit code"), el("th", {}, "Output"))),
+        el("tbody", {}, ...job.students.map((s) => el("tr", { "data-student": s.name },
+          el("td", {}, s.name),
+          el("td", { class: s.state === "failed" ? "text-danger" : "" }, s.state === "failed" ? `failed: ${s.error}` : s.state),
+          el("td", {}, s.exit_code === null ? "—" : s.exit_code),
+          el("td", {}, s.output ? el("pre", { class: "mb-0 exec-output",
+            style: "white-space: pre-wrap; max-height: 12em; overflow: auto" }, s.output) : ""))))));
+  }
+
   function jobItem(job) {
-    const assignment = course.assignments.find((a) => a.id === job.assignment);
     const restarts = job.restarts ? ` · resumed after ${job.restarts} hub restart${job.restarts > 1 ? "s" : ""}` : "";
-    const retry = job.finished && job.failed.length && assignment ?
+    const again = job.finished && job.failed.length ? retryOf(job) : null;
+    const retry = again ?
       el("button", { class: "btn btn-sm btn-outline-warning job-retry", onclick: (event) =>
-        guard(errorBox, () => runStep(assignment, job.step, job.failed.map((f) => f.student)), event.target) },
+        guard(errorBox, again, event.target) },
       "Retry the failed students") : null;
     return el("li", { class: "list-group-item", "data-job": job.id },
       el("div", { class: "d-flex justify-content-between" },
-        el("span", {}, `${job.step} ${job.path}`,
+        el("span", {}, jobLabel(job),
           el("small", { class: "text-muted" }, ` · ${when(job.created)}` +
             (job.started_by ? ` by ${job.started_by}` : "") + restarts)),
         el("span", { class: "job-status" }, jobStatus(job))),
-      job.failed.length ? el("ul", { class: "text-danger small mb-1" },
+      job.step === "exec" ? execResults(job) : job.failed.length ? el("ul", { class: "text-danger small mb-1" },
         ...job.failed.map((f) => el("li", {}, `${f.name}: ${f.error}`))) : null,
       retry);
   }
@@ -168,6 +208,18 @@
       document.getElementById("assignment-path").value = "";
       render();
     }, event.submitter);
+  });
+  document.getElementById("start-all").addEventListener("click", (event) =>
+    guard(errorBox, () => runAction("start", {}), event.target));
+  document.getElementById("stop-all").addEventListener("click", (event) =>
+    guard(errorBox, () => runAction("stop", {}), event.target));
+  document.getElementById("run-in-all").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const timeout = document.getElementById("run-timeout").value;
+    guard(errorBox, () => runAction("exec", {
+      command: document.getElementById("run-command").value,
+      ...(timeout ? { timeout: Number(timeout) } : {}),
+    }), event.submitter);
   });
   guard(errorBox, refresh);
 })();
