@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import pwd
 import secrets
 import subprocess
 
@@ -313,6 +314,17 @@ async def run_in_kernel(person, project_id, code, timeout=60):
     finally:
         ws.close()
         await person.client.delete(hub.project_url(project_id, f"api/kernels/{kernel_id}"))
+
+
+def remove_accounts_under(folder):
+    """Delete the Unix accounts whose homes are under `folder`: also those of projects a
+    killed hub made the account for but not yet the home."""
+    if os.geteuid() != 0:
+        return
+    folder = os.path.join(os.path.abspath(folder), "")
+    for account in pwd.getpwall():
+        if account.pw_dir.startswith(folder):
+            subprocess.run(["userdel", account.pw_name], capture_output=True)
 
 
 def remove_project_accounts(project_ids):

@@ -10,7 +10,7 @@ import pytest
 
 from smchub import orm
 
-from .hubfixture import remove_project_accounts
+from .hubfixture import remove_accounts_under
 from .hubprocess import HubProcess
 
 pytestmark = pytest.mark.timeout(600)
@@ -237,5 +237,4 @@ async def test_a_command_cut_short_by_a_crash_is_not_run_twice(hub_root):
             assert (await hub.wait_for_state(teacher, pid, "stopped"))["state"] == "stopped"
     finally:
         await hub.stop()
-        folder = os.path.join(hub.root, "data", "projects")
-        remove_project_accounts(os.listdir(folder) if os.path.isdir(folder) else [])
+        remove_accounts_under(hub.root)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import create_engine, text
 
-from .hubfixture import remove_project_accounts
+from .hubfixture import remove_accounts_under
 from .hubprocess import HubProcess
 
 pytestmark = pytest.mark.timeout(900)
@@ -143,8 +143,7 @@ async def a_class(hub_root):
         yield Class(hub, course_id, course_project, students)
     finally:
         await hub.stop()
-        projects = os.path.join(hub.root, "data", "projects")
-        remove_project_accounts(os.listdir(projects) if os.path.isdir(projects) else [])
+        remove_accounts_under(hub.root)
 
 
 async def start_assign(a_class, person, assignment):
