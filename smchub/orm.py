@@ -413,6 +413,15 @@ class StudentAssignment(Base):
     comments: Mapped[str] = mapped_column(UnicodeText, default="")
     # the last step that failed for this student, and why
     error: Mapped[str | None] = mapped_column(UnicodeText, nullable=True)
+    # this student's own deadline (an extension), instead of the assignment's
+    due: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # the collection made at the deadline: when, for which deadline (a due date moved
+    # later collects again), and a digest of the work it took, so that work changed
+    # afterwards is told apart and collected separately as late
+    due_collected: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    due_collected_for: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    due_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    late_collected: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
     student: Mapped[CourseStudent] = relationship(back_populates="work")
     assignment: Mapped[Assignment] = relationship()
@@ -456,6 +465,8 @@ class CourseJob(Base):
     restarts: Mapped[int] = mapped_column(Integer, default=0)
     # the job started the course project's server, so stops it when done
     course_server_started: Mapped[bool] = mapped_column(Boolean, default=False)
+    # "person" (started_by started it) or "deadline" (the hub, at students' deadlines)
+    trigger: Mapped[str] = mapped_column(String(16), default="person", server_default="person")
 
     started_by: Mapped[hub_orm.User | None] = relationship(hub_orm.User)
     students: Mapped[list["CourseJobStudent"]] = relationship(
