@@ -25,6 +25,7 @@ from .collector import CollectorSettings
 from .course_policy import student_project_ids
 from .coursework import CourseJobs
 from .culler import cull_idle_projects
+from .deadlines import Deadlines
 from .handlers import origins as origins_handlers
 from .health import check_nodes
 from .loopwatch import LoopWatch
@@ -287,6 +288,15 @@ class SMCHub(JupyterHub):
         (0: kept forever). Each student's own status and last error stay either way.""",
     ).tag(config=True)
 
+    deadline_interval = Float(
+        30,
+        help="""Seconds between looks for students whose deadline (an assignment's due
+        date or their extension) has passed, to collect their work. The hub also looks
+        once at start, collecting for deadlines that passed while it was down. A student's
+        work is collected at most this long after their deadline (0: never automatically).
+        """,
+    ).tag(config=True)
+
     node_check_interval = Float(
         10,
         help="""Seconds between health checks of the compute nodes (0: never).
@@ -312,6 +322,8 @@ class SMCHub(JupyterHub):
     snapshots = None
     # the course jobs (coursework.py), made by init_db
     course_jobs = None
+    # the deadline timer (deadlines.py), made by init_db
+    deadlines = None
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -427,6 +439,8 @@ class SMCHub(JupyterHub):
         self.servers = ProjectServers(self)
         # course steps run for a class: started, resumed after a restart, pruned
         self.course_jobs = CourseJobs(self)
+        # deadlines that collect students' work by themselves
+        self.deadlines = Deadlines(self)
         self.snapshots = Snapshots(self)
 
     def init_data_dir(self):
@@ -688,6 +702,12 @@ class SMCHub(JupyterHub):
         pc = PeriodicCallback(self.course_jobs.upkeep, 1e3 * 3600)
         self._periodic_callbacks["smchub_course_jobs"] = pc
         pc.start()
+        if self.deadline_interval > 0:
+            # after the jobs a stopped hub left: deadlines missed meanwhile are caught up
+            self.deadlines.check()
+            pc = PeriodicCallback(self.deadlines.check, 1e3 * self.deadline_interval)
+            self._periodic_callbacks["smchub_deadlines"] = pc
+            pc.start()
 
     def _warm_backends(self):
         """Let local nodes start their fork servers now rather than at the first start."""

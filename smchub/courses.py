@@ -120,8 +120,10 @@ def check_assignment_path(value):
         raise InvalidInput("path must be a folder inside the course project, like hw1")
     if len(path) > 1024:
         raise InvalidInput("path is too long")
-    if path.endswith("-collect") or path.startswith("graded-"):
-        raise InvalidInput("folders named *-collect and graded-* are where smchub puts work")
+    if path.endswith(("-collect", "-collect-late")) or path.startswith("graded-"):
+        raise InvalidInput(
+            "folders named *-collect, *-collect-late and graded-* are where smchub puts work"
+        )
     return path
 
 
@@ -173,10 +175,22 @@ def _time(value):
     return isoformat(value) if value else None
 
 
-def work_model(work):
+def own_due(assignment, work):
+    """The student's deadline: their extension, else the assignment's due date."""
+    if work is not None and work.due is not None:
+        return work.due
+    return assignment.due
+
+
+def work_model(work, assignment):
+    """Where a student is with an assignment; `due` is their own deadline, `extension`
+    set when it is theirs alone, `due_collected` when the hub took the work at it (late
+    if the hub was down then), `late` once work changed afterwards was collected."""
     if work is None:
         return {"assigned": None, "collected": None, "graded": None, "returned": None,
-                "grade": None, "comments": "", "error": None}  # fmt: skip
+                "grade": None, "comments": "", "error": None, "due": _time(assignment.due),
+                "extension": None, "due_collected": None, "late_collected": None,
+                "late": False}  # fmt: skip
     return {
         "assigned": _time(work.assigned),
         "collected": _time(work.collected),
@@ -185,6 +199,11 @@ def work_model(work):
         "grade": work.grade,
         "comments": work.comments,
         "error": work.error,
+        "due": _time(own_due(assignment, work)),
+        "extension": _time(work.due),
+        "due_collected": _time(work.due_collected),
+        "late_collected": _time(work.late_collected),
+        "late": work.late_collected is not None,
     }
 
 
@@ -201,7 +220,7 @@ def student_model(student, assignments):
         "signed_up": student.user is not None,
         # someone signed up with the place's email, unverified: an instructor may approve
         "pending_match": {"name": claimant.name} if claimant is not None else None,
-        "work": {str(a.id): work_model(work_for(student, a)) for a in assignments},
+        "work": {str(a.id): work_model(work_for(student, a), a) for a in assignments},
     }
 
 
@@ -245,27 +264,42 @@ def spreadsheet_cell(value):
     return text
 
 
+def has_deadline(assignment):
+    """Whether the assignment has a due date, or a student has one for it."""
+    if assignment.due is not None:
+        return True
+    works = (work_for(s, assignment) for s in assignment.course.students)
+    return any(w is not None and w.due is not None for w in works)
+
+
 def grades_csv(course):
-    """One row per student, a grade column per assignment (handouts have none).
+    """One row per student, a grade column per assignment (handouts have none), and
+    beside the grade of one with a deadline, whether the student's work was late.
 
     The email column holds only addresses the instructors typed themselves.
     """
     assignments = [a for a in course.assignments if a.kind == "assignment"]
+    timed = {a.id for a in assignments if has_deadline(a)}
     out = io.StringIO()
     writer = csv.writer(out)
 
     def row(cells):
         writer.writerow([spreadsheet_cell(cell) for cell in cells])
 
-    row(["student", "email", *[a.path for a in assignments]])
+    header = ["student", "email"]
+    for a in assignments:
+        header += [a.path, f"{a.path} late"] if a.id in timed else [a.path]
+    row(header)
     for student in course.students:
         if student.removed:
             continue
-        grades = []
+        cells = [student.name, student.email or ""]
         for assignment in assignments:
             work = work_for(student, assignment)
-            grades.append(work.grade if work and work.grade is not None else "")
-        row([student.name, student.email or "", *grades])
+            cells.append(work.grade if work and work.grade is not None else "")
+            if assignment.id in timed:
+                cells.append("late" if work and work.late_collected else "")
+        row(cells)
     return out.getvalue()
 
 

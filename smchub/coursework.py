@@ -23,11 +23,15 @@ from datetime import timedelta
 from jupyterhub.utils import isoformat
 
 from . import orm
-from .courses import give_project, grade_markdown, work_for
+from .courses import give_project, grade_markdown, own_due, work_for
+from .deadlines import DEADLINE, due_text, students_to_tell
 from .projects import InvalidInput
 from .servers import ServerError
 
-STEPS = ("assign", "collect", "return")
+# the steps that copy between the course project and students' projects
+COPY_STEPS = ("assign", "collect", "return")
+# "due" rewrites DUE_DATE.txt in students' projects after their due date changed
+STEPS = (*COPY_STEPS, "due")
 ACTIONS = ("start", "stop", "exec")
 UNFINISHED = ("pending", "running")
 FINISHED = ("done", "failed")
@@ -46,6 +50,14 @@ OUTPUT_TAIL = 4096
 # terminal, and tail keeps the end (the exec endpoint itself keeps the start);
 # pipefail makes the exit code the command's rather than tail's
 EXEC_SCRIPT = f'set -o pipefail; bash -c "$1" 2>&1 | tail -c {OUTPUT_TAIL}'
+# a digest of a folder's files (names and contents), to tell whether a student changed
+# their work after the deadline's collection took it; "absent" if there is no folder.
+# It runs as the student, who could forge it, but only to their own loss: the work they
+# had at the deadline was collected at the deadline either way
+DIGEST_SCRIPT = (
+    '[ -d "$1" ] || { echo absent; exit 0; }; cd -- "$1" && '
+    "find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum | sha256sum"
+)
 # what an instructor reads beside a student whose command a restarted hub cut short
 EXEC_CUT_SHORT = (
     "the hub restarted while the command ran, so it may or may not have finished; "
@@ -93,6 +105,11 @@ def collect_folder(assignment, student):
     return f"{assignment.path}-collect/{student.name}"
 
 
+def late_folder(assignment, student):
+    """Where work changed after the student's deadline is collected, beside the on-time."""
+    return f"{assignment.path}-collect-late/{student.name}"
+
+
 def graded_folder(assignment):
     head, tail = posixpath.split(assignment.path)
     return posixpath.join(head, f"graded-{tail}")
@@ -114,6 +131,8 @@ def job_model(job):
         "command": job.command,
         "timeout": job.command_timeout,
         "started_by": job.started_by.name if job.started_by is not None else None,
+        # "person" (started_by) or "deadline" (the hub, at the students' deadlines)
+        "trigger": job.trigger,
         "created": _time(job.created),
         "total": len(entries),
         "done": sum(1 for e in entries if e.state in FINISHED),
@@ -226,19 +245,16 @@ class CourseWork:
             await self.snapshots.take(self.db.get(orm.Project, student.project_id), "course")
         if step == "assign":
             await self._copy(course_user, assignment.path, student_user, assignment.path, True)
-            if assignment.due:
-                await self._write_file(
-                    student_user,
-                    f"{assignment.path}/DUE_DATE.txt",
-                    f"{assignment.path} is due {assignment.due.isoformat(' ', 'minutes')} UTC\n",
-                )
+            if own_due(assignment, work):
+                await self._write_due(student_user, assignment, work)
             work.assigned = orm.now()
+        elif step == "due":
+            if work.assigned is not None:
+                await self._write_due(student_user, assignment, work)
         elif step == "collect":
             if work.assigned is None:
                 raise StepFailed("was not assigned this yet")
-            target = collect_folder(assignment, student)
-            await self._copy(student_user, assignment.path, course_user, target, True)
-            work.collected = orm.now()
+            await self._collect(student_user, course_user, assignment, entry, work)
         elif step == "return":
             if work.collected is None:
                 raise StepFailed("has no collected work to return")
@@ -253,6 +269,53 @@ class CourseWork:
             await self._copy(course_user, folder, student_user, graded_folder(assignment), True)
             work.returned = orm.now()
         work.error = None
+
+    async def _write_due(self, student_user, assignment, work):
+        await self._write_file(
+            student_user, f"{assignment.path}/DUE_DATE.txt", due_text(assignment, work)
+        )
+
+    async def _digest(self, user, path):
+        body = {"command": DIGEST_SCRIPT, "args": [path], "bash": True, "timeout": 120}
+        try:
+            result = await self.servers.exec(user, body, 120)
+        except ServerError as e:
+            raise StepFailed(f"could not read the work's files: {e.message}")
+        if result["exit_code"] != 0 or result["timed_out"]:
+            raise StepFailed(f"could not read the work's files: {result['stderr'][-300:]}")
+        return result["stdout"].split()[0][:64]
+
+    async def _collect(self, student_user, course_user, assignment, entry, work):
+        """Collect the student's work: before their deadline (or with none), into the
+        collect folder; the first collection at or after it is the deadline's (also
+        when the hub was down at the deadline and catches up); after that, only work
+        changed since goes, into the late folder, and the student is flagged late."""
+        student = entry.student
+        due = own_due(assignment, work)
+        now = orm.now()
+        if due is None or now < due:
+            await self._copy(student_user, assignment.path, course_user,
+                             collect_folder(assignment, student), True)  # fmt: skip
+            work.collected = now
+            return
+        if work.due_collected is None or work.due_collected_for != due:
+            # the digest first: a change made during the copy is then told apart as late
+            digest = await self._digest(student_user, assignment.path)
+            await self._copy(student_user, assignment.path, course_user,
+                             collect_folder(assignment, student), True)  # fmt: skip
+            work.collected = work.due_collected = now
+            work.due_collected_for = due
+            work.due_digest = digest
+            work.late_collected = None
+            return
+        digest = await self._digest(student_user, assignment.path)
+        if digest == work.due_digest:
+            entry.output = "nothing changed since the deadline's collection"
+            return
+        late = late_folder(assignment, student)
+        await self._copy(student_user, assignment.path, course_user, late, True)
+        work.late_collected = now
+        entry.output = f"changed after the deadline: collected into {late}"
 
     async def action_for(self, job, entry):
         """Do the class-wide action `job.step` for the entry's student; the caller commits."""
@@ -331,8 +394,8 @@ class CourseWork:
         assignment = self.db.get(orm.Assignment, job.assignment_id) if job.assignment_id else None
         todo = [e for e in job.students if e.state in UNFINISHED]
         course_user = course_failure = None
-        # class-wide actions touch only the students' projects
-        if todo and job.step in STEPS:
+        # class-wide actions and due-date notes touch only the students' projects
+        if todo and job.step in COPY_STEPS:
             try:
                 course_user = await self._running(course.project_id, job, "course_server_started")
                 if job.step == "collect":
@@ -394,10 +457,12 @@ class CourseJobs:
     def log(self):
         return self.app.log
 
-    def start(self, course, assignment, step, students, starter, command=None, timeout=None):
+    def start(self, course, assignment, step, students, starter, command=None, timeout=None,
+              trigger="person"):  # fmt: skip
         """Run `step` for `students` in the background; returns the job's row.
 
-        A class-wide action has no assignment (None); exec has a command and timeout.
+        A class-wide action has no assignment (None); exec has a command and timeout. The
+        hub's own jobs (trigger "deadline") have no starter (None).
         """
         job = orm.CourseJob(
             id=uuid.uuid4().hex,
@@ -407,7 +472,8 @@ class CourseJobs:
             step=step,
             command=command,
             command_timeout=timeout,
-            started_by_id=starter.id,
+            started_by_id=starter.id if starter is not None else None,
+            trigger=trigger,
             restarts=0,
             course_server_started=False,
         )
@@ -446,6 +512,8 @@ class CourseJobs:
             job.assignment_id is None or self.db.get(orm.Assignment, job.assignment_id) is None
         ):
             return f"{job.assignment_path} was deleted from the course"
+        if job.trigger == DEADLINE:
+            return None
         starter = job.started_by
         if starter is None:
             return "the person who started it no longer has an account"
@@ -549,3 +617,13 @@ def start_action(app, course, action, students, starter, command=None, timeout=N
             if student.user is not None:
                 give_project(app, course, student, starter)
     return app.course_jobs.start(course, None, action, students, starter, command, timeout)
+
+
+def start_due_notes(app, course, assignment, students, starter):
+    """Rewrite DUE_DATE.txt in the projects of those `students` who were assigned the
+    assignment, after their due date changed; returns the job's row, or None if no one
+    has the file."""
+    told = students_to_tell(assignment, students)
+    if not told:
+        return None
+    return app.course_jobs.start(course, assignment, "due", told, starter)

@@ -65,6 +65,8 @@ def hub_config(root, **overrides):
     c.Authenticator.admin_users = {"admin"}
     c.JupyterHub.log_level = "INFO"
     c.SMCHub.idle_check_interval = 1
+    # act on deadlines within a second of them
+    c.SMCHub.deadline_interval = 1
     # notice dead servers quickly (JupyterHub's default is every 30 s)
     c.Spawner.poll_interval = 5
     for key, value in overrides.items():

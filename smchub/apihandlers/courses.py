@@ -18,6 +18,7 @@ from ..courses import (
     give_project,
     grades_csv,
     parse_student_list,
+    work_model,
 )
 from ..coursework import (
     MAX_LISTED,
@@ -26,9 +27,11 @@ from ..coursework import (
     job_model,
     recent_jobs,
     start_action,
+    start_due_notes,
     start_step,
     work_row,
 )
+from ..deadlines import sharing_the_date
 from ..names import new_project_id
 from ..projects import InvalidInput, check_title
 from .base import SMCAPIHandler
@@ -204,11 +207,18 @@ class AssignmentAPIHandler(CourseAPIHandlerBase):
         assignment = self.find_assignment(course, assignment_id)
         model = self.json_object_body({"due"})
         try:
-            assignment.due = check_due(model.get("due"))
+            due = check_due(model.get("due"))
         except InvalidInput as e:
             self.invalid(e)
-        self.db.commit()
-        self.write_json(course_model(course))
+        job = None
+        if "due" in model and due != assignment.due:
+            # students without an extension of their own get the new date in their
+            # DUE_DATE.txt; the deadline timer collects at the new date
+            assignment.due = due
+            self.db.commit()
+            students = sharing_the_date(assignment)
+            job = start_due_notes(self.smchub, course, assignment, students, person.orm_user)
+        self.write_json({**course_model(course), "job": job_model(job) if job else None})
 
     def delete(self, course_id, assignment_id):
         person = self.current_person()
@@ -216,6 +226,57 @@ class AssignmentAPIHandler(CourseAPIHandlerBase):
         self.db.delete(self.find_assignment(course, assignment_id))
         self.db.commit()
         self.write_json(course_model(course))
+
+
+class ExtensionAPIHandler(CourseAPIHandlerBase):
+    """A student's own deadline for an assignment: PUT {"due"} sets it, DELETE gives them
+    the assignment's again. Their DUE_DATE.txt is rewritten (a job, in the answer) and
+    the hub collects their work at that deadline instead of the assignment's."""
+
+    def put(self, course_id, assignment_id, student_id):
+        person = self.current_person()
+        course, assignment, student = self._find(course_id, assignment_id, student_id, person)
+        model = self.json_object_body({"due"}, required=("due",))
+        try:
+            due = check_due(model["due"])
+        except InvalidInput as e:
+            self.invalid(e)
+        if due is None:
+            raise web.HTTPError(
+                400, "due must be a date and time like 2026-12-01T17:00:00Z; to end an "
+                "extension, DELETE it"
+            )  # fmt: skip
+        self._set(course, assignment, student, due, person)
+
+    def delete(self, course_id, assignment_id, student_id):
+        person = self.current_person()
+        course, assignment, student = self._find(course_id, assignment_id, student_id, person)
+        self._set(course, assignment, student, None, person)
+
+    def _find(self, course_id, assignment_id, student_id, person):
+        course = self.find_course(course_id, person)
+        assignment = self.find_assignment(course, assignment_id)
+        if assignment.kind != "assignment":
+            raise web.HTTPError(400, "Handouts have no deadlines, so no extensions.")
+        return course, assignment, self.find_student(course, student_id)
+
+    def _set(self, course, assignment, student, due, person):
+        work = work_row(self.db, student, assignment)
+        job = None
+        if work.due != due:
+            work.due = due
+            self.db.commit()
+            job = start_due_notes(self.smchub, course, assignment, [student], person.orm_user)
+            self.log.info("%s set %s's deadline for %s of course %s to %s", person.name,
+                          student.name, assignment.path, course.id, due)  # fmt: skip
+        self.write_json(
+            {
+                "student": student.id,
+                "assignment": assignment.id,
+                **work_model(work, assignment),
+                "job": job_model(job) if job else None,
+            }
+        )
 
 
 class StepAPIHandler(CourseAPIHandlerBase):
@@ -335,6 +396,7 @@ default_handlers = [
     (r"/api/courses/([^/]+)/assignments/([0-9]+)", AssignmentAPIHandler),
     (r"/api/courses/([^/]+)/assignments/([0-9]+)/(assign|collect|return)", StepAPIHandler),
     (r"/api/courses/([^/]+)/assignments/([0-9]+)/grades/([0-9]+)", GradeAPIHandler),
+    (r"/api/courses/([^/]+)/assignments/([0-9]+)/extensions/([0-9]+)", ExtensionAPIHandler),
     (r"/api/courses/([^/]+)/actions/(start|stop|exec)", ActionAPIHandler),
     (r"/api/courses/([^/]+)/jobs", JobListAPIHandler),
     (r"/api/courses/([^/]+)/jobs/([^/]+)", JobAPIHandler),

@@ -17,6 +17,45 @@
       done.length ? done[done.length - 1] : "—");
   }
 
+  // a datetime-local input's value as the API takes it (UTC), or null when empty
+  function isoOrNull(value) {
+    return value ? new Date(value).toISOString() : null;
+  }
+
+  // where a student is with their own deadline: when it is (an extension says so), when
+  // the hub took their work at it, and whether work changed afterwards came in late
+  function deadline(student, assignment) {
+    const work = student.work[assignment.id];
+    if (!work.due) return null;
+    const parts = [el("span", { class: work.extension ? "extension" : "" },
+      `due ${when(work.due)}${work.extension ? " (extension)" : ""}`)];
+    if (work.due_collected) {
+      const after = (new Date(work.due_collected) - new Date(work.due)) / 60000;
+      // the hub collects within a minute of a deadline; more means it was down then
+      parts.push(el("span", { class: "due-collected", title: `collected ${when(work.due_collected)}` },
+        after > 10 ? ` · collected ${Math.round(after)} min after the deadline` : " · collected at the deadline"));
+    }
+    if (work.late) {
+      parts.push(el("span", { class: "badge bg-warning text-dark ms-1 late",
+        title: `changed after the deadline; collected ${when(work.late_collected)} into ${assignment.path}-collect-late` }, "late"));
+    }
+    const input = el("input", { type: "datetime-local", class: "form-control form-control-sm",
+      "aria-label": `Deadline of ${student.name} for ${assignment.path}` });
+    const url = `courses/${courseId}/assignments/${assignment.id}/extensions/${student.id}`;
+    const change = (method, body) => (event) => guard(errorBox, async () => {
+      const answer = await api(method, url, body && body());
+      await refresh();
+      if (answer.job) await runningJob(answer.job);
+    }, event.target);
+    const editor = el("details", { class: "small extension-editor" }, el("summary", {}, "Extension"),
+      el("div", { class: "d-flex gap-1" }, input,
+        el("button", { class: "btn btn-sm btn-outline-secondary extend",
+          onclick: change("PUT", () => ({ due: isoOrNull(input.value) })) }, "Extend"),
+        work.extension ? el("button", { class: "btn btn-sm btn-outline-secondary end-extension",
+          onclick: change("DELETE") }, "End extension") : ""));
+    return el("div", { class: "small text-muted deadline" }, ...parts, editor);
+  }
+
   function gradeEditor(student, assignment) {
     const work = student.work[assignment.id];
     const input = el("input", { class: "form-control form-control-sm grade", value: work.grade || "",
@@ -54,7 +93,8 @@
       el("td", {}, s.name, s.signed_up ? "" : el("small", { class: "text-muted" }, " (not signed up yet)"),
         s.pending_match ? pendingMatch(s) : ""),
       ...course.assignments.map((a) => el("td", { "data-assignment": a.path },
-        status(s.work[a.id], a), a.kind === "assignment" ? gradeEditor(s, a) : null)),
+        status(s.work[a.id], a), a.kind === "assignment" ? deadline(s, a) : null,
+        a.kind === "assignment" ? gradeEditor(s, a) : null)),
       el("td", {}, el("button", { class: "btn btn-sm btn-outline-danger", onclick: (event) =>
         guard(errorBox, async () => {
           course = await api("DELETE", `courses/${courseId}/students/${s.id}`);
@@ -64,37 +104,55 @@
     list.replaceChildren(...course.assignments.map((a) => {
       const steps = a.kind === "handout" ? [["assign", "Copy out"]] :
         [["assign", "Assign"], ["collect", "Collect"], ["return", "Return"]];
+      const due = el("input", { type: "datetime-local", class: "form-control form-control-sm",
+        "aria-label": `Due date of ${a.path}` });
+      // a new due date: students without an extension get it in DUE_DATE.txt, and the
+      // hub collects their work then
+      const setDue = a.kind === "assignment" ? el("span", { class: "d-flex gap-1 due-editor" }, due,
+        el("button", { class: "btn btn-sm btn-outline-secondary set-due", onclick: (event) =>
+          guard(errorBox, async () => {
+            const answer = await api("PATCH", `courses/${courseId}/assignments/${a.id}`,
+              { due: isoOrNull(due.value) });
+            course = answer;
+            render();
+            if (answer.job) await runningJob(answer.job);
+          }, event.target), title: "Empty: no due date" }, "Set due date")) : null;
       return el("li", { class: "list-group-item d-flex justify-content-between", "data-assignment": a.path },
         el("span", {}, `${a.path} (${a.kind})`, a.due ? ` — due ${when(a.due)}` : ""),
-        el("span", { class: "d-flex gap-1" }, ...steps.map(([step, label]) =>
+        el("span", { class: "d-flex gap-1" }, setDue, ...steps.map(([step, label]) =>
           el("button", { class: `btn btn-sm btn-primary step-${step}`, onclick: (event) =>
             guard(errorBox, () => runStep(a, step), event.target) }, label))));
     }));
   }
 
-  async function runStep(assignment, step, students) {
-    const job = await api("POST", `courses/${courseId}/assignments/${assignment.id}/${step}`,
-      students ? { students } : {});
+  async function runningJob(job) {
     await loadJobs();
     await follow(job);
   }
 
+  async function runStep(assignment, step, students) {
+    await runningJob(await api("POST", `courses/${courseId}/assignments/${assignment.id}/${step}`,
+      students ? { students } : {}));
+  }
+
   async function runAction(action, body) {
-    const job = await api("POST", `courses/${courseId}/actions/${action}`, body);
-    await loadJobs();
-    await follow(job);
+    await runningJob(await api("POST", `courses/${courseId}/actions/${action}`, body));
   }
 
   function jobLabel(job) {
     if (job.step === "start") return "Start all";
     if (job.step === "stop") return "Stop all";
     if (job.step === "exec") return `Run in all: ${job.command}`;
+    if (job.step === "due") return `Due date written to DUE_DATE.txt: ${job.path}`;
+    if (job.trigger === "deadline") return `Collected at the deadline: ${job.path}`;
     return `${job.step} ${job.path}`;
   }
 
   // the job again, for its failed students only; null if it cannot be (assignment deleted)
   function retryOf(job) {
     const students = job.failed.map((f) => f.student);
+    // DUE_DATE.txt is written again by setting the date again
+    if (job.step === "due") return null;
     if (ACTIONS.includes(job.step)) {
       return () => runAction(job.step, job.step === "exec" ?
         { students, command: job.command, timeout: job.timeout } : { students });
@@ -166,7 +224,8 @@
       el("div", { class: "d-flex justify-content-between" },
         el("span", {}, jobLabel(job),
           el("small", { class: "text-muted" }, ` · ${when(job.created)}` +
-            (job.started_by ? ` by ${job.started_by}` : "") + restarts)),
+            (job.started_by ? ` by ${job.started_by}` : job.trigger === "deadline" ? " by the hub" : "") +
+            restarts)),
         el("span", { class: "job-status" }, jobStatus(job))),
       job.step === "exec" ? execResults(job) : job.failed.length ? el("ul", { class: "text-danger small mb-1" },
         ...job.failed.map((f) => el("li", {}, `${f.name}: ${f.error}`))) : null,
