@@ -61,27 +61,42 @@ run: setup
 	@echo "smchub is starting at http://hub.localhost:8000/ — open http://hub.localhost:8000/hub/signup to make an account"
 	cd $(RUN_DIR) && exec ../$(VENV)/bin/smchub
 
-# Tests of what is not the hub's database: the browser's view of the pages (their data
-# comes through the API, which runs on both databases), the project-server extension
-# and its edit history, pure functions, the snapshot repository's storage and the node
-# helpers that snapshot homes, and the nodes' own machinery (the Swarm, engines that
-# fail, the fork server, cgroups, exec, the event loop under a slow engine, one engine's
-# inter-container rule), and the project server's authorizer for viewers. Their database
-# work is the same projects, shares and nodes rows the API and access-matrix tests check
-# on both. They run once, on SQLite; everything else runs on PostgreSQL too.
+# Tests whose subject is not the hub's database run once, on SQLite: the browser's view
+# of the pages (their data comes through the API, which runs on both databases), the
+# project-server extension and its edit history, pure functions (placement, Kubernetes
+# objects, the culler's, course and lockout rules, the last on an in-memory SQLite of
+# their own), the embedded default (SQLite by definition), the snapshot repository's
+# storage and the node helpers that snapshot homes, and the nodes' own machinery: Docker
+# engines and the Swarm, homes moved between kinds of nodes, engines that fail, the fork
+# server, cgroups, exec, the event loop under a slow engine, what one project's kernel,
+# network or files can reach of another's or of the hub's, how long a project server
+# trusts its cached check of a visitor, a big copy streamed through the hub, origins,
+# log scrubbing, and the project server's authorizer for viewers. Their database work is
+# the same projects, shares, snapshots and nodes rows that the API, access, course, move
+# and snapshot tests check on both. A file that mixes both kinds is named test by test.
+# Everything else runs on PostgreSQL too.
 NO_DATABASE := tests/browser tests/localhub tests/test_kubernetes_objects.py \
-  tests/test_package.py tests/test_placement.py tests/test_docker_addresses.py \
-  tests/test_snapshot_storage.py tests/test_snapshot_nodes.py tests/test_edit_history.py \
-  tests/test_swarm.py tests/test_faults.py tests/test_forkserver.py \
-  tests/test_forkserver_requests.py tests/test_local_limits.py tests/test_terminals_exec.py \
-  tests/test_unresponsive_node.py tests/test_loopwatch.py tests/test_collector.py \
-  tests/test_docker_icc.py tests/test_viewer.py
+  tests/test_package.py tests/test_placement.py tests/test_culler_rules.py \
+  tests/test_course_rules.py tests/test_lockout_rules.py tests/test_embedded_default.py \
+  tests/test_docker_addresses.py tests/test_snapshot_storage.py tests/test_snapshot_nodes.py \
+  tests/test_edit_history.py tests/test_swarm.py tests/test_docker_nodes.py \
+  tests/test_docker_icc.py tests/test_isolation.py tests/test_faults.py \
+  tests/test_forkserver.py tests/test_forkserver_requests.py tests/test_local_limits.py \
+  tests/test_terminals_exec.py tests/test_unresponsive_node.py tests/test_loopwatch.py \
+  tests/test_collector.py tests/test_viewer.py tests/test_origin_routes.py \
+  tests/test_secrets_in_logs.py \
+  tests/test_move.py::test_move_from_local_to_docker_and_back \
+  tests/test_move.py::test_move_from_docker_to_a_swarm_machine_and_back \
+  tests/test_access_matrix.py::test_removed_collaborator_loses_server_access_within_60s \
+  tests/test_revocation.py::test_the_owner_keeps_their_websockets \
+  tests/test_copy.py::test_a_200_mb_folder_streams_through_the_hub \
+  tests/test_snapshots.py::test_projects_cannot_read_the_repository_or_its_password
 
 # Class-sized tests run once, on PostgreSQL, where classes of that size live: a course
-# step for 100 students starts, snapshots and stops 100 servers (three minutes of the two
-# CPUs), the restarted-hub tests kill a hub under a 30-student step three times, and the
-# class-wide actions start, run in and stop 20 projects. The code they run is the same on
-# SQLite, which repeating them would not tell more about.
+# step for 100 students starts, snapshots and stops 100 servers (two minutes of the two
+# CPUs, two snapshots at a time), the restarted-hub tests kill a hub under a 30-student
+# step three times, and the class-wide actions start, run in and stop 20 projects. The
+# code they run is the same on SQLite, which repeating them would not tell more about.
 ON_POSTGRES_ONLY := tests/test_courses.py::test_a_class_of_100_with_a_failing_student \
   tests/test_course_jobs.py tests/test_class_actions.py
 
@@ -96,7 +111,7 @@ test: setup
 	  '$(VENV)/bin/pytest --durations=25 $(PYTEST_ARGS) \
 	     $(addprefix --deselect=,$(ON_POSTGRES_ONLY)) && \
 	   tests/services/with-postgres.sh $(VENV)/bin/pytest --durations=25 $(PYTEST_ARGS) \
-	     $(addprefix --ignore=,$(NO_DATABASE))'
+	     $(foreach t,$(NO_DATABASE),$(if $(findstring ::,$t),--deselect,--ignore)=$t)'
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -198,7 +198,11 @@ async def test_only_instructors_act_and_bad_commands_are_refused(hub):
 
 
 async def test_a_command_cut_short_by_a_crash_is_not_run_twice(hub_root):
-    config = "c.SMCHub.snapshot_interval = 0\nc.SMCHub.course_parallelism = 2\n"
+    config = (
+        "c.SMCHub.snapshot_interval = 0\nc.SMCHub.course_parallelism = 2\n"
+        # the class's snapshots at stop two at a time, as the setting's help advises
+        "c.SMCHub.snapshot_parallelism = 2\n"
+    )
     hub = HubProcess(os.path.join(hub_root, "actions-" + secrets.token_hex(3)), config)
     await hub.start()
     try:

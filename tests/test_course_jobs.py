@@ -119,8 +119,9 @@ class Class:
 async def a_class(hub_root):
     hub = HubProcess(
         os.path.join(hub_root, "jobs-" + secrets.token_hex(3)),
-        # the test follows jobs across restarts, not the snapshot timer
-        "c.SMCHub.snapshot_interval = 0\n",
+        # the test follows jobs across restarts, not the snapshot timer; the class's
+        # snapshots two at a time, as snapshot_parallelism's help advises for classes
+        "c.SMCHub.snapshot_interval = 0\nc.SMCHub.snapshot_parallelism = 2\n",
     )
     await hub.start()
     try:

@@ -1,8 +1,10 @@
 """Courses through the API: students, assign, collect, grade, return, handouts, CSV."""
 
 import asyncio
+import contextlib
 import csv
 import io
+import os
 import secrets
 
 import pytest
@@ -10,6 +12,8 @@ from jupyterhub import orm as hub_orm
 from sqlalchemy import event
 
 from smchub import orm
+
+from .hubfixture import RunningHub, remove_project_accounts
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -43,6 +47,12 @@ async def read(person, project_id, path):
 @pytest.fixture
 async def course(hub):
     """An instructor with a TA, a course project holding hw1/ and notes/, a course."""
+    async with course_on(hub) as made:
+        yield made
+
+
+@contextlib.asynccontextmanager
+async def course_on(hub):
     instructor = await hub.person()
     ta = await hub.person()
     project = (await instructor.create_project("Math 101 (course)"))["id"]
@@ -219,8 +229,34 @@ async def test_course_access_and_bad_input(hub, course):
     assert [c["id"] for c in courses] == [course_id]
 
 
-async def test_a_class_of_100_with_a_failing_student(hub, course):
-    instructor, ta, course_project, course_id = course
+@pytest.fixture
+async def class_hub(hub_root):
+    """A hub of its own for a class of 100, set up as the snapshot_parallelism help
+    advises when stops queue: each student's step and stop take a snapshot, and one
+    restic run at a time (under a second each, half of it opening the repository's key
+    on one core) made 200 in a row, most of this test's minutes."""
+    running = RunningHub(
+        os.path.join(hub_root, "class-of-100"),
+        SMCHub__snapshot_interval=0,
+        SMCHub__snapshot_parallelism=2,
+    )
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+        remove_project_accounts(running.project_ids())
+
+
+@pytest.fixture
+async def class_course(class_hub):
+    async with course_on(class_hub) as made:
+        yield made
+
+
+async def test_a_class_of_100_with_a_failing_student(class_hub, class_course):
+    hub = class_hub
+    instructor, ta, course_project, course_id = class_course
     people = [await hub.person() for _ in range(100)]
     r = await instructor.api(
         "POST", f"courses/{course_id}/students", {"students": [p.name for p in people]}
