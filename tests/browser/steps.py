@@ -199,3 +199,26 @@ class BrowserPerson:
         await dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
         await expect(dialog).to_have_count(0)
         await expect(item).to_have_count(0)
+
+    # --- a project's server, from the person's browser ---------------------------------
+
+    async def fetch_in_project(self, project_id, method, path):
+        """Call the project server's REST API from the person's browser, as JupyterLab
+        does (their cookies, the server's XSRF token): returns (status, body text).
+
+        The page goes to the project's JupyterLab first (the API answers a stranger 403;
+        a page signs them in through JupyterHub's OAuth and sets the XSRF cookie), without
+        waiting for JupyterLab to start.
+        """
+        page = self.page
+        if not page.url.startswith(self.hub.project_url(project_id)):
+            await page.goto(self.hub.project_url(project_id, "lab"), wait_until="commit")
+        return await page.evaluate(
+            """async ([method, url]) => {
+              const xsrf = (document.cookie.match(/(?:^|; )_xsrf=([^;]*)/) || [])[1];
+              const headers = xsrf ? { "X-XSRFToken": decodeURIComponent(xsrf) } : {};
+              const response = await fetch(url, { method, headers, credentials: "same-origin" });
+              return [response.status, await response.text()];
+            }""",
+            [method, self.hub.project_url(project_id, path)],
+        )

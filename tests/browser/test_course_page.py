@@ -61,7 +61,7 @@ async def test_instructor_assigns_and_collects_from_the_course_page(hub, people)
 
     # a grade typed in the table is saved
     await cell.locator("input.grade").fill("A-")
-    await cell.locator("button").click()
+    await cell.get_by_role("button", name="Save").click()
     await expect(cell).to_contain_text("graded")
     course = (await teacher.api.api("GET", f"courses/{course_id}")).json()
     graded = next(s for s in course["students"] if s["name"] == students[0].name)

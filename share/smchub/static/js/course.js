@@ -6,6 +6,8 @@
   const errorBox = document.getElementById("course-error");
   let course = null;
   let jobsTimer = null;
+  // the jobs' ids and progress as last listed (null before the first listing)
+  let jobsSeen = null;
   // class-wide actions: jobs with no assignment
   const ACTIONS = ["start", "stop", "exec"];
 
@@ -26,14 +28,14 @@
   // the hub took their work at it, and whether work changed afterwards came in late
   function deadline(student, assignment) {
     const work = student.work[assignment.id];
-    if (!work.due) return null;
-    const parts = [el("span", { class: work.extension ? "extension" : "" },
-      `due ${when(work.due)}${work.extension ? " (extension)" : ""}`)];
+    const parts = work.due ? [el("span", { class: work.extension ? "extension" : "" },
+      `due ${when(work.due)}${work.extension ? " (extension)" : ""}`)] : [];
     if (work.due_collected) {
-      const after = (new Date(work.due_collected) - new Date(work.due)) / 60000;
-      // the hub collects within a minute of a deadline; more means it was down then
-      parts.push(el("span", { class: "due-collected", title: `collected ${when(work.due_collected)}` },
-        after > 10 ? ` · collected ${Math.round(after)} min after the deadline` : " · collected at the deadline"));
+      // a class is collected a few students at a time, within minutes of the deadline;
+      // much later means the hub was down then, and the work may hold later changes
+      const after = Math.round((new Date(work.due_collected) - new Date(work.due)) / 60000);
+      parts.push(el("span", { class: "due-collected" }, ` · collected ${when(work.due_collected)}` +
+        (after >= 10 ? ` (${after} min after the deadline)` : "")));
     }
     if (work.late) {
       parts.push(el("span", { class: "badge bg-warning text-dark ms-1 late",
@@ -47,7 +49,8 @@
       await refresh();
       if (answer.job) await runningJob(answer.job);
     }, event.target);
-    const editor = el("details", { class: "small extension-editor" }, el("summary", {}, "Extension"),
+    const editor = el("details", { class: "small extension-editor", "data-key": `extension-${student.id}-${assignment.id}` },
+      el("summary", {}, "Extension"),
       el("div", { class: "d-flex gap-1" }, input,
         el("button", { class: "btn btn-sm btn-outline-secondary extend",
           onclick: change("PUT", () => ({ due: isoOrNull(input.value) })) }, "Extend"),
@@ -83,7 +86,29 @@
         }, event.target) }, `Approve ${student.pending_match.name}`));
   }
 
+  // the page is built again whenever the course changes (also when a job another
+  // instructor or the hub started moves on): what someone is typing stays, and so do
+  // the sections they opened and the field they are in
   function render() {
+    const page = document.getElementById("course");
+    const typed = new Map();
+    for (const input of page.querySelectorAll("input[aria-label]")) {
+      if (input.value !== input.defaultValue) typed.set(input.getAttribute("aria-label"), input.value);
+    }
+    const opened = new Set([...page.querySelectorAll("details[data-key][open]")].map((d) => d.dataset.key));
+    const focused = page.contains(document.activeElement) ? document.activeElement.getAttribute("aria-label") : null;
+    build();
+    for (const input of page.querySelectorAll("input[aria-label]")) {
+      const key = input.getAttribute("aria-label");
+      if (typed.has(key)) input.value = typed.get(key);
+      if (focused && key === focused) input.focus();
+    }
+    for (const details of page.querySelectorAll("details[data-key]")) {
+      if (opened.has(details.dataset.key)) details.open = true;
+    }
+  }
+
+  function build() {
     document.getElementById("course-title").textContent = course.title;
     const head = document.getElementById("students-head");
     head.replaceChildren(el("tr", {}, el("th", {}, "Student"),
@@ -233,12 +258,20 @@
   }
 
   // while a job runs (one started here, or one a restarted hub took up) the list follows it
+  // and when none does, a slower look finds those the hub starts by itself at deadlines;
+  // a job that moved on re-reads the students' table, whose cells it changed
   async function loadJobs() {
     clearTimeout(jobsTimer);
     const jobs = await api("GET", `courses/${courseId}/jobs?days=7`);
     document.getElementById("jobs").replaceChildren(...jobs.map(jobItem));
-    if (jobs.some((job) => !job.finished)) {
-      jobsTimer = setTimeout(() => guard(errorBox, loadJobs), 2000);
+    const seen = JSON.stringify(jobs.map((job) => [job.id, job.done, job.finished]));
+    const moved = jobsSeen !== null && seen !== jobsSeen;
+    jobsSeen = seen;
+    const running = jobs.some((job) => !job.finished);
+    jobsTimer = setTimeout(() => guard(errorBox, loadJobs), running ? 2000 : 30000);
+    if (moved) {
+      course = await api("GET", `courses/${courseId}`);
+      render();
     }
   }
 
