@@ -90,7 +90,8 @@ NO_DATABASE := tests/browser tests/localhub tests/test_kubernetes_objects.py \
   tests/test_access_matrix.py::test_removed_collaborator_loses_server_access_within_60s \
   tests/test_revocation.py::test_the_owner_keeps_their_websockets \
   tests/test_copy.py::test_a_200_mb_folder_streams_through_the_hub \
-  tests/test_snapshots.py::test_projects_cannot_read_the_repository_or_its_password
+  tests/test_snapshots.py::test_projects_cannot_read_the_repository_or_its_password \
+  tests/test_exam_window.py::test_an_exam_without_network_on_a_docker_node
 
 # Class-sized tests run once, on PostgreSQL, where classes of that size live: a course
 # step for 100 students starts, snapshots and stops 100 servers (two minutes of the two

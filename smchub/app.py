@@ -22,7 +22,7 @@ from ._version import __version__
 from .apihandlers.base import API404
 from .authenticators.project_names import keeping_project_names
 from .collector import CollectorSettings
-from .course_policy import student_project_ids
+from .course_policy import ExamWindows, student_project_ids
 from .coursework import CourseJobs
 from .culler import cull_idle_projects
 from .deadlines import Deadlines
@@ -297,6 +297,14 @@ class SMCHub(JupyterHub):
         """,
     ).tag(config=True)
 
+    exam_check_interval = Float(
+        10,
+        help="""Seconds between checks that every running student project has the
+        restrictions of its course's exam window as of now (0: only when a course's
+        settings change). A server whose window opened or closed since it started is
+        restarted with the new ones, so a window's edges reach it within this time.""",
+    ).tag(config=True)
+
     node_check_interval = Float(
         10,
         help="""Seconds between health checks of the compute nodes (0: never).
@@ -322,6 +330,8 @@ class SMCHub(JupyterHub):
     snapshots = None
     # the course jobs (coursework.py), made by init_db
     course_jobs = None
+    # keeps running student projects to their exam windows (course_policy.py), by init_db
+    exam_windows = None
     # the deadline timer (deadlines.py), made by init_db
     deadlines = None
 
@@ -439,6 +449,7 @@ class SMCHub(JupyterHub):
         self.servers = ProjectServers(self)
         # course steps run for a class: started, resumed after a restart, pruned
         self.course_jobs = CourseJobs(self)
+        self.exam_windows = ExamWindows(self)
         # deadlines that collect students' work by themselves
         self.deadlines = Deadlines(self)
         self.snapshots = Snapshots(self)
@@ -702,6 +713,12 @@ class SMCHub(JupyterHub):
         pc = PeriodicCallback(self.course_jobs.upkeep, 1e3 * 3600)
         self._periodic_callbacks["smchub_course_jobs"] = pc
         pc.start()
+        # exam windows that opened or closed while the hub was down are applied now
+        self.exam_windows.enforce()
+        if self.exam_check_interval > 0:
+            pc = PeriodicCallback(self.exam_windows.enforce, 1e3 * self.exam_check_interval)
+            self._periodic_callbacks["smchub_exam_windows"] = pc
+            pc.start()
         if self.deadline_interval > 0:
             # after the jobs a stopped hub left: deadlines missed meanwhile are caught up
             self.deadlines.check()
@@ -719,6 +736,8 @@ class SMCHub(JupyterHub):
             backend.warm()
 
     async def cleanup(self):
+        if self.exam_windows is not None:
+            await self.exam_windows.close()
         if self.course_jobs is not None:
             # before JupyterHub stops the servers under them: a job stopped here leaves
             # its unfinished students as they are, for the next start to run again

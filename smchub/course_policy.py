@@ -3,13 +3,39 @@
 A student's project for a course (CourseStudent.project_id) holds work that is collected
 and graded, so only the course's instructors (the course project's collaborators) bring
 people into it, by name or by invite link; the student, and anyone an instructor added,
-cannot. The policy holds while the student is in a live course: removed from the course,
-the project is theirs like any other. For now it is the same for every course; a course
-setting that lets students share would be read here.
+cannot, unless the course's setting `students_can_share` lets them. The policy holds
+while the student is in a live course: removed from the course, the project is theirs
+like any other.
+
+A course may also set an exam window (UTC start and end) with restrictions for its
+students' projects while it is open: no terminals, no downloads, no network. The hub
+decides at every start of a student's project server which restrictions hold, and the
+server enforces them for its whole life (extensions/localhub/authorizer.py; the node's
+backend for the network). ExamWindows, run by the app on a timer and after every change
+of a course's settings, restarts each running server whose restrictions are no longer
+those of the moment, so a window opening or closing reaches servers already running.
 """
 
+import asyncio
+from datetime import datetime, timezone
+
+from jupyterhub.utils import utcnow
+
 from . import orm
+from .extensions.localhub.permissions import DOWNLOADS, NETWORK, TERMINALS
+from .projects import InvalidInput
 from .servers import ServiceError
+
+# the settings' names in the API, and the course's column and restriction of each flag
+SHARING = "students_can_share"
+EXAM_START, EXAM_END = "exam_start", "exam_end"
+EXAM_FLAGS = {
+    "no_terminals": ("exam_no_terminals", TERMINALS),
+    "no_downloads": ("exam_no_downloads", DOWNLOADS),
+    "no_network": ("exam_no_network", NETWORK),
+}
+SETTINGS = (SHARING, EXAM_START, EXAM_END, *EXAM_FLAGS)
+TIME_EXAMPLE = "2026-12-01T17:00:00Z"
 
 
 class SharingRefused(ServiceError):
@@ -39,7 +65,7 @@ def _refusing_place(db, project, person_id):
     """The course place that keeps the person with `person_id` from adding people to
     `project`, or None if they may. A None `person_id` (someone gone) may not."""
     place = course_place(db, project.id)
-    if place is None:
+    if place is None or place.course.students_can_share:
         return None
     if person_id is not None and place.course.project.collaborator(person_id) is not None:
         return None
@@ -90,3 +116,223 @@ def student_project_ids(db, project_ids):
         orm.CourseStudent.project_id.in_(list(project_ids))
     )
     return {project_id for (project_id,) in rows}
+
+
+# --- course settings ------------------------------------------------------------------
+
+
+def _check_time(name, value):
+    """A time as courses.check_due takes a due date (naive UTC); None for null.
+
+    Not check_due itself: courses.course_model shows these settings, so courses imports
+    this module."""
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (AttributeError, ValueError):
+        raise InvalidInput(
+            f"{name} must be a date and time like {TIME_EXAMPLE} (UTC unless it says), or null"
+        ) from None
+    if when.tzinfo is not None:
+        when = when.astimezone(timezone.utc).replace(tzinfo=None)
+    return when
+
+
+def check_settings(course, changes):
+    """The course's settings after `changes` (some settings, by their API names), as
+    {name: value}; raises InvalidInput naming what is wrong and how to fix it."""
+    if not isinstance(changes, dict):
+        raise InvalidInput(f"settings must be an object with some of: {', '.join(SETTINGS)}")
+    unknown = sorted(set(changes) - set(SETTINGS))
+    if unknown:
+        raise InvalidInput(
+            f"unknown course setting {', '.join(map(repr, unknown))}; "
+            f"the settings are {', '.join(SETTINGS)}"
+        )
+    settings = settings_of(course)
+    for name, value in changes.items():
+        if name in (EXAM_START, EXAM_END):
+            settings[name] = _check_time(name, value)
+        elif isinstance(value, bool):
+            settings[name] = value
+        else:
+            raise InvalidInput(f"{name} must be true or false, not {value!r}")
+    start, end = settings[EXAM_START], settings[EXAM_END]
+    if (start is None) != (end is None):
+        raise InvalidInput(
+            "an exam window needs both exam_start and exam_end (set both, or both to null)"
+        )
+    if start is not None and end <= start:
+        raise InvalidInput(
+            f"exam_end ({end.isoformat()}Z) must be after exam_start ({start.isoformat()}Z)"
+        )
+    return settings
+
+
+def settings_of(course):
+    """{name: value} of the course's settings (times as naive UTC datetimes)."""
+    settings = {
+        SHARING: bool(course.students_can_share),
+        EXAM_START: course.exam_start,
+        EXAM_END: course.exam_end,
+    }
+    for name, (column, _) in EXAM_FLAGS.items():
+        settings[name] = bool(getattr(course, column))
+    return settings
+
+
+def apply_settings(course, settings):
+    """Write settings checked by check_settings onto the course (not committed)."""
+    course.students_can_share = settings[SHARING]
+    course.exam_start = settings[EXAM_START]
+    course.exam_end = settings[EXAM_END]
+    for name, (column, _) in EXAM_FLAGS.items():
+        setattr(course, column, settings[name])
+
+
+def settings_model(course, now=None):
+    """The course's settings as the API shows them, with whether the window is open."""
+    model = settings_of(course)
+    for name in (EXAM_START, EXAM_END):
+        if model[name] is not None:
+            model[name] = model[name].isoformat() + "Z"
+    model["exam_open"] = exam_open(course, now or utcnow(with_tz=False))
+    return model
+
+
+# --- exam windows -----------------------------------------------------------------------
+
+
+def exam_open(course, now: datetime) -> bool:
+    """Whether the course's exam window is open at `now` (naive UTC): start <= now < end."""
+    start, end = course.exam_start, course.exam_end
+    return start is not None and end is not None and start <= now < end
+
+
+def exam_restrictions(course, now: datetime) -> frozenset:
+    """What the course's exam window takes away in its students' projects at `now`."""
+    if not exam_open(course, now):
+        return frozenset()
+    return frozenset(
+        restriction for (column, restriction) in EXAM_FLAGS.values() if getattr(course, column)
+    )
+
+
+def restrictions_by_project(db, project_ids, now: datetime):
+    """{project id: restrictions} for those of `project_ids` that are students' projects
+    of live courses whose exam window is open at `now` (a project in two such courses
+    gets both courses' restrictions)."""
+    if not project_ids:
+        return {}
+    rows = (
+        db.query(orm.CourseStudent.project_id, orm.Course)
+        .join(orm.Course, orm.Course.id == orm.CourseStudent.course_id)
+        .join(orm.Project, orm.Project.id == orm.Course.project_id)
+        .filter(
+            orm.CourseStudent.project_id.in_(list(project_ids)),
+            orm.CourseStudent.removed.isnot(True),
+            orm.Course.deleted.isnot(True),
+            orm.Project.deleted.isnot(True),
+            orm.Course.exam_start <= now,
+            orm.Course.exam_end > now,
+        )
+    )
+    found = {}
+    for project_id, course in rows:
+        restrictions = exam_restrictions(course, now)
+        if restrictions:
+            found[project_id] = found.get(project_id, frozenset()) | restrictions
+    return found
+
+
+def restrictions_for_project(db, project_id, now=None) -> frozenset:
+    """What an exam window takes away in `project` if its server starts `now`."""
+    now = now or utcnow(with_tz=False)
+    return restrictions_by_project(db, [project_id], now).get(project_id, frozenset())
+
+
+class ExamWindows:
+    """Keeps every running server's exam restrictions those of the moment.
+
+    Made by the app (`app.exam_windows`); `enforce()` runs on a timer
+    (c.SMCHub.exam_check_interval) and after every change of a course's settings. A
+    server whose restrictions (ProjectSpawner.exam_restrictions, kept in its state across
+    hub restarts) differ from what the windows say now is stopped and started again: a
+    student cannot keep a terminal, a download route or the network by staying connected,
+    and gets them back when the window closes. Its people's pages reconnect to the new
+    server; their kernels restart.
+    """
+
+    def __init__(self, app):
+        self.app = app
+        self._enforcing = None
+        # a round waiting for the one under way: later calls join it
+        self._queued = None
+        self._rounds = set()
+
+    def enforce(self):
+        """Restart the servers whose restrictions are out of date (in the background);
+        returns the future of the round that will. With a round under way, one more
+        follows it (so a change made meanwhile is never missed), shared by every call
+        until it begins."""
+        if self._queued is not None and not self._queued.done():
+            return self._queued
+        previous = self._enforcing
+        self._enforcing = round_ = asyncio.ensure_future(self._enforce_after(previous))
+        if previous is not None and not previous.done():
+            self._queued = round_
+        self._rounds.add(round_)
+        round_.add_done_callback(self._rounds.discard)
+        return round_
+
+    async def close(self):
+        """The hub is stopping: restart nothing more (the next start enforces again)."""
+        rounds = list(self._rounds)
+        for round_ in rounds:
+            round_.cancel()
+        if rounds:
+            await asyncio.wait(rounds)
+
+    async def _enforce_after(self, previous):
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])
+        if self._queued is asyncio.current_task():
+            self._queued = None
+        await self._enforce()
+
+    def out_of_date(self, now):
+        """(user, restrictions it should have) for every running server whose exam
+        restrictions are not those of `now`."""
+        running = {}
+        for user in list(self.app.users.values()):
+            spawner = user.spawners.get("")
+            if spawner is not None and spawner.ready and not spawner.pending:
+                running[user.name] = user
+        wanted = restrictions_by_project(self.app.db, list(running), now)
+        for name, user in running.items():
+            want = wanted.get(name, frozenset())
+            if frozenset(user.spawner.exam_restrictions) != want:
+                yield user, want
+
+    async def _enforce(self):
+        stale = list(self.out_of_date(utcnow(with_tz=False)))
+        if not stale:
+            return
+        limit = asyncio.Semaphore(max(1, self.app.course_parallelism))
+
+        async def restart(user, want):
+            async with limit:
+                self.app.log.info(
+                    "Restarting project %s: its exam restrictions are now %s (were %s)",
+                    user.name, sorted(want) or "none", user.spawner.exam_restrictions or "none",
+                )  # fmt: skip
+                try:
+                    await self.app.servers.stop(user, wait=True)
+                    await self.app.servers.ensure_running(user)
+                except Exception as e:
+                    self.app.log.error(
+                        "Could not restart project %s for its exam window: %s", user.name, e
+                    )
+
+        await asyncio.gather(*(restart(user, want) for user, want in stale))

@@ -16,6 +16,7 @@ from jupyterhub import orm as hub_orm
 from jupyterhub.utils import isoformat
 
 from . import orm
+from .course_policy import settings_model
 from .names import is_project_name
 from .projects import InvalidInput, add_collaborator, check_title, new_project
 
@@ -242,6 +243,7 @@ def course_model(course, details=True):
         "created": _time(course.created),
     }
     if details:
+        model["settings"] = settings_model(course)
         students = [s for s in course.students if not s.removed]
         model["assignments"] = [assignment_model(a) for a in course.assignments]
         model["students"] = [student_model(s, course.assignments) for s in students]

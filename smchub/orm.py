@@ -318,6 +318,14 @@ class Course(Base):
     title: Mapped[str] = mapped_column(Unicode(200))
     created: Mapped[datetime] = mapped_column(DateTime, default=now)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the course's settings for its students' projects (course_policy.py)
+    students_can_share: Mapped[bool] = mapped_column(Boolean, default=False)
+    # an exam window (UTC); while it is open, its restrictions hold in students' projects
+    exam_start: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    exam_end: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    exam_no_terminals: Mapped[bool] = mapped_column(Boolean, default=False)
+    exam_no_downloads: Mapped[bool] = mapped_column(Boolean, default=False)
+    exam_no_network: Mapped[bool] = mapped_column(Boolean, default=False)
 
     project: Mapped[Project] = relationship()
     students: Mapped[list["CourseStudent"]] = relationship(

@@ -144,6 +144,11 @@ class NodeBackend(LoggingConfigurable):
         """
         raise SnapshotFailed(f"snapshots are not supported on {self.kind} nodes yet")
 
+    def takes_network_away(self):
+        """Whether a server this backend starts for an exam without network
+        (smchub.course_policy) really has none but its way to the hub."""
+        return False
+
     def limits_env(self, quotas, enforced, note):
         """Environment telling the project (its localhub info) about its limits."""
         return {

@@ -15,6 +15,16 @@ proxy's public port, as any client out there would: at c.DockerBackend.hub_api_u
 address (hub_relay.py). Docker's inter-container option (enable_icc=false) keeps
 containers of one network from each other where the engine manages iptables.
 
+A student's project started during a course's exam window with no_network
+(smchub.course_policy) goes on the node's exam network instead: an internal bridge
+network, out of which Docker's iptables rules forward nothing, so the container reaches
+only addresses on the host's side of the bridge (the hub's relay there passes to the
+proxy and nowhere else). An engine run with iptables=false (the tests' engines) sets no
+such rules: its internal networks route like any other. That needs the engine on the hub's
+machine (the hub reaches the server on the bridge); a server on a remote engine is
+published on a port of its machine, which an internal network cannot have, and starts
+with the network it always has (takes_network_away; the hub logs it).
+
 dockerspawner keeps one client per spawner class; smchub needs one per node, so the
 containers are managed here with the Docker SDK directly.
 """
@@ -33,6 +43,7 @@ from jupyterhub.utils import url_path_join
 from requests.exceptions import RequestException
 from traitlets import Float, Integer, List, Unicode, default
 
+from ..extensions.localhub.permissions import NETWORK
 from . import docker_homes, docker_snapshots
 from .backend import NodeBackend
 from .hub_relay import HubRelay
@@ -99,6 +110,19 @@ class DockerBackend(NodeBackend):
         "10.77.0.0/16"; a node's options may give another: network_subnet). Choose one
         that no other network of the machine uses. Empty: the engine picks one from its
         default-address-pools.""",
+    ).tag(config=True, node_option=True)
+
+    exam_network = Unicode(
+        "smchub-projects-exam",
+        help="""Internal bridge network for students' projects during an exam window
+        without network (a node's options may name another: exam_network). Made on the
+        node's engine if it is missing.""",
+    ).tag(config=True, node_option=True)
+
+    exam_network_subnet = Unicode(
+        "",
+        help="""Subnet of the exam network, when smchub makes it (CIDR; a node's options
+        may give another: exam_network_subnet). Empty: the engine picks one.""",
     ).tag(config=True, node_option=True)
 
     # how the hub reaches a node's engine (TLS for tcp:// urls) and its servers
@@ -181,7 +205,7 @@ class DockerBackend(NodeBackend):
     _client = None
     _check_client = None
     _executor = None
-    _relay = None  # this node's HubRelay, once started
+    _relays = None  # gateway address -> this node's HubRelay there, once started
 
     def _tls(self):
         if not (self.tls_cert or self.tls_ca):
@@ -228,14 +252,15 @@ class DockerBackend(NodeBackend):
             self.client.volumes.create(volume, labels={"smchub.project": project_id})
         return volume
 
-    def ensure_network(self):
-        """The projects' network on this node, made if missing; returns its attributes."""
-        name = self.network
+    def ensure_network(self, exam=False):
+        """The projects' network on this node (the exam network with `exam`), made if
+        missing; returns its attributes."""
+        name = self.exam_network if exam else self.network
         try:
             return self.client.networks.get(name).attrs
         except NotFound:
             pass
-        subnet = self.network_subnet
+        subnet = self.exam_network_subnet if exam else self.network_subnet
         ipam = None
         if subnet:
             # the gateway spelled out, so the network's attributes name it
@@ -247,6 +272,8 @@ class DockerBackend(NodeBackend):
                 name,
                 driver="bridge",
                 ipam=ipam,
+                # the exam network: Docker forwards nothing in or out of it
+                internal=exam,
                 # containers of different projects do not talk to each other
                 options={"com.docker.network.bridge.enable_icc": "false"},
                 labels={"smchub.network": "projects"},
@@ -294,11 +321,14 @@ class DockerBackend(NodeBackend):
                 "c.DockerBackend.hub_api_url to the hub's API as its containers reach it"
             )
         gateway = self._gateway(network)
-        if self._relay is None or self._relay.host != gateway:
-            await self._close_relay()
-            self._relay = HubRelay(gateway, self.hub_relay_port, *self._proxy_address(), self.log)
+        if self._relays is None:
+            self._relays = {}
+        relay = self._relays.get(gateway)
+        if relay is None:
+            relay = HubRelay(gateway, self.hub_relay_port, *self._proxy_address(), self.log)
+            self._relays[gateway] = relay
         try:
-            await self._relay.start()
+            await relay.start()
         except OSError as e:
             raise DockerStartFailed(
                 f"cannot relay {gateway}:{self.hub_relay_port} to the proxy for node "
@@ -323,9 +353,9 @@ class DockerBackend(NodeBackend):
             self.log.warning("Node %s: no relay to the hub yet: %s", self.node_name, e)
 
     async def _close_relay(self):
-        if self._relay is not None:
-            await self._relay.close()
-            self._relay = None
+        relays, self._relays = self._relays or {}, None
+        for relay in relays.values():
+            await relay.close()
 
     async def close(self):
         """Stop the relay (the hub is stopping, or the node changed) and the node's threads."""
@@ -353,7 +383,7 @@ class DockerBackend(NodeBackend):
     async def check(self):
         return await self.in_thread(self._ping)
 
-    def _create_and_start(self, project_id, env, quotas, args):
+    def _create_and_start(self, project_id, env, quotas, args, network):
         client = self.client
         name = self.container_name(project_id)
         try:
@@ -369,7 +399,7 @@ class DockerBackend(NodeBackend):
             user=self.project_user,
             name=name,
             environment=env,
-            network=self.network,
+            network=network,
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
             pids_limit=self.pids_limit,
@@ -386,10 +416,11 @@ class DockerBackend(NodeBackend):
         container.start()
         container.reload()
         published_on = None if self.engine_is_local else self.host_ip
-        return container.id, server_address(container.attrs, self.network, published_on)
+        return container.id, server_address(container.attrs, network, published_on)
 
     async def start(self, spawner, project, quotas):
-        network = await self.in_thread(self.ensure_network)
+        exam = NETWORK in spawner.exam_restrictions and self.takes_network_away()
+        network = await self.in_thread(self.ensure_network, exam)
         # the server listens on its container's own address; the hub connects to that
         spawner.ip = "0.0.0.0"
         spawner.port = SERVER_PORT
@@ -402,10 +433,15 @@ class DockerBackend(NodeBackend):
         env["JUPYTERHUB_ROOT_DIR"] = HOME
         self.log.info("Starting project %s as a container on node %s", project.id, self.node_name)
         container_id, (ip, port) = await self.in_thread(
-            self._create_and_start, project.id, env, quotas, spawner.get_args()
+            self._create_and_start, project.id, env, quotas, spawner.get_args(), network["Name"]
         )
         handle = {"container": container_id, "volume": self.volume_name(project.id)}
         return ip, port, handle
+
+    def takes_network_away(self):
+        # the hub reaches a server on an internal network only across the bridge of its
+        # own machine; a remote engine's servers are published, which such networks lack
+        return self.engine_is_local
 
     def _note(self, quotas):
         return (

@@ -7,9 +7,11 @@ import sys
 from jupyterhub import orm as hub_orm
 from jupyterhub.spawner import Spawner
 from tornado import web
-from traitlets import Dict, Integer, Unicode, default
+from traitlets import Dict, Integer, List, Unicode, default
 
 from .. import orm
+from ..course_policy import restrictions_for_project
+from ..extensions.localhub.permissions import EXAM_ENV, NETWORK, TERMINALS, exam_env_value
 from ..names import is_project_name
 from ..person_limits import LimitReached
 from ..placement import PlacementRefused
@@ -97,6 +99,7 @@ class ProjectSpawner(Spawner):
     node_name = Unicode(allow_none=True, default_value=None)
     allocated = Dict(help="the quotas the running server was given")
     handle = Dict(help="the backend's handle on the running server")
+    exam_restrictions = List(help="what an exam window took away when the server started")
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -119,6 +122,8 @@ class ProjectSpawner(Spawner):
             state["quotas"] = self.allocated
         if self.handle:
             state["handle"] = self.handle
+        if self.exam_restrictions:
+            state["exam"] = self.exam_restrictions
         return state
 
     def load_state(self, state):
@@ -126,11 +131,13 @@ class ProjectSpawner(Spawner):
         self.node_name = state.get("node")
         self.allocated = state.get("quotas") or {}
         self.handle = state.get("handle") or {}
+        self.exam_restrictions = state.get("exam") or []
 
     def clear_state(self):
         super().clear_state()
         self.handle = {}
         self.allocated = {}
+        self.exam_restrictions = []
 
     def _project(self):
         if not is_project_name(self.user.name):
@@ -179,13 +186,34 @@ class ProjectSpawner(Spawner):
             raise web.HTTPError(e.status, str(e))
         self.node_name = node.name
         self.allocated = quotas
+        # fixed for the server's life: the hub restarts it when a window opens or closes
+        self.exam_restrictions = sorted(restrictions_for_project(self.user.db, project.id))
         self._progress(10, f"Placed on node {node.name}")
         backend = app.backend_for(node.name)
+        if NETWORK in self.exam_restrictions and not backend.takes_network_away():
+            self.log.warning(
+                "Project %s is in an exam without network, which node %s cannot take away: "
+                "its server has the network it always has", project.id, node.name,
+            )  # fmt: skip
         self._progress(20, f"Starting the project server on {node.name}")
         ip, port, handle = await backend.start(self, project, quotas)
         self.handle = handle
         self._progress(60, "Waiting for the project server to answer")
         return ip, port
+
+    def get_env(self):
+        env = super().get_env()
+        if self.exam_restrictions:
+            env[EXAM_ENV] = exam_env_value(self.exam_restrictions)
+        return env
+
+    def get_args(self):
+        args = super().get_args()
+        if TERMINALS in self.exam_restrictions:
+            # the authorizer refuses terminals anyway; without them JupyterLab's launcher
+            # and menus offer none
+            args.append("--ServerApp.terminals_enabled=False")
+        return args
 
     async def poll(self):
         if not self.handle or not self.node_name:

@@ -21,6 +21,14 @@ writes through the same routes: asking for a document's session (a PUT that only
 up the file's id) is reading, and a document's websocket, which a viewer may open to
 read, takes no changes from someone who may not write.
 
+During a course's exam window, a student's project server is started with the window's
+restrictions (permissions.EXAM_ENV) and refuses every person, instructors and admins
+included, what they take away: terminals (their API and websockets, and localhub's
+exec), and downloads (jupyter-server's /files/, /view/ and /nbconvert/, localhub's
+smc/raw/ and archive GET). The contents API stays open: it is how JupyterLab opens and
+saves files. Requests with the server's own token (the hub's course steps and class
+actions) are not restricted.
+
 Set by ProjectSpawner as ``ServerApp.authorizer_class``.
 """
 
@@ -30,14 +38,20 @@ import time
 import weakref
 from urllib.parse import quote
 
+from jupyter_server.base.handlers import AuthenticatedFileHandler
+from jupyter_server.files.handlers import FilesHandler
+from jupyter_server.nbconvert.handlers import NbconvertFileHandler, NbconvertPostHandler
+from jupyter_server.view.handlers import ViewHandler
 from jupyterhub.singleuser.extension import JupyterHubAuthorizer
 from jupyterhub.utils import url_path_join
 from tornado import web
 from tornado.httputil import url_concat
 from tornado.websocket import WebSocketHandler
-from traitlets import Unicode, default
+from traitlets import Set, Unicode, default
 
-from .permissions import allows, any_action
+from .archive import ArchiveHandler
+from .permissions import DOWNLOADS, EXAM_ENV, TERMINALS, allows, any_action, parse_exam_env
+from .raw import RawHandler
 
 try:
     from jupyter_server_ydoc.handlers import DocSessionHandler, YDocWebSocketHandler
@@ -49,6 +63,18 @@ except ImportError:  # a server without jupyter-collaboration has no documents t
 SYNC, SYNC_STEP1, AWARENESS = 0, 0, 1
 # shares asked for per page (JupyterHub's largest page by default)
 SHARES_PAGE = 200
+# the routes that hand a person a file to keep (an archive GET too: see is_download);
+# /files/ is served by the contents manager's files_handler_class, one of the first two
+DOWNLOAD_HANDLERS = (AuthenticatedFileHandler, FilesHandler, ViewHandler,
+                     NbconvertFileHandler, NbconvertPostHandler, RawHandler)  # fmt: skip
+
+
+def is_download(handler) -> bool:
+    """Whether `handler` answers with a file for the person to keep."""
+    if isinstance(handler, ArchiveHandler):
+        # a PUT brings files in; a GET hands a tar of them out
+        return handler.request.method in ("GET", "HEAD")
+    return isinstance(handler, DOWNLOAD_HANDLERS)
 
 
 def read_only_message(message) -> bool:
@@ -75,6 +101,15 @@ class ProjectAuthorizer(JupyterHubAuthorizer):
     def _default_server_name(self):
         return os.environ.get("JUPYTERHUB_SERVER_NAME", "")
 
+    exam_restrictions = Set(
+        help="""What a course's exam window takes away here (permissions.RESTRICTIONS),
+        as the hub set it in the server's environment at start.""",
+    )
+
+    @default("exam_restrictions")
+    def _default_exam_restrictions(self):
+        return set(parse_exam_env(os.environ.get(EXAM_ENV, "")))
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         # person's name -> the scopes of their share of this server
@@ -92,6 +127,8 @@ class ProjectAuthorizer(JupyterHubAuthorizer):
         # first JupyterHub's own check (access to this server), then the role's
         if not super().is_authorized(handler, user, action, resource):
             return False
+        if self.exam_refuses(handler, user.hub_user, resource):
+            return False
         shares = await self.current_shares()
         if not self.model_allows(user.hub_user, action, shares):
             return False
@@ -100,6 +137,17 @@ class ProjectAuthorizer(JupyterHubAuthorizer):
         elif isinstance(handler, WebSocketHandler):
             self._websocket_actions.setdefault(handler, set()).add(action)
         return True
+
+    def exam_refuses(self, handler, model, resource):
+        """Whether an exam window's restrictions refuse this request or websocket."""
+        if not self.exam_restrictions:
+            return False
+        if model.get("kind") == "user" and model.get("name") == self.server_owner:
+            # the hub's own requests: collecting the exam, class actions
+            return False
+        if TERMINALS in self.exam_restrictions and resource == "terminals":
+            return True
+        return DOWNLOADS in self.exam_restrictions and is_download(handler)
 
     def model_allows(self, model, action, shares):
         """Whether the visitor the hub's `model` describes may do `action` here."""

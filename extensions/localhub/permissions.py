@@ -41,3 +41,21 @@ def any_action(scopes) -> bool:
     """Whether `scopes` (a share's) name any action at all: shares made before roles
     existed name none, and their people are collaborators."""
     return any(scope.startswith("custom:jupyter_server:") for scope in scopes)
+
+
+# What a course's exam window takes away in its students' projects (smchub.course_policy).
+# The hub decides at each start and passes the names, comma-separated, in this variable;
+# it restarts a running server when a window opens or closes, so a server's restrictions
+# are fixed for its life.
+EXAM_ENV = "SMCHUB_EXAM_RESTRICTIONS"
+TERMINALS, DOWNLOADS, NETWORK = "terminals", "downloads", "network"
+RESTRICTIONS = (TERMINALS, DOWNLOADS, NETWORK)
+
+
+def exam_env_value(restrictions) -> str:
+    return ",".join(sorted(restrictions))
+
+
+def parse_exam_env(value: str) -> frozenset:
+    """The restrictions named in EXAM_ENV's value."""
+    return frozenset(name for name in (value or "").split(",") if name)

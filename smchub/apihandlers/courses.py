@@ -4,6 +4,7 @@ collaborators; admins may do everything)."""
 from tornado import web
 
 from .. import orm
+from ..course_policy import apply_settings, check_settings
 from ..courses import (
     KINDS,
     EnrolmentRefused,
@@ -116,13 +117,21 @@ class CourseAPIHandler(CourseAPIHandlerBase):
     def patch(self, course_id):
         person = self.current_person()
         course = self.find_course(course_id, person)
-        model = self.json_object_body({"title"})
-        if "title" in model:
-            try:
-                course.title = check_title(model["title"])
-            except InvalidInput as e:
-                self.invalid(e)
+        model = self.json_object_body({"title", "settings"})
+        try:
+            title = check_title(model["title"]) if "title" in model else course.title
+            settings = check_settings(course, model["settings"]) if "settings" in model else None
+        except InvalidInput as e:
+            self.invalid(e)
+        course.title = title
+        if settings is not None:
+            apply_settings(course, settings)
         self.db.commit()
+        if settings is not None:
+            self.log.info("%s set course %s's settings: %s", person.name, course.id,
+                          model["settings"])  # fmt: skip
+            # a window opened, closed or changed reaches running students' servers now
+            self.smchub.exam_windows.enforce()
         self.write_json(course_model(course))
 
     def delete(self, course_id):
