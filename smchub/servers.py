@@ -15,7 +15,9 @@ hub's memory.
 
 import asyncio
 import math
+import posixpath
 import random
+from urllib.parse import quote
 
 import httpx
 from jupyterhub import orm as hub_orm
@@ -301,18 +303,59 @@ class ProjectServers:
             )
         return result
 
-    async def copy(self, source_user, path, target_user, target_path, contents=False, backup=False):
+    async def kind_of(self, user, path):
+        """What `path` is in the project: "directory", "file" or "notebook" (the contents
+        API's types), or None if nothing is there."""
+        relative = posixpath.normpath(path)
+        url = self.url(user, "api/contents/" + quote("" if relative == "." else relative))
+        try:
+            async with httpx.AsyncClient(timeout=60) as client:
+                r = await client.get(url, params={"content": "0"}, headers=self.headers(user))
+        except httpx.HTTPError as e:
+            raise ServerError(502, f"the project server did not answer: {type(e).__name__} {e}")
+        if r.status_code == 404:
+            return None
+        if r.status_code != 200:
+            raise ServerError(_client_status(r.status_code), f"looking at {path!r}: {_message(r)}")
+        return r.json().get("type")
+
+    async def copy_as_cp(self, source_user, path, target_user, target_path):
+        """Copy `path` to `target_path` of another (or the same) project as `cp -r` does:
+        into target_path if it is a folder, else as target_path (a file there is replaced,
+        kept as name~). Returns copy()'s result with "path", where the copy is."""
+        source_kind, target_kind = await asyncio.gather(
+            self.kind_of(source_user, path), self.kind_of(target_user, target_path)
+        )
+        if source_kind is None:
+            raise ServerError(404, f"{path!r} is no file or folder of the source project")
+        if target_kind == "directory":
+            into, name = target_path, posixpath.basename(posixpath.normpath(path))
+        elif source_kind == "directory" and target_kind is not None:
+            raise ServerError(
+                409, f"{target_path!r} is a file in the target project: a folder cannot replace it"
+            )
+        else:
+            into, name = posixpath.split(posixpath.normpath(target_path))
+        result = await self.copy(source_user, path, target_user, into or ".", name=name,
+                                 backup=target_kind is not None)  # fmt: skip
+        return {**result, "path": posixpath.normpath(posixpath.join(into or ".", name))}
+
+    async def copy(self, source_user, path, target_user, target_path, contents=False, backup=False,
+                   name=None):  # fmt: skip
         """Stream `path` of one project server into `target_path` of another.
 
         With `contents`, the folder's contents land in target_path (not the folder itself);
-        with `backup`, files the target has changed are kept as name~ before being replaced.
+        with `backup`, files the target has changed are kept as name~ before being replaced;
+        with `name`, the copy is called so rather than after `path`.
         """
         try:
-            return await self._copy(source_user, path, target_user, target_path, contents, backup)
+            return await self._copy(
+                source_user, path, target_user, target_path, contents, backup, name
+            )
         except httpx.HTTPError as e:
             raise ServerError(502, f"the copy was cut short: {e.__class__.__name__} {e}")
 
-    async def _copy(self, source_user, path, target_user, target_path, contents, backup):
+    async def _copy(self, source_user, path, target_user, target_path, contents, backup, name):
         timeout = httpx.Timeout(60, read=600, write=600)
         target_url = self.url(target_user, "smc/api/archive")
         async with httpx.AsyncClient(timeout=timeout) as client:
@@ -331,7 +374,11 @@ class ProjectServers:
             async with client.stream(
                 "GET",
                 self.url(source_user, "smc/api/archive"),
-                params={"path": path, **({"contents": "1"} if contents else {})},
+                params={
+                    "path": path,
+                    **({"contents": "1"} if contents else {}),
+                    **({"name": name} if name else {}),
+                },
                 headers=self.headers(source_user),
             ) as download:
                 if download.status_code != 200:

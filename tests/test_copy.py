@@ -46,15 +46,75 @@ async def test_copy_a_folder_between_running_projects(hub):
         result = r.json()
         assert result["files"] >= 4
         assert result["bytes"] >= 256 * 4096
-        assert await tree(alice, target, "from-source/course") == await tree(
-            alice, source, "course"
-        )
+        # a target that does not exist names the copy, as with cp -r
+        assert result["target"]["path"] == "from-source"
+        assert await tree(alice, target, "from-source") == await tree(alice, source, "course")
         # the symlink arrives as a symlink, pointing inside the copy
-        listing = await tree(alice, target, "from-source/course")
+        listing = await tree(alice, target, "from-source")
         assert any(line.startswith("week1/latest.txt True") for line in listing)
     finally:
         await alice.stop_project(source)
         await alice.stop_project(target)
+
+
+CP_CASES = """
+import os
+os.makedirs("hw/data", exist_ok=True)
+os.makedirs("box", exist_ok=True)
+open("a.txt", "w").write("A")
+open("hw/q.md", "w").write("Q")
+open("hw/data/x.csv", "w").write("x")
+open("old.txt", "w").write("old")
+print("made")
+"""
+
+LIST = """
+import os
+for root, dirs, files in sorted(os.walk(".")):
+    if "/." in root or root.startswith("./."):
+        continue
+    for name in sorted(files):
+        if not name.startswith("."):
+            p = os.path.join(root, name)[2:]
+            print(p, open(p).read())
+"""
+
+
+async def test_copy_follows_cp(hub):
+    """target_path names the copy; an existing folder receives it inside; a file there is
+    replaced and kept as name~; a folder never replaces a file."""
+    alice = await hub.person()
+    pid = (await alice.create_project("cp"))["id"]
+    await alice.start_project(pid)
+
+    async def copy(path, target_path):
+        body = {"path": path, "target_project": pid, "target_path": target_path}
+        return await alice.api("POST", f"projects/{pid}/copy", body)
+
+    try:
+        assert (await alice.execute(pid, CP_CASES)).strip() == "made"
+        for path, target_path, landed in [
+            ("a.txt", "b.txt", "b.txt"),  # file -> new name
+            ("a.txt", "box", "box/a.txt"),  # file -> existing folder
+            ("hw", "hw2", "hw2"),  # folder -> new name
+            ("hw", "box", "box/hw"),  # folder -> existing folder
+            ("a.txt", "old.txt", "old.txt"),  # file -> existing file: replaced, kept
+        ]:
+            r = await copy(path, target_path)
+            assert r.status_code == 200, (path, target_path, r.text)
+            assert r.json()["target"]["path"] == landed
+        files = dict(line.split(" ", 1) for line in (await alice.execute(pid, LIST)).splitlines())
+        assert files == {
+            "a.txt": "A", "b.txt": "A", "old.txt": "A", "old.txt~": "old",
+            "box/a.txt": "A", "box/hw/q.md": "Q", "box/hw/data/x.csv": "x",
+            "hw/q.md": "Q", "hw/data/x.csv": "x", "hw2/q.md": "Q", "hw2/data/x.csv": "x",
+        }  # fmt: skip
+        r = await copy("hw", "a.txt")
+        assert r.status_code == 409 and "cannot replace" in r.json()["message"], r.text
+        r = await copy("nothing-here", "x")
+        assert r.status_code == 404 and "nothing-here" in r.json()["message"], r.text
+    finally:
+        await alice.stop_project(pid)
 
 
 async def test_copy_into_a_stopped_project_starts_it(hub):

@@ -92,7 +92,15 @@ class ArchiveHandler(LocalHubHandler):
         if not os.path.lexists(real):
             raise web.HTTPError(404, f"no such file or folder in the project home: {path!r}")
         name = posixpath.basename(clean_relative(path))
+        renamed = self.get_query_argument("name", None)
+        if renamed is not None:
+            # the archive's entry called otherwise (how the hub copies a.txt as b.txt)
+            if not renamed or "/" in renamed or renamed in (".", "..") or "\0" in renamed:
+                raise web.HTTPError(400, "name must be a single file or folder name")
+            name = renamed
         if self.get_query_argument("contents", "") in ("1", "true"):
+            if renamed is not None:
+                raise web.HTTPError(400, "contents=1 and name do not go together")
             # what is inside the folder, without the folder itself (how the hub copies
             # one folder onto another of a different name)
             if not os.path.isdir(real):

@@ -5,6 +5,7 @@ smchub.servers.ProjectServers.copy; these handlers check who may do it.
 """
 
 import asyncio
+import posixpath
 
 from tornado import web
 
@@ -14,11 +15,18 @@ from .base import SMCAPIHandler, service_errors
 def check_path(value, name):
     if not isinstance(value, str) or not value or len(value) > 4096 or "\0" in value:
         raise web.HTTPError(400, f"{name} must be a non-empty path relative to the project home")
+    normal = posixpath.normpath(value)
+    if normal.startswith("/") or normal == ".." or normal.startswith("../"):
+        raise web.HTTPError(400, f"{name} {value!r} leaves the project home; give a path inside it")
     return value
 
 
 class ProjectCopyAPIHandler(SMCAPIHandler):
-    """POST /api/projects/<id>/copy {path, target_project, target_path}."""
+    """POST /api/projects/<id>/copy {path, target_project, target_path}.
+
+    As `cp -r`: into target_path if it is a folder (the home by default), else as
+    target_path; a file there is replaced and kept as name~, work is never lost.
+    """
 
     async def post(self, project_id):
         person = self.current_person()
@@ -38,7 +46,7 @@ class ProjectCopyAPIHandler(SMCAPIHandler):
             await asyncio.gather(
                 servers.ensure_running(source_user), servers.ensure_running(target_user)
             )
-            result = await servers.copy(source_user, path, target_user, target_path)
+            result = await servers.copy_as_cp(source_user, path, target_user, target_path)
         self.log.info(
             "%s copied %s of project %s to %s of project %s: %s files, %s bytes",
             person.name, path, source.id, target_path, target.id,
@@ -47,7 +55,7 @@ class ProjectCopyAPIHandler(SMCAPIHandler):
         self.write_json(
             {
                 "source": {"project": source.id, "path": path},
-                "target": {"project": target.id, "path": target_path},
+                "target": {"project": target.id, "path": result.pop("path")},
                 **result,
             }
         )
