@@ -172,3 +172,30 @@ async def test_project_names_are_reserved(hub):
         assert r.status_code in (400, 409), r.text
         r = await hub.admin.api("POST", "users", {"usernames": [name]})
         assert r.status_code == 400, r.text
+
+
+async def test_a_projects_hub_user_is_left_to_the_projects_api(hub):
+    """JupyterHub's user routes (and its admin page, which uses them) do not delete,
+    rename or make admin a project's JupyterHub user; the project stays whole."""
+    owner = await hub.person()
+    project = await owner.create_project("Thesis")
+    pid = project["id"]
+    for method, body, what in [
+        ("DELETE", None, "deleted"),
+        ("PATCH", {"name": "renamed-project"}, "changed"),
+        ("PATCH", {"admin": True}, "changed"),
+    ]:
+        r = await hub.admin.api(method, f"users/{pid}", body)
+        assert r.status_code == 409, (method, body, r.text)
+        message = r.json()["message"]
+        assert what in message and "Thesis" in message and f"/hub/api/projects/{pid}" in message
+    # nothing changed: the project and its hub user are as they were
+    assert (await owner.api("GET", f"projects/{pid}")).json()["title"] == "Thesis"
+    r = await hub.admin.api("GET", f"users/{pid}")
+    assert r.status_code == 200 and r.json()["admin"] is False
+    # someone without the admin scopes learns nothing about the name
+    r = await owner.api("DELETE", f"users/{pid}")
+    assert r.status_code in (403, 404) and "Thesis" not in r.text
+    # people are still deleted as before
+    person = await hub.person()
+    assert (await hub.admin.api("DELETE", f"users/{person.name}")).status_code == 204
