@@ -748,8 +748,9 @@ class SMCHub(JupyterHub):
         if self.loop_watch is not None:
             self.loop_watch.stop()
             self.collector_settings.restore()
-        # backends with processes of their own (the local fork server) stop them
-        for _, backend in self._backends.values():
+        # backends with processes of their own (the local fork server) stop them; a copy,
+        # as work still finishing (a server's stop) may make a backend meanwhile
+        for _, backend in list(self._backends.values()):
             await backend.close()
 
 

@@ -11,7 +11,9 @@ import secrets
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, update
+
+from smchub import orm
 
 from .hubfixture import remove_accounts_under
 from .hubprocess import HubProcess
@@ -259,9 +261,12 @@ async def test_a_hub_down_at_the_deadline_collects_when_it_is_back(hub_root):
         # the deadline passes while the hub is down
         engine = create_engine(hub.db_url)
         then = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(minutes=5)
+        # through the table's DateTime column, which stores times as the hub reads them
+        # (a bare parameter would be stored in the driver's format, on SQLite a string
+        # that compares differently)
+        assignments = orm.Assignment.__table__
         with engine.begin() as db:
-            db.execute(text("update smc_assignments set due = :t where id = :i"),
-                       {"t": then, "i": hw})  # fmt: skip
+            db.execute(update(assignments).where(assignments.c.id == hw).values(due=then))
         engine.dispose()
         await hub.start()
         # signed in again: stopping the hub closed everyone's clients
