@@ -119,6 +119,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 
 bench: setup
+	tests/browser/ensure-chromium.sh
 	$(PY) -m benchmarks
 
 clean:

@@ -21,6 +21,7 @@ import psutil
 from tests import loopback_names
 
 from .api import api_benchmark
+from .course_page import course_page_benchmark
 from .hubs import SMCHubUnderTest, StockJupyterHub, make_root, remove_root
 from .proxy import proxy_overhead
 from .report import table
@@ -30,7 +31,7 @@ from .startup import cold_starts, starts_at_once
 HERE = os.path.dirname(os.path.abspath(__file__))
 # smchub's projects are on origins of their own, <id>.localhost, as a browser finds them
 loopback_names.install()
-PARTS = ("startup", "proxy", "api", "snapshots")
+PARTS = ("startup", "proxy", "api", "snapshots", "course")
 
 
 def say(message):
@@ -115,6 +116,10 @@ async def run(options):
             # smchub only: stock JupyterHub has no snapshots
             say("snapshots: a 1 GiB home, a 100 MB folder, 100 projects sharing a course")
             results["snapshots"] = await snapshot_benchmark(root)
+        if "course" in parts:
+            # smchub only: stock JupyterHub has no courses
+            say("course: the course page of 300 students and 20 assignments")
+            results["course_page"] = await course_page_benchmark(root)
     finally:
         if options.keep_logs:
             keep_logs(root, options.keep_logs)

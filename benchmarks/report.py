@@ -10,6 +10,7 @@ TARGETS = {
     "loop_stall_ms": 50.0,
     "proxy_ratio": 1.3,
     "incremental_snapshot_seconds": 5.0,
+    "course_page_ms": 1000.0,
 }
 
 
@@ -119,7 +120,24 @@ def rows(results):
             a["ratio"] <= TARGETS["proxy_ratio"] if targeted else None,
         ))  # fmt: skip
     out += _snapshot_rows(results.get("snapshots"))
+    out += _course_rows(results.get("course_page"))
     return out
+
+
+def _course_rows(course):
+    """smchub only: stock JupyterHub has no courses ("-" in its column)."""
+    if not course:
+        return []
+    size = f"{course['students']} students x {course['assignments']} assignments"
+    limit = TARGETS["course_page_ms"]
+    api, render = course["api_get_median_ms"], course["render_median_ms"]
+    return [
+        (f"course page, {size}: data load, GET /hub/api/courses/<id>, median (ms)",
+         _fmt(api), "-", "", "< 1 s", api < limit),
+        (f"course page, {size}: browser render after the data (ms); grid painted "
+         "from navigation", f"{_fmt(render)}; {_fmt(course['painted_median_ms'])}", "-", "",
+         "< 1 s", render < limit),
+    ]  # fmt: skip
 
 
 def _snapshot_rows(snap):

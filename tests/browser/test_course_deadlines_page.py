@@ -1,6 +1,7 @@
 """An instructor sets due dates and extensions on the course page, and sees the hub
 collect at the deadline and late work flagged."""
 
+import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -42,12 +43,14 @@ async def test_due_dates_extensions_and_late_work_on_the_course_page(hub, people
         "assigned", timeout=120_000
     )
 
-    # ben gets an extension of a day, from his cell
+    # ben gets an extension of a day, from the editor of his cell
     ben_cell = page.locator(f'tr[data-student="{ben.name}"] td[data-assignment="lab2"]')
-    await ben_cell.locator("summary").click()
-    await ben_cell.locator('input[type="datetime-local"]').fill(local_minute(24 * 60))
-    await ben_cell.locator("button.extend").click()
-    await expect(ben_cell.locator(".deadline")).to_contain_text("(extension)")
+    editor = page.locator("#cell-editor")
+    await ben_cell.click()
+    await editor.locator('input[type="datetime-local"]').fill(local_minute(24 * 60))
+    await editor.locator("button.extend").click()
+    await expect(editor.locator(".deadline")).to_contain_text("(extension)")
+    await expect(ben_cell).to_have_attribute("title", re.compile(r"\(extension\)"))
 
     # the class's due date, set to a minute ago: the hub collects ana's work by itself
     await row.locator('input[type="datetime-local"]').fill(local_minute(-1))
@@ -55,11 +58,15 @@ async def test_due_dates_extensions_and_late_work_on_the_course_page(hub, people
     await expect(row).to_contain_text("(assignment) — due")
     ana_cell = page.locator(f'tr[data-student="{ana.name}"] td[data-assignment="lab2"]')
     await page.reload()
-    await expect(ana_cell.locator(".due-collected")).to_contain_text("collected", timeout=120_000)
+    await expect(ana_cell).to_contain_text("collected", timeout=120_000)
+    await ana_cell.click()
+    await expect(editor.locator(".due-collected")).to_contain_text("collected")
     await expect(page.locator("#jobs")).to_contain_text("Collected at the deadline: lab2")
     await expect(page.locator("#jobs")).to_contain_text("by the hub")
     # ben's own date stands
-    await expect(ben_cell.locator(".due-collected")).to_have_count(0)
+    await ben_cell.click()
+    await expect(editor).to_contain_text(f"{ben.name} · lab2")
+    await expect(editor.locator(".due-collected")).to_have_count(0)
 
     # ana changes her work after the deadline; Collect takes it apart, flagged late
     await ana.start_project(projects[ana.name])

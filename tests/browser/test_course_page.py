@@ -59,10 +59,13 @@ async def test_instructor_assigns_and_collects_from_the_course_page(hub, people)
     )
     assert r.status_code == 200 and r.json()["content"] == "Measure g"
 
-    # a grade typed in the table is saved
-    await cell.locator("input.grade").fill("A-")
-    await cell.get_by_role("button", name="Save").click()
-    await expect(cell).to_contain_text("graded")
+    # a grade typed in the cell's editor is saved, and the grid shows it
+    await cell.click()
+    editor = page.locator("#cell-editor")
+    await expect(editor).to_contain_text(f"{students[0].name} · lab1")
+    await editor.locator("input.grade").fill("A-")
+    await editor.get_by_role("button", name="Save").click()
+    await expect(cell).to_contain_text("graded A-")
     course = (await teacher.api.api("GET", f"courses/{course_id}")).json()
     graded = next(s for s in course["students"] if s["name"] == students[0].name)
     assert next(iter(graded["work"].values()))["grade"] == "A-"

@@ -1,22 +1,50 @@
 // One course: students with their status per assignment, the steps, grades, progress.
 (function () {
   "use strict";
-  const { api, el, guard, when } = window.smchub;
+  const { api, el, guard, when, base } = window.smchub;
   const courseId = document.getElementById("course").dataset.courseId;
   const errorBox = document.getElementById("course-error");
   let course = null;
+  // the grid's cell open in the editor: {student, assignment} ids, or null
+  let selected = null;
   let jobsTimer = null;
   // the jobs' ids and progress as last listed (null before the first listing)
   let jobsSeen = null;
   // class-wide actions: jobs with no assignment
   const ACTIONS = ["start", "stop", "exec"];
 
-  function status(work, assignment) {
-    if (work.error) return el("span", { class: "text-danger", title: work.error }, "error: " + work.error);
+  // a cell's state, most advanced step first: what the grid shows and how it sorts
+  const STATES = ["failed", "none", "assigned", "collected", "graded", "returned"];
+
+  function state(work, assignment) {
+    if (work.error) return "failed";
     const steps = assignment.kind === "handout" ? ["assigned"] : ["assigned", "collected", "graded", "returned"];
     const done = steps.filter((s) => work[s]);
-    return el("span", { title: done.map((s) => `${s} ${when(work[s])}`).join("\n") },
-      done.length ? done[done.length - 1] : "—");
+    return done.length ? done[done.length - 1] : "none";
+  }
+
+  // one formatter for the grid's thousands of dates: toLocaleString makes one per call
+  const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "short", timeStyle: "short" });
+  const short = (iso) => dateFormat.format(new Date(iso));
+
+  // what the cell says in a few characters, and in full on hover
+  function cell(student, assignment) {
+    const work = student.work[assignment.id];
+    const now = state(work, assignment);
+    const lines = ["assigned", "collected", "graded", "returned"].filter((s) => work[s])
+      .map((s) => `${s} ${short(work[s])}`);
+    if (work.error) lines.unshift(`failed: ${work.error}`);
+    if (work.due) lines.push(`due ${short(work.due)}${work.extension ? " (extension)" : ""}`);
+    if (work.late) lines.push(`late: collected ${short(work.late_collected)}`);
+    const label = now === "none" ? "—" : now === "graded" && work.grade ? `graded ${work.grade}` :
+      now === "returned" && work.grade ? `returned ${work.grade}` : now;
+    return el("td", { "data-assignment": assignment.path, "data-aid": assignment.id,
+      class: `cell state-${now}${selected && selected.student === student.id &&
+        selected.assignment === assignment.id ? " selected" : ""}`,
+      title: lines.join("\n") || "not assigned yet", tabindex: "0" },
+    label,
+    work.extension ? el("span", { class: "extension-mark", title: "extension" }, "+") : null,
+    work.late ? el("span", { class: "badge bg-warning text-dark ms-1 late" }, "late") : null);
   }
 
   // a datetime-local input's value as the API takes it (UTC), or null when empty
@@ -28,18 +56,18 @@
   // the hub took their work at it, and whether work changed afterwards came in late
   function deadline(student, assignment) {
     const work = student.work[assignment.id];
-    const parts = work.due ? [el("span", { class: work.extension ? "extension" : "" },
-      `due ${when(work.due)}${work.extension ? " (extension)" : ""}`)] : [];
+    const parts = [el("div", {}, work.due ? el("span", { class: work.extension ? "extension" : "" },
+      `due ${when(work.due)}${work.extension ? " (extension)" : ""}`) : "no due date")];
     if (work.due_collected) {
       // a class is collected a few students at a time, within minutes of the deadline;
       // much later means the hub was down then, and the work may hold later changes
       const after = Math.round((new Date(work.due_collected) - new Date(work.due)) / 60000);
-      parts.push(el("span", { class: "due-collected" }, ` · collected ${when(work.due_collected)}` +
+      parts.push(el("div", { class: "due-collected" }, `collected at the deadline ${when(work.due_collected)}` +
         (after >= 10 ? ` (${after} min after the deadline)` : "")));
     }
     if (work.late) {
-      parts.push(el("span", { class: "badge bg-warning text-dark ms-1 late",
-        title: `changed after the deadline; collected ${when(work.late_collected)} into ${assignment.path}-collect-late` }, "late"));
+      parts.push(el("div", {}, el("span", { class: "badge bg-warning text-dark me-1 late" }, "late"),
+        `changed after the deadline; collected ${when(work.late_collected)} into ${assignment.path}-collect-late`));
     }
     const input = el("input", { type: "datetime-local", class: "form-control form-control-sm",
       "aria-label": `Deadline of ${student.name} for ${assignment.path}` });
@@ -47,31 +75,67 @@
     const change = (method, body) => (event) => guard(errorBox, async () => {
       const answer = await api(method, url, body && body());
       await refresh();
-      if (answer.job) await runningJob(answer.job);
+      if (answer && answer.job) await runningJob(answer.job);
     }, event.target);
-    const editor = el("details", { class: "small extension-editor", "data-key": `extension-${student.id}-${assignment.id}` },
-      el("summary", {}, "Extension"),
-      el("div", { class: "d-flex gap-1" }, input,
-        el("button", { class: "btn btn-sm btn-outline-secondary extend",
-          onclick: change("PUT", () => ({ due: isoOrNull(input.value) })) }, "Extend"),
-        work.extension ? el("button", { class: "btn btn-sm btn-outline-secondary end-extension",
-          onclick: change("DELETE") }, "End extension") : ""));
-    return el("div", { class: "small text-muted deadline" }, ...parts, editor);
+    const editor = el("div", { class: "d-flex gap-1 mt-1 extension-editor" }, input,
+      el("button", { class: "btn btn-sm btn-outline-secondary extend",
+        onclick: change("PUT", () => ({ due: isoOrNull(input.value) })) }, "Extend"),
+      work.extension ? el("button", { class: "btn btn-sm btn-outline-secondary end-extension",
+        onclick: change("DELETE") }, "End extension") : "");
+    return el("div", { class: "small deadline mb-2" }, ...parts, editor);
   }
 
   function gradeEditor(student, assignment) {
     const work = student.work[assignment.id];
     const input = el("input", { class: "form-control form-control-sm grade", value: work.grade || "",
-      "aria-label": `Grade of ${student.name} for ${assignment.path}`, size: 4 });
+      "aria-label": `Grade of ${student.name} for ${assignment.path}`, size: 6 });
     const comments = el("input", { class: "form-control form-control-sm comments", value: work.comments || "",
       placeholder: "comments", "aria-label": `Comments for ${student.name} on ${assignment.path}` });
-    const save = el("button", { class: "btn btn-sm btn-outline-secondary", onclick: (event) =>
+    const save = el("button", { class: "btn btn-sm btn-primary save-grade", onclick: (event) =>
       guard(errorBox, async () => {
         course = await api("PUT", `courses/${courseId}/assignments/${assignment.id}/grades/${student.id}`,
           { grade: input.value, comments: comments.value });
         render();
       }, event.target) }, "Save");
     return el("div", { class: "d-flex gap-1" }, input, comments, save);
+  }
+
+  function projectLink(student) {
+    return student.project ? el("a", { class: "student-project", href: `${base}projects/${student.project}`,
+      title: `${student.name}'s project` }, "project") : "";
+  }
+
+  // the one editor of the page: the chosen student's work on the chosen assignment
+  function buildEditor() {
+    const box = document.getElementById("cell-editor");
+    const student = selected && course.students.find((s) => s.id === selected.student);
+    const assignment = selected && course.assignments.find((a) => a.id === selected.assignment);
+    if (!student || !assignment) {
+      selected = null;
+      box.hidden = true;
+      box.replaceChildren();
+      return;
+    }
+    const work = student.work[assignment.id];
+    const now = state(work, assignment);
+    box.hidden = false;
+    box.dataset.student = student.name;
+    box.dataset.assignment = assignment.path;
+    box.replaceChildren(
+      el("div", { class: "d-flex justify-content-between" },
+        el("h3", { class: "h6" }, `${student.name} · ${assignment.path}`, " ", projectLink(student)),
+        el("button", { class: "btn-close", "aria-label": "Close the editor", onclick: () => {
+          selected = null;
+          for (const td of document.querySelectorAll("#students-body td.selected")) td.classList.remove("selected");
+          buildEditor();
+        } })),
+      el("div", { class: "small mb-2 editor-status" },
+        work.error ? el("div", { class: "text-danger" }, `failed: ${work.error}`) : null,
+        ...["assigned", "collected", "graded", "returned"].filter((s) => work[s])
+          .map((s) => el("div", {}, `${s} ${when(work[s])}`)),
+        now === "none" ? el("div", {}, "not assigned yet") : null),
+      assignment.kind === "assignment" ? deadline(student, assignment) : null,
+      assignment.kind === "assignment" ? gradeEditor(student, assignment) : null);
   }
 
   // someone signed up with the place's email without a verified address: only an
@@ -84,6 +148,90 @@
           course = await api("POST", `courses/${courseId}/students/${student.id}/approve`);
           render();
         }, event.target) }, `Approve ${student.pending_match.name}`));
+  }
+
+  // which students the search, the filter and the sort let through, in order
+  function shownStudents() {
+    const query = document.getElementById("student-search").value.trim().toLowerCase();
+    const filter = document.getElementById("student-filter").value;
+    const chosen = document.getElementById("filter-assignment").value;
+    const assignments = course.assignments.filter((a) => !chosen || String(a.id) === chosen);
+    const test = {
+      "not-collected": (w, a) => a.kind === "assignment" && !w.collected,
+      failed: (w) => Boolean(w.error),
+      late: (w) => w.late,
+      ungraded: (w, a) => a.kind === "assignment" && Boolean(w.collected) && !w.graded,
+    }[filter];
+    const shown = course.students.filter((s) =>
+      (!query || [s.name, s.username, s.email].some((v) => v && v.toLowerCase().includes(query))) &&
+      (!test || assignments.some((a) => test(s.work[a.id], a))));
+    const [by, aid] = document.getElementById("student-sort").value.split(":");
+    const byName = (x, y) => x.name.localeCompare(y.name);
+    if (by === "name") return shown.sort(byName);
+    const a = course.assignments.find((x) => String(x.id) === aid);
+    if (!a) return shown.sort(byName);
+    if (by === "status") {
+      const rank = (s) => STATES.indexOf(state(s.work[a.id], a));
+      return shown.sort((x, y) => rank(x) - rank(y) || byName(x, y));
+    }
+    // by grade: numbers in order, then other grades alphabetically, then none
+    const key = (s) => {
+      const g = s.work[a.id].grade;
+      if (g === null || g === undefined || g === "") return [2, 0, ""];
+      return isNaN(Number(g)) ? [1, 0, g] : [0, Number(g), ""];
+    };
+    return shown.sort((x, y) => {
+      const [kx, ky] = [key(x), key(y)];
+      return kx[0] - ky[0] || kx[1] - ky[1] || kx[2].localeCompare(ky[2]) || byName(x, y);
+    });
+  }
+
+  // the choices that name assignments follow the course's assignments, keeping the choice
+  function syncChoices() {
+    const chosen = document.getElementById("filter-assignment");
+    const sort = document.getElementById("student-sort");
+    const [keepA, keepS] = [chosen.value, sort.value];
+    chosen.replaceChildren(el("option", { value: "" }, "any assignment"),
+      ...course.assignments.map((a) => el("option", { value: a.id }, a.path)));
+    sort.replaceChildren(el("option", { value: "name" }, "name"),
+      ...course.assignments.flatMap((a) => [el("option", { value: `status:${a.id}` }, `${a.path}: status`),
+        ...(a.kind === "assignment" ? [el("option", { value: `grade:${a.id}` }, `${a.path}: grade`)] : [])]));
+    chosen.value = [...chosen.options].some((o) => o.value === keepA) ? keepA : "";
+    sort.value = [...sort.options].some((o) => o.value === keepS) ? keepS : "name";
+  }
+
+  function studentRow(s) {
+    return el("tr", { "data-student": s.name, "data-sid": s.id },
+      el("th", { scope: "row", class: "student-name" }, s.name,
+        s.signed_up ? "" : el("small", { class: "text-muted" }, " (not signed up yet)"), " ",
+        el("small", {}, projectLink(s)),
+        s.pending_match ? pendingMatch(s) : ""),
+      ...course.assignments.map((a) => cell(s, a)),
+      el("td", {}, el("button", { class: "btn btn-sm btn-outline-danger remove-student",
+        "data-sid": s.id }, "Remove")));
+  }
+
+  // the rows only: a search, filter or sort changes nothing else
+  function buildRows() {
+    const shown = shownStudents();
+    const rows = document.createDocumentFragment();
+    for (const s of shown) rows.append(studentRow(s));
+    document.getElementById("students-body").replaceChildren(rows);
+    document.getElementById("students-count").textContent =
+      `${shown.length} of ${course.students.length} students`;
+  }
+
+  function buildGrid() {
+    syncChoices();
+    const head = document.getElementById("students-head");
+    // fixed column widths: the browser lays out 6,000 cells without measuring each
+    document.getElementById("students-table").style.width = `${18 + 6.5 * (course.assignments.length + 1)}rem`;
+    head.replaceChildren(el("tr", {}, el("th", { class: "student-head" }, "Student"),
+      ...course.assignments.map((a) => el("th", { class: "assignment-head", "data-aid": a.id,
+        title: `${a.path}: click to sort by its status${a.kind === "assignment" ? ", again by its grade" : ""}` }, a.path)),
+      el("th", {})));
+    buildRows();
+    buildEditor();
   }
 
   // the page is built again whenever the course changes (also when a job another
@@ -110,21 +258,7 @@
 
   function build() {
     document.getElementById("course-title").textContent = course.title;
-    const head = document.getElementById("students-head");
-    head.replaceChildren(el("tr", {}, el("th", {}, "Student"),
-      ...course.assignments.map((a) => el("th", {}, a.path)), el("th", {})));
-    const body = document.getElementById("students-body");
-    body.replaceChildren(...course.students.map((s) => el("tr", { "data-student": s.name },
-      el("td", {}, s.name, s.signed_up ? "" : el("small", { class: "text-muted" }, " (not signed up yet)"),
-        s.pending_match ? pendingMatch(s) : ""),
-      ...course.assignments.map((a) => el("td", { "data-assignment": a.path },
-        status(s.work[a.id], a), a.kind === "assignment" ? deadline(s, a) : null,
-        a.kind === "assignment" ? gradeEditor(s, a) : null)),
-      el("td", {}, el("button", { class: "btn btn-sm btn-outline-danger", onclick: (event) =>
-        guard(errorBox, async () => {
-          course = await api("DELETE", `courses/${courseId}/students/${s.id}`);
-          render();
-        }, event.target) }, "Remove")))));
+    buildGrid();
     const list = document.getElementById("assignments");
     list.replaceChildren(...course.assignments.map((a) => {
       const steps = a.kind === "handout" ? [["assign", "Copy out"]] :
@@ -275,6 +409,48 @@
     }
   }
 
+  // one listener for the whole grid rather than one per cell (6,000 in a class of 300)
+  const grid = document.getElementById("students-body");
+  function choose(event) {
+    const remove = event.target.closest("button.remove-student");
+    if (remove) {
+      guard(errorBox, async () => {
+        course = await api("DELETE", `courses/${courseId}/students/${remove.dataset.sid}`);
+        render();
+      }, remove);
+      return;
+    }
+    const td = event.target.closest("td[data-aid]");
+    if (!td || event.target.closest("a, button")) return;
+    selected = { student: Number(td.parentElement.dataset.sid), assignment: Number(td.dataset.aid) };
+    for (const old of grid.querySelectorAll("td.selected")) old.classList.remove("selected");
+    td.classList.add("selected");
+    buildEditor();
+    document.getElementById("cell-editor").scrollIntoView({ block: "nearest" });
+  }
+  grid.addEventListener("click", choose);
+  grid.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      choose(event);
+    }
+  });
+  // a column's head sorts by its status, clicked again by its grade; the first by name
+  document.getElementById("students-head").addEventListener("click", (event) => {
+    const th = event.target.closest("th");
+    if (!th || !course) return;
+    const sort = document.getElementById("student-sort");
+    const aid = th.dataset.aid;
+    if (!aid) sort.value = "name";
+    else if (sort.value === `status:${aid}` && [...sort.options].some((o) => o.value === `grade:${aid}`)) {
+      sort.value = `grade:${aid}`;
+    } else sort.value = `status:${aid}`;
+    buildRows();
+  });
+  document.getElementById("student-search").addEventListener("input", () => course && buildRows());
+  for (const id of ["student-filter", "filter-assignment", "student-sort"]) {
+    document.getElementById(id).addEventListener("change", () => course && buildRows());
+  }
   document.getElementById("add-students").addEventListener("submit", (event) => {
     event.preventDefault();
     guard(errorBox, async () => {
