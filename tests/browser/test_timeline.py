@@ -23,7 +23,12 @@ NOTEBOOK = {
 
 
 async def source_on_disk(person, project_id):
+    """The cell's source as saved, or None while a save is under way: jupyter-server's
+    "atomic" writing rewrites the file in place (after a backup copy), so a read at that
+    moment finds it empty or cut short and answers 400."""
     r = await person.api.client.get(person.hub.project_url(project_id, f"api/contents/{NAME}"))
+    if r.status_code == 400 and "Unreadable Notebook" in r.text:
+        return None
     assert r.status_code == 200, r.text
     return r.json()["content"]["cells"][0]["source"]
 
