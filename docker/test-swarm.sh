@@ -192,6 +192,28 @@ swarm_state() {
     echo "$out"
 }
 
+# forget_old_swarm M STATE: a machine about to make or join a new swarm keeps nothing of an
+# old one. A machine that left a swarm (or had its swarm state removed while stopped) with a
+# task's container still attached keeps that swarm's networks as local ones (moby#30084);
+# the next swarm's smchub-projects then conflicts with them on the same subnet and every
+# task placed there is rejected. Its containers were all tasks, so they go too.
+forget_old_swarm() {
+    local m=$1 state=$2 ids net
+    [[ "$(swarm_state "$m" "$state")" == inactive ]] || return 0
+    mapfile -t ids < <(dockerof "$m" "$state" ps -aq)
+    if ((${#ids[@]})); then
+        log "$m: removing ${#ids[@]} container(s) of an old swarm"
+        dockerof "$m" "$state" rm -f "${ids[@]}" >/dev/null
+    fi
+    for net in $(dockerof "$m" "$state" network ls --format '{{.Name}}'); do
+        case "$net" in
+            bridge | host | none | "$PROJECTS_NET-config") continue ;;
+        esac
+        log "$m: removing the network $net of an old swarm"
+        dockerof "$m" "$state" network rm "$net" >/dev/null
+    done
+}
+
 init_manager() {
     local state=$1 addr
     addr=$(machine_addr m0)
@@ -323,6 +345,9 @@ cmd_start() {
         cmd_stop "$state"
         die "a machine's dockerd did not start (logs: $state/m*/d0/dockerd.log)"
     fi
+    for m in "${machines[@]}"; do
+        forget_old_swarm "$m" "$state"
+    done
     init_manager "$state"
     for m in "${machines[@]:1}"; do
         join_worker "$m" "$state"
@@ -357,6 +382,10 @@ cmd_stop() {
         case "$(swarm_state "$m" "$state")" in
             inactive | unknown) continue ;;
         esac
+        # no container left on the swarm's network as it goes (moby#30084); the next
+        # start checks again, for a machine that was down now
+        dockerof "$m" "$state" ps -aq | xargs -r timeout 30 "$DOCKER" \
+            -H "$(machine_url "$m" "$state")" rm -f >/dev/null 2>&1 || true
         timeout 30 "$DOCKER" -H "$(machine_url "$m" "$state")" swarm leave --force \
             >/dev/null 2>&1 || log "$m could not leave the swarm"
     done

@@ -121,22 +121,27 @@ def student_project_ids(db, project_ids):
 # --- course settings ------------------------------------------------------------------
 
 
-def _check_time(name, value):
-    """A time as courses.check_due takes a due date (naive UTC); None for null.
+def naive_utc(text):
+    """A date and time like 2026-12-01T17:00:00Z (UTC unless it names a zone) as the
+    naive UTC datetime the tables hold; ValueError (or AttributeError, not text) if not.
 
-    Not check_due itself: courses.course_model shows these settings, so courses imports
-    this module."""
+    Due dates are read with it too (courses.check_due): courses imports this module."""
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if when.tzinfo is not None:
+        when = when.astimezone(timezone.utc).replace(tzinfo=None)
+    return when
+
+
+def _check_time(name, value):
+    """An exam window's start or end (naive UTC); None for null."""
     if value is None:
         return None
     try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return naive_utc(value)
     except (AttributeError, ValueError):
         raise InvalidInput(
             f"{name} must be a date and time like {TIME_EXAMPLE} (UTC unless it says), or null"
         ) from None
-    if when.tzinfo is not None:
-        when = when.astimezone(timezone.utc).replace(tzinfo=None)
-    return when
 
 
 def check_settings(course, changes):

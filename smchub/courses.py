@@ -10,14 +10,13 @@ import csv
 import io
 import posixpath
 import re
-from datetime import datetime, timezone
 
 from jupyterhub import orm as hub_orm
 from jupyterhub.utils import isoformat
 from sqlalchemy.orm import object_session, selectinload
 
 from . import orm
-from .course_policy import settings_model
+from .course_policy import naive_utc, settings_model
 from .names import is_project_name
 from .projects import InvalidInput, add_collaborator, check_title, new_project
 
@@ -135,12 +134,9 @@ def check_due(value):
     if not isinstance(value, str):
         raise InvalidInput("due must be a date and time like 2026-12-01T17:00:00Z")
     try:
-        due = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return naive_utc(value)
     except ValueError:
         raise InvalidInput(f"due {value!r} is not a date and time like 2026-12-01T17:00:00Z")
-    if due.tzinfo is not None:
-        due = due.astimezone(timezone.utc).replace(tzinfo=None)
-    return due
 
 
 def check_grade(model):
