@@ -31,7 +31,7 @@ from .health import check_nodes
 from .loopwatch import LoopWatch
 from .placement import Overcommit, PlacementRefused, Request, place_project
 from .projects import PROJECT_SERVER_SCOPES, QUOTA_KEYS, InvalidInput, check_quotas
-from .scopes import ADMIN_SCOPE, PROJECTS_SCOPE
+from .scopes import ADMIN_SCOPE, CUSTOM_SCOPES, PROJECTS_SCOPE
 from .servers import ProjectServers
 from .snapshots import Snapshots
 from .spawners.backend import InvalidNodeOptions
@@ -486,17 +486,8 @@ class SMCHub(JupyterHub):
         super().init_proxy()
 
     async def init_role_creation(self):
-        self.custom_scopes.setdefault(
-            PROJECTS_SCOPE,
-            {"description": "Create, read and manage the projects you collaborate on."},
-        )
-        self.custom_scopes.setdefault(
-            ADMIN_SCOPE,
-            {
-                "description": "smchub's admin powers: every project and course, quotas "
-                "and compute nodes."
-            },
-        )
+        for scope, definition in CUSTOM_SCOPES.items():
+            self.custom_scopes.setdefault(scope, definition)
         # what a share of a project's server lets a person do there (viewer or collaborator)
         for scope, definition in PROJECT_SERVER_SCOPES.items():
             self.custom_scopes.setdefault(scope, definition)

@@ -340,6 +340,17 @@ def courses_taught_by(db, person):
     )
 
 
+def every_course(db):
+    """Every course on the hub whose project is not deleted, newest first."""
+    return (
+        db.query(orm.Course)
+        .join(orm.Project, orm.Course.project_id == orm.Project.id)
+        .filter(orm.Course.deleted.is_(False), orm.Project.deleted.isnot(True))
+        .order_by(orm.Course.created.desc())
+        .all()
+    )
+
+
 def pending_enrolments(db, person):
     """Course places waiting for this person's email (added before they signed up)."""
     email = person_email(person)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import lazyload, selectinload
 
 from . import orm
 from .extensions.localhub.permissions import ACTIONS, SCOPE_DESCRIPTIONS, action_scope
-from .names import new_project_id
+from .names import is_project_name, new_project_id
 from .servers import ServiceError
 
 TITLE_MAX = 200
@@ -326,7 +326,9 @@ def invite_person(db, project, person, invited_by):
     for invitation in project.invitations:
         if invitation.user_id == person.id:
             return invitation
-    invitation = orm.Invitation(user_id=person.id, invited_by_id=invited_by.id)
+    # None: invited by a service (an admin's client), which no person speaks for
+    invited_by_id = invited_by.id if invited_by is not None else None
+    invitation = orm.Invitation(user_id=person.id, invited_by_id=invited_by_id)
     project.invitations.append(invitation)
     db.commit()
     return invitation
@@ -353,8 +355,9 @@ def pending_invitations(db, person):
 
 
 def find_invitation(db, invitation_id, person, may_withdraw=False, admin=False):
-    """The invitation `person` may answer: their own; with `may_withdraw`, also one to a
-    project they collaborate on (any project for an `admin`). None otherwise: whether
+    """The invitation `person` (None: a service) may answer: their own; with
+    `may_withdraw`, also one to a project they collaborate on (any project for an
+    `admin`). None otherwise: whether
     it exists is not revealed."""
     # ids are database integers: a longer string of digits names nothing
     if not (invitation_id.isascii() and invitation_id.isdigit() and len(invitation_id) <= 18):
@@ -362,9 +365,10 @@ def find_invitation(db, invitation_id, person, may_withdraw=False, admin=False):
     invitation = db.get(orm.Invitation, int(invitation_id))
     if invitation is None or invitation.project.deleted:
         return None
-    if invitation.user_id == person.id:
+    person_id = person.id if person is not None else None
+    if person_id is not None and invitation.user_id == person_id:
         return invitation
-    if may_withdraw and (admin or invitation.project.collaborator(person.id) is not None):
+    if may_withdraw and (admin or invitation.project.collaborator(person_id) is not None):
         return invitation
     return None
 
@@ -416,17 +420,54 @@ def collaborator_lists(db, project_ids):
     return lists
 
 
-def projects_for(db, person, offset=0, limit=None):
+# the states a project's server can be in (server_state), by which lists filter
+SERVER_STATES = ("running", "starting", "stopping", "stopped")
+
+
+def busy_projects(users):
+    """{project id: state} of the projects in `users` (JupyterHub's user cache) whose
+    server is not stopped: a stopped one is never cached, so a list of any size is
+    filtered by state without loading its spawners."""
+    states = {}
+    for user in users:
+        if is_project_name(user.name):
+            state = server_state(user)
+            if state != "stopped":
+                states[user.name] = state
+    return states
+
+
+def projects_for(db, person, offset=0, limit=None, owner=None, node=None, state=None,
+                 busy=None):  # fmt: skip
+    """Projects `person` collaborates on (every project when `person` is None), newest
+    first, and how many there are in all; `owner` (a name), `node` and `state` (one of
+    SERVER_STATES, judged from `busy`, the busy_projects() of the hub) narrow them."""
     query = (
         db.query(orm.Project)
         # the page's collaborators are read with collaborator_lists()
         .options(lazyload(orm.Project.collaborators))
-        .join(orm.Collaborator)
         # "IS NOT true" rather than "IS false" (the same, deleted is never NULL): SQLite
         # would otherwise walk the deleted index, every project, to count one person's
-        .filter(orm.Collaborator.user_id == person.id, orm.Project.deleted.isnot(True))
+        .filter(orm.Project.deleted.isnot(True))
         .order_by(orm.Project.created.desc(), orm.Project.id)
     )
+    if person is not None:
+        query = query.join(orm.Collaborator).filter(orm.Collaborator.user_id == person.id)
+    if owner is not None:
+        owners = (
+            db.query(orm.Collaborator.project_id)
+            .join(hub_orm.User, hub_orm.User.id == orm.Collaborator.user_id)
+            .filter(orm.Collaborator.role == OWNER, hub_orm.User.name == owner)
+        )
+        query = query.filter(orm.Project.id.in_(owners))
+    if node is not None:
+        query = query.filter(orm.Project.node == node)
+    if state is not None:
+        ids = [i for i, s in (busy or {}).items() if s == state]
+        if state == "stopped":
+            query = query.filter(orm.Project.id.notin_(list(busy or {})))
+        else:
+            query = query.filter(orm.Project.id.in_(ids))
     total = query.count()
     query = query.offset(offset)
     if limit is not None:

@@ -1,6 +1,7 @@
 """Shared parts of smchub's REST handlers."""
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from jupyterhub import orm as hub_orm
 from jupyterhub.apihandlers.base import APIHandler
@@ -9,6 +10,7 @@ from tornado import web
 
 from .. import orm
 from ..jsonapi import JSONAPIHandler
+from ..names import is_project_name
 from ..projects import (
     PROJECT_ONLY,
     InvalidInput,
@@ -17,38 +19,113 @@ from ..projects import (
     new_project,
     project_model,
 )
-from ..scopes import ADMIN_SCOPE, PROJECTS_SCOPE
+from ..scopes import (
+    ADMIN_SCOPE,
+    ALL_PROJECTS_SCOPE,
+    CUSTOM_SCOPES,
+    PROJECTS_SCOPE,
+    READ_ALL_PROJECTS_SCOPE,
+    WIDE_SCOPES,
+)
 from ..servers import ServiceError
 
 
-class SMCAPIHandler(JSONAPIHandler):
-    """Base for smchub's projects API: people only, project lookups."""
+@dataclass(frozen=True)
+class Caller:
+    """Who makes a request to smchub's API.
 
-    def current_person(self):
-        """The signed-in person making this request, or a 403."""
+    `person` is whose collaborator rights apply: the signed-in person when the request
+    has the projects scope, else None (a service, or a person's token made without it).
+    What reaches beyond those rights comes from the request's scopes, never from who
+    the caller is.
+    """
+
+    client: object  # jupyterhub.user.User or jupyterhub.orm.Service
+    person: object = None  # jupyterhub.user.User
+
+    @property
+    def name(self):
+        """For logs: a person's name, or which service."""
+        if isinstance(self.client, hub_orm.Service):
+            return f"service {self.client.name}"
+        return self.client.name
+
+    @property
+    def id(self):
+        """The person's user id, or None: matches no collaborator."""
+        return self.person.id if self.person is not None else None
+
+    @property
+    def orm_user(self):
+        return self.person.orm_user if self.person is not None else None
+
+
+class SMCAPIHandler(JSONAPIHandler):
+    """Base for smchub's projects API: callers, scopes, project lookups."""
+
+    def may(self, scope):
+        """Whether this request's scopes include `scope` (a custom scope of smchub's)."""
+        return has_scope(scope, self.parsed_scopes)
+
+    def is_admin(self):
+        """Whether this request may use all of smchub's admin powers.
+
+        The request's scopes decide, not the person's admin flag: a token an admin made
+        with only the projects scope has a plain person's power.
+        """
+        return self.may(ADMIN_SCOPE)
+
+    def _client(self):
         user = self.current_user
         if user is None:
             raise web.HTTPError(403, "Missing or invalid credentials.")
-        if not isinstance(user.orm_user if hasattr(user, "orm_user") else user, hub_orm.User):
-            raise web.HTTPError(403, "The projects API is for people, not services.")
+        inner = user.orm_user if hasattr(user, "orm_user") else user
+        return user, isinstance(inner, hub_orm.User)
+
+    def current_caller(self):
+        """The person or service making this request, if its scopes reach smchub's API
+        (smchub.scopes), or a 403 that says which scope it lacks."""
+        client, is_person = self._client()
+        person = client if is_person and PROJECTS_SCOPE in self.parsed_scopes else None
+        if person is None and not any(self.may(s) for s in WIDE_SCOPES):
+            if is_person:
+                raise web.HTTPError(
+                    403,
+                    f"This token lacks the {PROJECTS_SCOPE} scope; "
+                    "make a token with it (or with your own permissions) to use projects.",
+                )
+            raise web.HTTPError(
+                403,
+                "This service has none of smchub's scopes. Give it a role with the ones it "
+                f"needs: {', '.join(CUSTOM_SCOPES)}.",
+            )
+        return Caller(client, person)
+
+    def current_person(self):
+        """The signed-in person making this request, for what only a person does for
+        themselves (their invitations, course places, invite links), or a 403."""
+        client, is_person = self._client()
+        if not is_person:
+            raise web.HTTPError(
+                403,
+                "Only a person can do this for themselves; a service has no invitations, "
+                "course places or invite links of its own.",
+            )
         if PROJECTS_SCOPE not in self.parsed_scopes:
             raise web.HTTPError(
                 403,
                 f"This token lacks the {PROJECTS_SCOPE} scope; "
                 "make a token with it (or with your own permissions) to use projects.",
             )
-        return user
+        return client
 
-    def is_admin(self):
-        """Whether this request may use smchub's admin powers.
+    def manages_projects(self):
+        """Whether this request may change any project, as if it were its owner."""
+        return self.may(ALL_PROJECTS_SCOPE)
 
-        The request's scopes decide, not the person's admin flag: a token an admin made
-        with only the projects scope has a plain person's power.
-        """
-        return has_scope(ADMIN_SCOPE, self.parsed_scopes)
-
-    def find_project(self, project_id, person, owner_only=False):
-        """The project `person` may see, or 404 (existence is never revealed)."""
+    def find_project(self, project_id, caller, owner_only=False, write=True):
+        """The project `caller` may see (write=False) or change, or 404 (existence is
+        never revealed to those who may not read it)."""
         project = (
             self.db.get(orm.Project, project_id, options=PROJECT_ONLY)
             if len(project_id) <= 36
@@ -56,14 +133,30 @@ class SMCAPIHandler(JSONAPIHandler):
         )
         if project is None or project.deleted:
             raise web.HTTPError(404, f"No such project: {project_id}")
-        if self.is_admin():
+        if self.may(ALL_PROJECTS_SCOPE if write else READ_ALL_PROJECTS_SCOPE):
             return project
-        collaborator = project.collaborator(person.id)
+        collaborator = project.collaborator(caller.id) if caller.id is not None else None
         if collaborator is None:
+            if self.may(READ_ALL_PROJECTS_SCOPE):
+                raise web.HTTPError(
+                    403,
+                    "This token may read every project but not change them; that needs "
+                    f"the {ALL_PROJECTS_SCOPE} scope.",
+                )
             raise web.HTTPError(404, f"No such project: {project_id}")
         if owner_only and collaborator.role != "owner":
             raise web.HTTPError(403, "Only the project's owner can do that.")
         return project
+
+    def find_person(self, name, status=404):
+        """The person called `name` (never a project's user), or `status` saying so."""
+        if not isinstance(name, str):
+            raise web.HTTPError(400, "A person is named by their username, a string.")
+        name = self.authenticator.normalize_username(name)
+        user = None if is_project_name(name) else hub_orm.User.find(self.db, name)
+        if user is None:
+            raise web.HTTPError(status, f"No such user: {name}")
+        return user
 
     def new_project(self, owner, title, description="", collaborators=()):
         return new_project(self.smchub, owner, title, description, collaborators)

@@ -16,6 +16,7 @@ from ..courses import (
     claim_enrolments,
     course_model,
     courses_taught_by,
+    every_course,
     give_project,
     grades_csv,
     parse_student_list,
@@ -35,18 +36,33 @@ from ..coursework import (
 from ..deadlines import sharing_the_date
 from ..names import new_project_id
 from ..projects import InvalidInput, check_title
+from ..scopes import ALL_COURSES_SCOPE, READ_ALL_COURSES_SCOPE
 from .base import SMCAPIHandler
 
 
 class CourseAPIHandlerBase(SMCAPIHandler):
-    def find_course(self, course_id, person):
-        """The course `person` teaches (or any course, for admins), or 404."""
+    def find_course(self, course_id, caller, write=True):
+        """The course `caller` teaches (or any course, with the scope for every course),
+        to read (write=False) or run; or 404."""
         course = self.db.get(orm.Course, course_id) if len(course_id) <= 36 else None
         if course is None or course.deleted or course.project.deleted:
             raise web.HTTPError(404, f"No such course: {course_id}")
-        if not self.is_admin() and course.project.collaborator(person.id) is None:
+        if self.may(ALL_COURSES_SCOPE if write else READ_ALL_COURSES_SCOPE):
+            return course
+        if caller.id is None or course.project.collaborator(caller.id) is None:
+            if self.may(READ_ALL_COURSES_SCOPE):
+                raise web.HTTPError(
+                    403,
+                    "This token may read every course but not run them; that needs the "
+                    f"{ALL_COURSES_SCOPE} scope.",
+                )
             raise web.HTTPError(404, f"No such course: {course_id}")
         return course
+
+    def projects_owner(self, course, caller):
+        """Who owns the projects made for the course's students: the caller, or for a
+        service (no person) the course project's owner."""
+        return caller.orm_user or course.project.owner
 
     def find_assignment(self, course, assignment_id):
         for assignment in course.assignments:
@@ -87,12 +103,23 @@ class CourseClaimAPIHandler(SMCAPIHandler):
 
 class CourseListAPIHandler(CourseAPIHandlerBase):
     def get(self):
-        person = self.current_person()
-        courses = courses_taught_by(self.db, person.orm_user)
+        caller = self.current_caller()
+        if self.get_argument("all", "") not in ("", "0", "false"):
+            if not self.may(READ_ALL_COURSES_SCOPE):
+                raise web.HTTPError(
+                    403, f"Listing every course needs the {READ_ALL_COURSES_SCOPE} scope."
+                )
+            courses = every_course(self.db)
+        elif caller.person is None:
+            raise web.HTTPError(
+                400, "This token teaches no course of its own: list every course with ?all=1."
+            )
+        else:
+            courses = courses_taught_by(self.db, caller.orm_user)
         self.write_json([course_model(c, details=False) for c in courses])
 
     def post(self):
-        person = self.current_person()
+        person = self.current_caller()
         model = self.json_object_body({"project", "title"}, required=("project", "title"))
         if not isinstance(model["project"], str):
             raise web.HTTPError(400, "project must be the id of the course's project")
@@ -111,11 +138,11 @@ class CourseListAPIHandler(CourseAPIHandlerBase):
 
 class CourseAPIHandler(CourseAPIHandlerBase):
     def get(self, course_id):
-        person = self.current_person()
-        self.write_json(course_model(self.find_course(course_id, person)))
+        person = self.current_caller()
+        self.write_json(course_model(self.find_course(course_id, person, write=False)))
 
     def patch(self, course_id):
-        person = self.current_person()
+        person = self.current_caller()
         course = self.find_course(course_id, person)
         model = self.json_object_body({"title", "settings"})
         try:
@@ -135,7 +162,7 @@ class CourseAPIHandler(CourseAPIHandlerBase):
         self.write_json(course_model(course))
 
     def delete(self, course_id):
-        person = self.current_person()
+        person = self.current_caller()
         course = self.find_course(course_id, person)
         course.deleted = True
         self.db.commit()
@@ -147,14 +174,15 @@ class StudentListAPIHandler(CourseAPIHandlerBase):
     """Add students by username or email, many at once (smchub.courses.add_students)."""
 
     def post(self, course_id):
-        person = self.current_person()
+        person = self.current_caller()
         course = self.find_course(course_id, person)
         model = self.json_object_body({"students"}, required=("students",))
         try:
             entries = parse_student_list(model["students"])
         except InvalidInput as e:
             self.invalid(e)
-        results = add_students(self.smchub, course, entries, person.orm_user)
+        owner = self.projects_owner(course, person)
+        results = add_students(self.smchub, course, entries, owner)
         self.log.info("%s added %d students to course %s", person.name, len(entries), course.id)
         self.write_json({"results": results, "course": course_model(course)})
 
@@ -162,7 +190,7 @@ class StudentListAPIHandler(CourseAPIHandlerBase):
 class StudentAPIHandler(CourseAPIHandlerBase):
     def delete(self, course_id, student_id):
         """Remove a student from the course; their project stays theirs."""
-        person = self.current_person()
+        person = self.current_caller()
         course = self.find_course(course_id, person)
         student = self.find_student(course, student_id)
         student.removed = True
@@ -174,7 +202,7 @@ class StudentApprovalAPIHandler(CourseAPIHandlerBase):
     """An instructor gives a place reserved for an email to the person claiming it."""
 
     def post(self, course_id, student_id):
-        person = self.current_person()
+        person = self.current_caller()
         course = self.find_course(course_id, person)
         student = self.find_student(course, student_id)
         try:
@@ -182,7 +210,7 @@ class StudentApprovalAPIHandler(CourseAPIHandlerBase):
         except EnrolmentRefused as e:
             raise web.HTTPError(409, str(e)) from None
         self.db.commit()
-        give_project(self.smchub, course, student, person.orm_user)
+        give_project(self.smchub, course, student, self.projects_owner(course, person))
         self.log.info("%s approved %s for course %s (place for %s)", person.name,
                       student.user.name, course.id, student.email)  # fmt: skip
         self.write_json(course_model(course))
@@ -190,7 +218,7 @@ class StudentApprovalAPIHandler(CourseAPIHandlerBase):
 
 class AssignmentListAPIHandler(CourseAPIHandlerBase):
     def post(self, course_id):
-        person = self.current_person()
+        person = self.current_caller()
         course = self.find_course(course_id, person)
         model = self.json_object_body({"path", "kind", "due"}, required=("path",))
         kind = model.get("kind", "assignment")
@@ -211,7 +239,7 @@ class AssignmentListAPIHandler(CourseAPIHandlerBase):
 
 class AssignmentAPIHandler(CourseAPIHandlerBase):
     def patch(self, course_id, assignment_id):
-        person = self.current_person()
+        person = self.current_caller()
         course = self.find_course(course_id, person)
         assignment = self.find_assignment(course, assignment_id)
         model = self.json_object_body({"due"})
@@ -230,7 +258,7 @@ class AssignmentAPIHandler(CourseAPIHandlerBase):
         self.write_json({**course_model(course), "job": job_model(job) if job else None})
 
     def delete(self, course_id, assignment_id):
-        person = self.current_person()
+        person = self.current_caller()
         course = self.find_course(course_id, person)
         self.db.delete(self.find_assignment(course, assignment_id))
         self.db.commit()
@@ -243,7 +271,7 @@ class ExtensionAPIHandler(CourseAPIHandlerBase):
     the hub collects their work at that deadline instead of the assignment's."""
 
     def put(self, course_id, assignment_id, student_id):
-        person = self.current_person()
+        person = self.current_caller()
         course, assignment, student = self._find(course_id, assignment_id, student_id, person)
         model = self.json_object_body({"due"}, required=("due",))
         try:
@@ -258,7 +286,7 @@ class ExtensionAPIHandler(CourseAPIHandlerBase):
         self._set(course, assignment, student, due, person)
 
     def delete(self, course_id, assignment_id, student_id):
-        person = self.current_person()
+        person = self.current_caller()
         course, assignment, student = self._find(course_id, assignment_id, student_id, person)
         self._set(course, assignment, student, None, person)
 
@@ -292,7 +320,7 @@ class StepAPIHandler(CourseAPIHandlerBase):
     """Run assign, collect or return for some students or all; answers 202 with a job."""
 
     async def post(self, course_id, assignment_id, step):
-        person = self.current_person()
+        person = self.current_caller()
         course = self.find_course(course_id, person)
         assignment = self.find_assignment(course, assignment_id)
         if assignment.kind == "handout" and step != "assign":
@@ -310,7 +338,7 @@ class ActionAPIHandler(CourseAPIHandlerBase):
     answers 202 with a job. Exec takes {"command": shell command, "timeout": seconds}."""
 
     async def post(self, course_id, action):
-        person = self.current_person()
+        person = self.current_caller()
         course = self.find_course(course_id, person)
         if action == "exec":
             model = self.json_object_body({"students", "command", "timeout"}, ("command",))
@@ -334,8 +362,8 @@ class JobListAPIHandler(CourseAPIHandlerBase):
     `limit` (default and most: 100), each with every student's result."""
 
     def get(self, course_id):
-        person = self.current_person()
-        course = self.find_course(course_id, person)
+        person = self.current_caller()
+        course = self.find_course(course_id, person, write=False)
         days = self._number("days", 7, 1, 3650)
         limit = int(self._number("limit", MAX_LISTED, 1, MAX_LISTED))
         self.write_json([job_model(job) for job in recent_jobs(self.db, course, days, limit)])
@@ -355,8 +383,8 @@ class JobListAPIHandler(CourseAPIHandlerBase):
 
 class JobAPIHandler(CourseAPIHandlerBase):
     def get(self, course_id, job_id):
-        person = self.current_person()
-        course = self.find_course(course_id, person)
+        person = self.current_caller()
+        course = self.find_course(course_id, person, write=False)
         job = find_job(self.db, course, job_id)
         if job is None:
             raise web.HTTPError(404, f"No such job: {job_id}")
@@ -365,7 +393,7 @@ class JobAPIHandler(CourseAPIHandlerBase):
 
 class GradeAPIHandler(CourseAPIHandlerBase):
     def put(self, course_id, assignment_id, student_id):
-        person = self.current_person()
+        person = self.current_caller()
         course = self.find_course(course_id, person)
         assignment = self.find_assignment(course, assignment_id)
         if assignment.kind != "assignment":
@@ -386,8 +414,8 @@ class GradeAPIHandler(CourseAPIHandlerBase):
 
 class GradesCSVHandler(CourseAPIHandlerBase):
     def get(self, course_id):
-        person = self.current_person()
-        course = self.find_course(course_id, person)
+        person = self.current_caller()
+        course = self.find_course(course_id, person, write=False)
         self.set_header("Content-Type", "text/csv; charset=utf-8")
         filename = "".join(c if c.isalnum() else "-" for c in course.title) or "course"
         self.set_header("Content-Disposition", f'attachment; filename="{filename}-grades.csv"')

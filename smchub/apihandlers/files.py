@@ -29,8 +29,8 @@ class ProjectCopyAPIHandler(SMCAPIHandler):
     """
 
     async def post(self, project_id):
-        person = self.current_person()
-        source = self.find_project(project_id, person)
+        caller = self.current_caller()
+        source = self.find_project(project_id, caller, write=False)
         model = self.json_object_body(
             {"path", "target_project", "target_path"}, required=("path", "target_project")
         )
@@ -38,7 +38,7 @@ class ProjectCopyAPIHandler(SMCAPIHandler):
         target_path = check_path(model.get("target_path", "."), "target_path")
         if not isinstance(model["target_project"], str):
             raise web.HTTPError(400, "target_project must be a project id")
-        target = self.find_project(model["target_project"], person)
+        target = self.find_project(model["target_project"], caller)
         servers = self.smchub.servers
         source_user = servers.user_for(source)
         target_user = servers.user_for(target)
@@ -49,7 +49,7 @@ class ProjectCopyAPIHandler(SMCAPIHandler):
             result = await servers.copy_as_cp(source_user, path, target_user, target_path)
         self.log.info(
             "%s copied %s of project %s to %s of project %s: %s files, %s bytes",
-            person.name, path, source.id, target_path, target.id,
+            caller.name, path, source.id, target_path, target.id,
             result["files"], result["bytes"],
         )  # fmt: skip
         self.write_json(
@@ -65,8 +65,7 @@ class ProjectInfoAPIHandler(SMCAPIHandler):
     """GET /api/projects/<id>/info: processes, memory, disk of a running project."""
 
     async def get(self, project_id):
-        person = self.current_person()
-        project = self.find_project(project_id, person)
+        project = self.find_project(project_id, self.current_caller(), write=False)
         with service_errors():
             info = await self.smchub.servers.info(self.project_user(project))
         self.write_json(info)

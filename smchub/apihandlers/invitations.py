@@ -34,14 +34,18 @@ class InvitationAPIHandler(SMCAPIHandler):
     """Decline an invitation (its person), or withdraw it (a collaborator of its project)."""
 
     def delete(self, invitation_id):
-        person = self.current_person()
+        caller = self.current_caller()
         invitation = find_invitation(
-            self.db, invitation_id, person.orm_user, may_withdraw=True, admin=self.is_admin()
+            self.db,
+            invitation_id,
+            caller.orm_user,
+            may_withdraw=True,
+            admin=self.manages_projects(),
         )
         if invitation is None:
             raise _no_such_invitation(invitation_id)
         drop_invitation(self.db, invitation)
-        self.log.info("%s dropped invitation %s", person.name, invitation_id)
+        self.log.info("%s dropped invitation %s", caller.name, invitation_id)
         self.set_status(204)
         self.finish()
 

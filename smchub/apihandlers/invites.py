@@ -45,14 +45,14 @@ class InviteListAPIHandler(SMCAPIHandler):
     """Make an invite link for a project, or list the project's links."""
 
     def get(self, project_id):
-        person = self.current_person()
-        project = self.find_project(project_id, person)
+        project = self.find_project(project_id, self.current_caller(), write=False)
         self.write_json([invite_model(i) for i in project.invites])
 
     def post(self, project_id):
+        # a link speaks for the person who made it (see InviteAcceptAPIHandler)
         person = self.current_person()
         project = self.find_project(project_id, person)
-        if not self.is_admin():
+        if not self.manages_projects():
             with service_errors():
                 check_not_viewer(project, person.id, "make invite links")
                 check_may_add_people(self.db, project, person.id)
@@ -81,11 +81,11 @@ class InviteAPIHandler(SMCAPIHandler):
     """Revoke one invite link."""
 
     def delete(self, project_id, invite_id):
-        person = self.current_person()
-        project = self.find_project(project_id, person)
-        if not self.is_admin():
+        caller = self.current_caller()
+        project = self.find_project(project_id, caller)
+        if not self.manages_projects():
             with service_errors():
-                check_not_viewer(project, person.id, "revoke invite links")
+                check_not_viewer(project, caller.id, "revoke invite links")
         invite = next((i for i in project.invites if str(i.id) == invite_id), None)
         if invite is None:
             raise web.HTTPError(404, f"No such invite: {invite_id}")

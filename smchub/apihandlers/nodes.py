@@ -3,23 +3,24 @@
 from tornado import web
 
 from .. import nodes, orm
-from ..scopes import ADMIN_SCOPE
+from ..scopes import NODES_SCOPE, READ_NODES_SCOPE
 from .base import SMCAPIHandler
 
 
 class NodeAPIHandlerBase(SMCAPIHandler):
-    def current_admin(self):
-        """The caller, if this request has smchub's admin scope (a person or a service)."""
+    def check_node_scope(self, write=True):
+        """Refuse (403) a request whose scopes do not reach compute nodes: a person's or a
+        service's, whatever their admin flag, only the token's scopes count."""
         if self.current_user is None:
             raise web.HTTPError(403, "Missing or invalid credentials.")
-        if not self.is_admin():
+        scope = NODES_SCOPE if write else READ_NODES_SCOPE
+        if not self.may(scope):
+            what = "manage" if write else "see"
             raise web.HTTPError(
                 403,
-                f"Only admins can see and manage compute nodes; this needs the {ADMIN_SCOPE} "
-                "scope, which admins' own tokens have (a token made with narrower scopes "
-                "does not).",
+                f"Only admins can {what} compute nodes; this needs the {scope} scope, which "
+                "admins' own tokens have (a token made with narrower scopes does not).",
             )
-        return self.current_user
 
     def models(self, rows=None):
         all_rows, loads = self.smchub.node_loads()
@@ -35,11 +36,11 @@ class NodeAPIHandlerBase(SMCAPIHandler):
 
 class NodeListAPIHandler(NodeAPIHandlerBase):
     def get(self):
-        self.current_admin()
+        self.check_node_scope(write=False)
         self.write_json(self.models())
 
     def post(self):
-        self.current_admin()
+        self.check_node_scope()
         model = self.json_object_body(nodes.NODE_FIELDS, required=("name", "backend"))
         try:
             spec = nodes.check_node_spec(model)
@@ -56,11 +57,11 @@ class NodeListAPIHandler(NodeAPIHandlerBase):
 
 class NodeAPIHandler(NodeAPIHandlerBase):
     def get(self, name):
-        self.current_admin()
+        self.check_node_scope(write=False)
         self.write_json(self.models([self.find_node(name)])[0])
 
     def patch(self, name):
-        self.current_admin()
+        self.check_node_scope()
         node = self.find_node(name)
         model = self.json_object_body(nodes.NODE_FIELDS - {"name", "backend"})
         try:
@@ -73,7 +74,7 @@ class NodeAPIHandler(NodeAPIHandlerBase):
         self.write_json(self.models([node])[0])
 
     async def delete(self, name):
-        self.current_admin()
+        self.check_node_scope()
         node = self.find_node(name)
         held = nodes.projects_on(self.db, name)
         if held:

@@ -1,14 +1,14 @@
 """REST API for projects: /hub/api/projects (docs/architecture.md, "The REST contract")."""
 
-from jupyterhub import orm as hub_orm
 from tornado import web
 
 from ..course_policy import check_may_add_people, sharing_refusal
 from ..moving import move_project
-from ..names import is_project_name
 from ..person_limits import LimitReached
 from ..projects import (
+    SERVER_STATES,
     InvalidInput,
+    busy_projects,
     check_description,
     check_node_labels,
     check_not_viewer,
@@ -21,35 +21,75 @@ from ..projects import (
     set_role,
     viewer_refusal,
 )
+from ..scopes import ALL_PROJECTS_SCOPE, NODES_SCOPE, PROJECTS_SCOPE, READ_ALL_PROJECTS_SCOPE
 from .base import SMCAPIHandler, service_errors
 
 
 class ProjectListAPIHandler(SMCAPIHandler):
-    """List the caller's projects, or create one."""
+    """List projects (the caller's, or with ?all=1 every one), or create one."""
+
+    def _filters(self):
+        """?owner=&node=&state=, checked."""
+        filters = {key: self.get_argument(key, None) or None for key in ("owner", "node", "state")}
+        if filters["owner"] is not None:
+            filters["owner"] = self.authenticator.normalize_username(filters["owner"])
+        if filters["state"] is not None:
+            if filters["state"] not in SERVER_STATES:
+                raise web.HTTPError(
+                    400,
+                    f"state must be one of {', '.join(SERVER_STATES)}, not {filters['state']!r}",
+                )
+            filters["busy"] = busy_projects(dict.values(self.users))
+        return filters
 
     def get(self):
-        person = self.current_person()
+        caller = self.current_caller()
         offset, limit = self.get_api_pagination()
-        projects, total = projects_for(self.db, person.orm_user, offset, limit)
+        every = self.get_argument("all", "") not in ("", "0", "false")
+        if every and not self.may(READ_ALL_PROJECTS_SCOPE):
+            raise web.HTTPError(
+                403, f"Listing every project needs the {READ_ALL_PROJECTS_SCOPE} scope."
+            )
+        if not every and caller.person is None:
+            raise web.HTTPError(
+                400,
+                "This token has no projects of its own (it is a service's, or lacks "
+                f"{PROJECTS_SCOPE}): list every project with ?all=1.",
+            )
+        member = None if every else caller.orm_user
+        projects, total = projects_for(self.db, member, offset, limit, **self._filters())
         models = self.project_models(projects)
         if self.accepts_pagination:
             models = self.paginated_model(models, offset, limit, total)
         self.write_json(models)
 
     def post(self):
-        person = self.current_person()
-        model = self.json_object_body({"title", "description"}, required=("title",))
+        caller = self.current_caller()
+        model = self.json_object_body({"title", "description", "owner"}, required=("title",))
         try:
             title = check_title(model["title"])
             description = check_description(model.get("description", ""))
         except InvalidInput as e:
             self.invalid(e)
+        if "owner" in model:
+            if not self.manages_projects():
+                raise web.HTTPError(
+                    403, f"Making a project for someone else needs the {ALL_PROJECTS_SCOPE} scope."
+                )
+            owner = self.find_person(model["owner"], status=400)
+        elif caller.person is None:
+            raise web.HTTPError(
+                400, 'Say whose project this is: {"owner": "<username>"} in the body.'
+            )
+        else:
+            owner = caller.orm_user
         try:
-            self.smchub.check_can_create_project(person.orm_user)
+            self.smchub.check_can_create_project(owner)
         except LimitReached as e:
             raise web.HTTPError(403, str(e))
-        project = self.new_project(person.orm_user, title, description)
-        self.log.info("%s created project %s (%r)", person.name, project.id, title)
+        project = self.new_project(owner, title, description)
+        self.log.info("%s created project %s (%r) for %s", caller.name, project.id, title,
+                      owner.name)  # fmt: skip
         self.write_json(self.project_model(project), status=201)
 
 
@@ -57,24 +97,27 @@ class ProjectAPIHandler(SMCAPIHandler):
     """Read, change or delete one project."""
 
     def get(self, project_id):
-        person = self.current_person()
-        project = self.find_project(project_id, person)
+        caller = self.current_caller()
+        project = self.find_project(project_id, caller, write=False)
         # whether the caller may bring people in, so the project page offers only that
-        reason = None
-        if not self.is_admin():
-            reason = viewer_refusal(project, person.id, "add people") or sharing_refusal(
-                self.db, project, person.id
+        if self.manages_projects():
+            reason = None
+        elif caller.person is None:
+            reason = f"Adding people needs the {ALL_PROJECTS_SCOPE} scope."
+        else:
+            reason = viewer_refusal(project, caller.id, "add people") or sharing_refusal(
+                self.db, project, caller.id
             )
         sharing = {"allowed": reason is None, "reason": reason}
         self.write_json({**self.project_model(project), "sharing": sharing})
 
     def patch(self, project_id):
-        person = self.current_person()
-        project = self.find_project(project_id, person)
+        caller = self.current_caller()
+        project = self.find_project(project_id, caller)
         model = self.json_object_body({"title", "description", "quotas", "node_labels"})
-        if not self.is_admin():
+        if not self.manages_projects():
             with service_errors():
-                check_not_viewer(project, person.id, "change it")
+                check_not_viewer(project, caller.id, "change it")
         try:
             if "title" in model:
                 project.title = check_title(model["title"])
@@ -101,10 +144,10 @@ class ProjectAPIHandler(SMCAPIHandler):
         self.write_json(self.project_model(project))
 
     async def delete(self, project_id):
-        person = self.current_person()
-        project = self.find_project(project_id, person, owner_only=True)
+        caller = self.current_caller()
+        project = self.find_project(project_id, caller, owner_only=True)
         await delete_project(self.smchub, project)
-        self.log.info("%s deleted project %s; its files are kept", person.name, project.id)
+        self.log.info("%s deleted project %s; its files are kept", caller.name, project.id)
         self.set_status(204)
         self.finish()
 
@@ -117,8 +160,7 @@ class ProjectServerAPIHandler(SMCAPIHandler):
     start_grace = 0.5
 
     async def post(self, project_id, action):
-        person = self.current_person()
-        project = self.find_project(project_id, person)
+        project = self.find_project(project_id, self.current_caller())
         project_user = self.project_user(project)
         servers = self.smchub.servers
         with service_errors():
@@ -137,36 +179,31 @@ class CollaboratorAPIHandler(SMCAPIHandler):
     owner makes a collaborator a viewer (who only reads) or a collaborator again.
     """
 
-    def _person(self, name):
-        name = self.authenticator.normalize_username(name)
-        user = None if is_project_name(name) else hub_orm.User.find(self.db, name)
-        if user is None:
-            raise web.HTTPError(404, f"No such user: {name}")
-        return user
-
     def put(self, project_id, name):
-        person = self.current_person()
-        project = self.find_project(project_id, person)
-        target = self._person(name)
+        caller = self.current_caller()
+        project = self.find_project(project_id, caller)
+        target = self.find_person(name)
         if project.collaborator(target.id) is not None:
             self.write_json(self.project_model(project))
             return
-        if not self.is_admin():
+        if not self.manages_projects():
             with service_errors():
-                check_not_viewer(project, person.id, "add people")
-                check_may_add_people(self.db, project, person.id)
-        invitation = invite_person(self.db, project, target, person.orm_user)
+                check_not_viewer(project, caller.id, "add people")
+                check_may_add_people(self.db, project, caller.id)
+        # from a service, an invitation no person sent (invited_by None); accepting it
+        # is still the person's choice
+        invitation = invite_person(self.db, project, target, caller.orm_user)
         self.log.info(
             "%s invited %s to project %s (invitation %s)",
-            person.name, target.name, project.id, invitation.id,
+            caller.name, target.name, project.id, invitation.id,
         )  # fmt: skip
         self.write_json(self.project_model(project), status=202)
 
     def patch(self, project_id, name):
-        person = self.current_person()
-        project = self.find_project(project_id, person, owner_only=True)
+        caller = self.current_caller()
+        project = self.find_project(project_id, caller, owner_only=True)
         model = self.json_object_body({"role"}, required=("role",))
-        target = self._person(name)
+        target = self.find_person(name)
         if project.collaborator(target.id) is None:
             raise web.HTTPError(404, f"{target.name} is not a collaborator on this project")
         try:
@@ -175,27 +212,27 @@ class CollaboratorAPIHandler(SMCAPIHandler):
         except InvalidInput as e:
             self.invalid(e)
         self.log.info(
-            "%s made %s a %s of project %s", person.name, target.name, model["role"], project.id
+            "%s made %s a %s of project %s", caller.name, target.name, model["role"], project.id
         )
         self.write_json(self.project_model(project))
 
     def delete(self, project_id, name):
-        person = self.current_person()
-        project = self.find_project(project_id, person)
-        target = self._person(name)
+        caller = self.current_caller()
+        project = self.find_project(project_id, caller)
+        target = self.find_person(name)
         collaborator = project.collaborator(target.id)
         if collaborator is None:
             raise web.HTTPError(404, f"{target.name} is not a collaborator on this project")
         if collaborator.role == "owner":
             raise web.HTTPError(400, "The owner cannot be removed from their project.")
-        caller = project.collaborator(person.id)
-        is_owner = caller is not None and caller.role == "owner"
-        if not (is_owner or target.id == person.id or self.is_admin()):
+        own = project.collaborator(caller.id) if caller.id is not None else None
+        is_owner = own is not None and own.role == "owner"
+        if not (is_owner or target.id == caller.id or self.manages_projects()):
             raise web.HTTPError(
                 403, "Only the owner can remove other collaborators; you can remove yourself."
             )
         remove_collaborator(self.db, project, self.project_user(project), target)
-        self.log.info("%s removed %s from project %s", person.name, target.name, project.id)
+        self.log.info("%s removed %s from project %s", caller.name, target.name, project.id)
         self.write_json(self.project_model(project))
 
 
@@ -203,10 +240,12 @@ class ProjectMoveAPIHandler(SMCAPIHandler):
     """POST /api/projects/<id>/move {node}: admins move a project to another node."""
 
     async def post(self, project_id):
-        person = self.current_person()
-        if not self.is_admin():
-            raise web.HTTPError(403, "Only admins can move projects between nodes.")
-        project = self.find_project(project_id, person)
+        caller = self.current_caller()
+        if not self.may(NODES_SCOPE):
+            raise web.HTTPError(
+                403, f"Only admins can move projects between nodes (the {NODES_SCOPE} scope)."
+            )
+        project = self.find_project(project_id, caller)
         model = self.json_object_body({"node"}, required=("node",))
         if not isinstance(model["node"], str):
             raise web.HTTPError(400, "node must be the name of a compute node")

@@ -45,7 +45,7 @@ class SnapshotListAPIHandler(SnapshotAPIHandlerBase):
     """GET: the project's snapshots, newest first; POST: take one now."""
 
     def get(self, project_id):
-        project = self.find_project(project_id, self.current_person())
+        project = self.find_project(project_id, self.current_caller(), write=False)
         error = None
         if project.snapshot_error:
             error = {
@@ -61,8 +61,8 @@ class SnapshotListAPIHandler(SnapshotAPIHandlerBase):
         )
 
     async def post(self, project_id):
-        person = self.current_person()
-        project = self.find_project(project_id, person)
+        caller = self.current_caller()
+        project = self.find_project(project_id, caller)
         self.json_object_body(set())
         if project.node is None:
             raise web.HTTPError(409, "The project has never run: it has no files to snapshot yet.")
@@ -77,7 +77,7 @@ class SnapshotListAPIHandler(SnapshotAPIHandlerBase):
             raise web.HTTPError(
                 503, "The snapshot failed: %s", project.snapshot_error or "unknown error"
             )
-        self.log.info("%s took snapshot %s of project %s", person.name, row.id[:8], project.id)
+        self.log.info("%s took snapshot %s of project %s", caller.name, row.id[:8], project.id)
         self.write_json(snapshot_model(row), status=201)
 
 
@@ -85,7 +85,7 @@ class SnapshotFilesAPIHandler(SnapshotAPIHandlerBase):
     """GET .../files?path=<folder>: a folder's entries; .../files/<path>: download."""
 
     async def get(self, project_id, snapshot_id, path=None):
-        project = self.find_project(project_id, self.current_person())
+        project = self.find_project(project_id, self.current_caller(), write=False)
         snapshot = self.find_snapshot(project, snapshot_id)
         if path is None:
             with service_errors():
@@ -126,8 +126,8 @@ class SnapshotRestoreAPIHandler(SnapshotAPIHandlerBase):
     """POST .../restore {path, target_path?}: put a file or folder back in the project."""
 
     async def post(self, project_id, snapshot_id):
-        person = self.current_person()
-        project = self.find_project(project_id, person)
+        caller = self.current_caller()
+        project = self.find_project(project_id, caller)
         snapshot = self.find_snapshot(project, snapshot_id)
         model = self.json_object_body({"path", "target_path"}, required=("path",))
         with service_errors():
@@ -136,7 +136,7 @@ class SnapshotRestoreAPIHandler(SnapshotAPIHandlerBase):
             )
         self.log.info(
             "%s restored %s from snapshot %s of project %s",
-            person.name, model["path"] or "/", snapshot.id[:8], project.id,
+            caller.name, model["path"] or "/", snapshot.id[:8], project.id,
         )  # fmt: skip
         self.write_json(result)
 
@@ -173,17 +173,18 @@ class UndeleteAPIHandler(SnapshotAPIHandlerBase):
     """POST /api/projects/<id>/undelete: its owner (or an admin) brings it back."""
 
     async def post(self, project_id):
-        person = self.current_person()
+        caller = self.current_caller()
         self.json_object_body(set())
         project = self.db.get(orm.Project, project_id) if len(project_id) <= 36 else None
         if project is None or not project.deleted:
             raise web.HTTPError(404, f"No such deleted project: {project_id}")
         owner = project.owner
-        if not self.is_admin() and (owner is None or owner.id != person.orm_user.id):
+        is_owner = owner is not None and owner.id == caller.id
+        if not (is_owner or self.manages_projects()):
             raise web.HTTPError(404, f"No such deleted project: {project_id}")
         with service_errors():
             await self.snapshots.undelete(project)
-        self.log.info("%s undeleted project %s", person.name, project.id)
+        self.log.info("%s undeleted project %s", caller.name, project.id)
         self.write_json(self.project_model(project))
 
 
