@@ -16,7 +16,18 @@ from tornado.web import StaticFileHandler
 from traitlets import Bool, Dict, Float, Integer, List, Unicode, default, validate
 from traitlets.utils.importstring import import_item
 
-from . import apihandlers, dbutil, handlers, isolation, log, nodes, origins, orm, person_limits
+from . import (
+    apihandlers,
+    dbutil,
+    handlers,
+    isolation,
+    log,
+    nodes,
+    origins,
+    orm,
+    person_limits,
+    state_metrics,
+)
 from ._data import DATA_FILES_PATH
 from ._version import __version__
 from .apihandlers.base import API404
@@ -665,6 +676,8 @@ class SMCHub(JupyterHub):
         self._warm_backends()
         self.loop_watch = LoopWatch(parent=self, log=self.log)
         self.loop_watch.start(asyncio.get_running_loop())
+        # /hub/metrics reads this hub's projects, nodes and snapshots when scraped
+        state_metrics.COLLECTOR.app = self
         # full garbage collections held the loop for 150-220 ms every 13-26 s under load
         self.collector_settings = CollectorSettings()
         self.collector_settings.apply()
@@ -727,6 +740,8 @@ class SMCHub(JupyterHub):
             backend.warm()
 
     async def cleanup(self):
+        if state_metrics.COLLECTOR.app is self:
+            state_metrics.COLLECTOR.app = None
         if self.exam_windows is not None:
             await self.exam_windows.close()
         if self.course_jobs is not None:

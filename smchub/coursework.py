@@ -25,6 +25,7 @@ from jupyterhub.utils import isoformat
 from . import orm
 from .courses import give_project, grade_markdown, own_due, work_for
 from .deadlines import DEADLINE, due_text, students_to_tell
+from .metrics import COURSE_STEP_FAILURES
 from .projects import InvalidInput
 from .servers import ServerError
 
@@ -358,6 +359,7 @@ class CourseWork:
         entry.state = "failed"
         entry.error = message
         entry.finished = orm.now()
+        COURSE_STEP_FAILURES.labels(job.step).inc()
         assignment = self.db.get(orm.Assignment, job.assignment_id) if job.assignment_id else None
         if assignment is not None:
             work_row(self.db, entry.student, assignment).error = f"{job.step}: {message}"

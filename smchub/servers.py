@@ -24,6 +24,13 @@ from jupyterhub import orm as hub_orm
 from jupyterhub import roles
 from tornado import web
 
+from .metrics import (
+    PROJECT_START_FAILURES,
+    PROJECT_START_SECONDS,
+    PROJECT_STOP_SECONDS,
+    node_label,
+)
+
 # how long a start may take before callers that wait for it give up
 START_TIMEOUT = 120
 # chunks pulled from the source only as fast as the target takes them
@@ -111,10 +118,11 @@ class ProjectServers:
         spawner._spawn_pending = True
 
         async def start():
-            tic = asyncio.get_running_loop().time()
+            loop = asyncio.get_running_loop()
+            tic = loop.time()
             await user.spawn()
             self.log.info("Project %s took %.3f seconds to start", user.name,
-                          asyncio.get_running_loop().time() - tic)  # fmt: skip
+                          loop.time() - tic)  # fmt: skip
             self.app.eventlog.emit(
                 schema_id="https://schema.jupyter.org/jupyterhub/events/server-action",
                 data={"action": "start", "username": user.name, "servername": ""},
@@ -128,6 +136,7 @@ class ProjectServers:
                 await user.stop()
             else:
                 spawner.add_poll_callback(self._stopped_by_itself, user)
+                PROJECT_START_SECONDS.labels(node_label(user)).observe(loop.time() - tic)
             finally:
                 spawner._proxy_pending = False
 
@@ -139,6 +148,7 @@ class ProjectServers:
                 spawner._spawn_future = None
             else:
                 self.log.warning("Starting project %s failed: %s", user.name, f.exception())
+                PROJECT_START_FAILURES.labels(node_label(user)).inc()
             spawner._spawn_pending = False
 
         future.add_done_callback(done)
@@ -197,9 +207,12 @@ class ProjectServers:
         spawner._stop_pending = True
 
         async def stop():
+            loop = asyncio.get_running_loop()
+            tic, node = loop.time(), node_label(user)
             try:
                 await self.app.proxy.delete_user(user)
                 await user.stop()
+                PROJECT_STOP_SECONDS.labels(node).observe(loop.time() - tic)
                 self.app.eventlog.emit(
                     schema_id="https://schema.jupyter.org/jupyterhub/events/server-action",
                     data={"action": "stop", "username": user.name, "servername": ""},
