@@ -8,9 +8,7 @@ address goes at once to someone whose address is verified. The provider vouches 
 it with the standard ``email_verified`` claim; nothing else counts as verified.
 """
 
-from jupyterhub import orm as hub_orm
 from oauthenticator.generic import GenericOAuthenticator
-from tornado import web
 from traitlets import Unicode, default
 
 from .project_names import ProjectNamesReserved
@@ -72,16 +70,4 @@ class SMCOAuthenticator(ProjectNamesReserved, GenericOAuthenticator):
         # JupyterHub stores user_info at every sign-in, so a changed or newly verified
         # address reaches the hub the next time the person signs in
         auth_model["user_info"] = self.email_info(claims)
-        return auth_model
-
-    async def get_authenticated_user(self, handler, data):
-        auth_model = await super().get_authenticated_user(handler, data)
-        if auth_model is None or self.new_person_policy is None:
-            return auth_model
-        # a newcomer the hub may not take is told why here; refused later, in add_user,
-        # they would see a server error
-        if hub_orm.User.find(handler.db, auth_model["name"]) is None:
-            refusal = self.new_person_policy(auth_model["name"])
-            if refusal:
-                raise web.HTTPError(403, refusal)
         return auth_model

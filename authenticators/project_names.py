@@ -8,7 +8,9 @@ place to keep them: SMCHub builds every authenticator with ProjectNamesReserved.
 
 import functools
 
+from jupyterhub import orm as hub_orm
 from jupyterhub.auth import Authenticator
+from tornado import web
 from traitlets import Callable
 
 from ..names import is_project_name
@@ -37,6 +39,18 @@ class ProjectNamesReserved(Authenticator):
 
     def validate_username(self, username):
         return not is_project_name(username) and super().validate_username(username)
+
+    async def get_authenticated_user(self, handler, data):
+        auth_model = await super().get_authenticated_user(handler, data)
+        if auth_model is None or self.new_person_policy is None:
+            return auth_model
+        # a newcomer the hub may not take is told why here, whatever the authenticator;
+        # refused later, in add_user, they would see a server error
+        if hub_orm.User.find(handler.db, auth_model["name"]) is None:
+            refusal = self.new_person_policy(auth_model["name"])
+            if refusal:
+                raise web.HTTPError(403, refusal)
+        return auth_model
 
     def add_user(self, user):
         # JupyterHub calls this at start for every user in its database, project users
