@@ -14,6 +14,13 @@ server enforces them for its whole life (extensions/localhub/authorizer.py; the 
 backend for the network). ExamWindows, run by the app on a timer and after every change
 of a course's settings, restarts each running server whose restrictions are no longer
 those of the moment, so a window opening or closing reaches servers already running.
+
+The course project's collaborators teach the course and are collaborators of every
+student's project. With the setting `assistants_view_only`, all of them but the course
+project's owner (the teaching assistants) are viewers there instead: they read the
+students' work and change nothing. Turning it on or off changes their roles in every
+student's project at once; running servers follow within the revocation delay, as
+for any role change (projects.set_role).
 """
 
 import asyncio
@@ -23,18 +30,19 @@ from jupyterhub.utils import utcnow
 
 from . import orm
 from .extensions.localhub.permissions import DOWNLOADS, NETWORK, TERMINALS
-from .projects import InvalidInput
+from .projects import COLLABORATOR, OWNER, PROJECT_ONLY, VIEWER, InvalidInput, set_role
 from .servers import ServiceError
 
 # the settings' names in the API, and the course's column and restriction of each flag
 SHARING = "students_can_share"
+ASSISTANTS = "assistants_view_only"
 EXAM_START, EXAM_END = "exam_start", "exam_end"
 EXAM_FLAGS = {
     "no_terminals": ("exam_no_terminals", TERMINALS),
     "no_downloads": ("exam_no_downloads", DOWNLOADS),
     "no_network": ("exam_no_network", NETWORK),
 }
-SETTINGS = (SHARING, EXAM_START, EXAM_END, *EXAM_FLAGS)
+SETTINGS = (SHARING, ASSISTANTS, EXAM_START, EXAM_END, *EXAM_FLAGS)
 TIME_EXAMPLE = "2026-12-01T17:00:00Z"
 
 
@@ -179,6 +187,7 @@ def settings_of(course):
     """{name: value} of the course's settings (times as naive UTC datetimes)."""
     settings = {
         SHARING: bool(course.students_can_share),
+        ASSISTANTS: bool(course.assistants_view_only),
         EXAM_START: course.exam_start,
         EXAM_END: course.exam_end,
     }
@@ -187,13 +196,19 @@ def settings_of(course):
     return settings
 
 
-def apply_settings(course, settings):
-    """Write settings checked by check_settings onto the course (not committed)."""
+def apply_settings(app, course, settings):
+    """Write settings checked by check_settings onto the course; not committed, unless
+    `assistants_view_only` changes: then the teachers' roles in the students' projects
+    change too, committed with the course."""
+    assistants_change = bool(course.assistants_view_only) != settings[ASSISTANTS]
     course.students_can_share = settings[SHARING]
+    course.assistants_view_only = settings[ASSISTANTS]
     course.exam_start = settings[EXAM_START]
     course.exam_end = settings[EXAM_END]
     for name, (column, _) in EXAM_FLAGS.items():
         setattr(course, column, settings[name])
+    if assistants_change:
+        set_teacher_roles_everywhere(app, course)
 
 
 def settings_model(course, now=None):
@@ -204,6 +219,55 @@ def settings_model(course, now=None):
             model[name] = model[name].isoformat() + "Z"
     model["exam_open"] = exam_open(course, now or utcnow(with_tz=False))
     return model
+
+
+# --- teachers in students' projects -----------------------------------------------------
+
+
+def teacher_role(course, person_id):
+    """The role in the course's students' projects of its teacher with `person_id`: the
+    course project's owner always collaborates; with `assistants_view_only`, every other
+    teacher only views."""
+    if not course.assistants_view_only:
+        return COLLABORATOR
+    owner = course.project.owner
+    return COLLABORATOR if owner is not None and owner.id == person_id else VIEWER
+
+
+def set_teacher_roles(app, course, project, student_id):
+    """Give each teacher of `course` who is in `project` (the project of the student
+    whose user id is `student_id`) the role teacher_role says; commits what changes.
+
+    Whoever owns the project keeps owning it (a teacher who added students before the
+    setting was on may), and the student stays a collaborator even if they also teach.
+    """
+    project_user = None
+    for teacher in course.project.collaborators:
+        here = project.collaborator(teacher.user_id)
+        if teacher.user_id == student_id or here is None or here.role == OWNER:
+            continue
+        role = teacher_role(course, teacher.user_id)
+        if here.role != role:
+            project_user = project_user or app.servers.user_for(project)
+            set_role(app.db, project, project_user, teacher.user, role)
+
+
+def set_teacher_roles_everywhere(app, course):
+    """set_teacher_roles in the projects of all the course's current students."""
+    students = {s.project_id: s.user_id for s in course.students if s.project_id and not s.removed}
+    if not students:
+        return
+    projects = (
+        app.db.query(orm.Project)
+        .options(*PROJECT_ONLY)
+        .filter(orm.Project.id.in_(list(students)), orm.Project.deleted.isnot(True))
+    )
+    for project in projects.all():
+        set_teacher_roles(app, course, project, students[project.id])
+    app.log.info(
+        "Teachers of course %s other than its owner are now %s of its students' projects",
+        course.id, "viewers" if course.assistants_view_only else "collaborators",
+    )  # fmt: skip
 
 
 # --- exam windows -----------------------------------------------------------------------

@@ -16,8 +16,9 @@ from jupyterhub.utils import isoformat
 from sqlalchemy.orm import object_session, selectinload
 
 from . import orm
-from .course_policy import naive_utc, settings_model
+from .course_policy import naive_utc, set_teacher_roles, settings_model
 from .names import is_project_name
+from .peer_review import peer_model
 from .projects import InvalidInput, add_collaborator, check_title, new_project
 
 EMAIL_RE = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
@@ -230,6 +231,8 @@ def assignment_model(assignment):
         "path": assignment.path,
         "kind": assignment.kind,
         "due": _time(assignment.due),
+        # null when off; else k, the pairing and each student's reviews (peer_review.py)
+        "peer_review": peer_model(object_session(assignment), assignment),
     }
 
 
@@ -407,17 +410,25 @@ def approve_claimant(student):
 
 
 def give_project(app, course, student, owner):
-    """The student's project for this course, with the student and every instructor."""
+    """The student's project for this course, with the student and every instructor in
+    the role the course gives them there (course_policy.teacher_role).
+
+    `owner` owns a new project, unless the course's assistants only view students'
+    projects: then the course project's owner does, or an assistant who added the
+    student would own it with full access."""
     people = [student.user, *instructors(course)]
     project = app.db.get(orm.Project, student.project_id) if student.project_id else None
     if project is None:
+        if course.assistants_view_only:
+            owner = course.project.owner or owner
         title = student_project_title(student.name, course.title)
         project = new_project(app, owner, title, collaborators=people)
         student.project_id = project.id
         app.db.commit()
-        return project
-    for person in people:
-        add_collaborator(app, project, person)
+    else:
+        for person in people:
+            add_collaborator(app, project, person)
+    set_teacher_roles(app, course, project, student.user_id)
     return project
 
 

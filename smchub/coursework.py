@@ -19,18 +19,22 @@ import math
 import posixpath
 import uuid
 from datetime import timedelta
+from urllib.parse import quote
 
+import httpx
 from jupyterhub.utils import isoformat
 
-from . import orm
+from . import orm, peer_review
 from .courses import give_project, grade_markdown, own_due, work_for
 from .deadlines import DEADLINE, due_text, students_to_tell
 from .metrics import COURSE_STEP_FAILURES
+from .peer_review import PEER_STEPS, PeerReviewRefused
 from .projects import InvalidInput
 from .servers import ServerError
 
-# the steps that copy between the course project and students' projects
-COPY_STEPS = ("assign", "collect", "return")
+# the steps that copy between the course project and students' projects; the peer
+# steps send collected work to reviewers and bring their feedback back (peer_review.py)
+COPY_STEPS = ("assign", "collect", "return", *PEER_STEPS)
 # "due" rewrites DUE_DATE.txt in students' projects after their due date changed
 STEPS = (*COPY_STEPS, "due")
 ACTIONS = ("start", "stop", "exec")
@@ -240,7 +244,7 @@ class CourseWork:
         work_row(self.db, student, assignment)
         student_user = await self._running(student.project_id, entry, "server_started")
         work = work_for(student, assignment)
-        if step in ("assign", "return"):
+        if step in ("assign", "return", "peer"):
             # what the step writes into the student's project can be undone (a failed
             # snapshot is recorded on the project and does not stop the step)
             await self.snapshots.take(self.db.get(orm.Project, student.project_id), "course")
@@ -268,8 +272,108 @@ class CourseWork:
                 grade_markdown(course, assignment, student, work),
             )
             await self._copy(course_user, folder, student_user, graded_folder(assignment), True)
+            await self._return_feedback(course_user, student_user, assignment, student)
             work.returned = orm.now()
+        elif step == "peer":
+            await self._send_for_review(course_user, student_user, assignment, entry)
+        elif step == "peer-collect":
+            await self._collect_feedback(course_user, student_user, assignment, entry)
         work.error = None
+
+    async def _send_for_review(self, course_user, student_user, assignment, entry):
+        """Copy the works this student reviews into their project, each under its label
+        with a FEEDBACK.md to write in. A copy already sent is not sent again, so a
+        retry leaves the reviewer's feedback alone."""
+        mine = peer_review.reviews(self.db, assignment, reviewer=entry.student)
+        if not mine:
+            raise StepFailed(
+                "reviews no one's work: theirs was not collected when the reviews were paired"
+            )
+        for review in mine:
+            if review.copied is not None:
+                continue
+            target = peer_review.review_copy(assignment, review)
+            source = collect_folder(assignment, review.author)
+            names = await self._folder_names(course_user, source)
+            if names is None:
+                raise StepFailed(
+                    f"the collected work of {review.author.name} is not in the course "
+                    f"project's {source}; collect it again, then retry"
+                )
+            # file by file, leaving out what names the author (GRADE.md), so no copy
+            # ever holds it, not even for a moment
+            for name in names:
+                if name not in peer_review.NOT_SENT:
+                    await self._copy_as(course_user, f"{source}/{name}", student_user, target)
+            await self._write_file(
+                student_user,
+                f"{target}/{peer_review.FEEDBACK_FILE}",
+                peer_review.feedback_template(assignment, review),
+            )
+            review.copied = orm.now()
+            self.db.commit()
+        entry.output = f"{len(mine)} works to review in {peer_review.review_folder(assignment)}"
+
+    async def _collect_feedback(self, course_user, student_user, assignment, entry):
+        """Copy the feedback this student wrote back into the course project, beside
+        each author's other feedback; a FEEDBACK.md missing fails them, with where."""
+        mine = peer_review.reviews(self.db, assignment, reviewer=entry.student)
+        sent = [r for r in mine if r.copied is not None]
+        if not sent:
+            raise StepFailed("was sent no work to review yet; run the peer step first")
+        missing = []
+        for review in sent:
+            path = f"{peer_review.review_copy(assignment, review)}/{peer_review.FEEDBACK_FILE}"
+            try:
+                kind = await self.servers.kind_of(student_user, path)
+            except ServerError as e:
+                raise StepFailed(e.message)
+            if kind != "file":
+                missing.append(path)
+                continue
+            folder = peer_review.feedback_folder(assignment, review.author)
+            await self._copy_as(student_user, path, course_user, folder,
+                                peer_review.feedback_name(review))  # fmt: skip
+            review.feedback_collected = orm.now()
+            self.db.commit()
+        entry.output = f"collected {len(sent) - len(missing)} of {len(sent)} feedback files"
+        if missing:
+            raise StepFailed(f"no feedback file at {', '.join(missing)}")
+
+    async def _return_feedback(self, course_user, student_user, assignment, student):
+        """Return the peer feedback collected for the student's work into their graded
+        folder, each file named by its reviewer's label only."""
+        received = peer_review.reviews(self.db, assignment, author=student)
+        if any(r.feedback_collected is not None for r in received):
+            target = posixpath.join(graded_folder(assignment), peer_review.RETURNED_FOLDER)
+            folder = peer_review.feedback_folder(assignment, student)
+            await self._copy(course_user, folder, student_user, target, True)
+
+    async def _copy_as(self, source, path, target, target_folder, name=None):
+        """Copy a file or folder into target_folder (made if missing), as `name`."""
+        try:
+            return await self.servers.copy(source, path, target, target_folder, backup=True,
+                                           name=name)  # fmt: skip
+        except ServerError as e:
+            raise StepFailed(e.message)
+
+    async def _folder_names(self, user, path):
+        """The names in a folder of the project (the contents API's listing, which leaves
+        out hidden files such as .ipynb_checkpoints), or None if there is no folder."""
+        url = self.servers.url(user, "api/contents/" + quote(path))
+        try:
+            async with httpx.AsyncClient(timeout=60) as client:
+                r = await client.get(url, headers=self.servers.headers(user))
+        except httpx.HTTPError as e:
+            raise StepFailed(f"the course project did not answer: {type(e).__name__} {e}")
+        if r.status_code == 404:
+            return None
+        if r.status_code != 200:
+            raise StepFailed(f"could not list {path} ({r.status_code}): {r.text[:200]}")
+        body = r.json()
+        if body.get("type") != "directory":
+            return None
+        return sorted(item["name"] for item in body["content"])
 
     async def _write_due(self, student_user, assignment, work):
         await self._write_file(
@@ -400,7 +504,7 @@ class CourseWork:
         if todo and job.step in COPY_STEPS:
             try:
                 course_user = await self._running(course.project_id, job, "course_server_started")
-                if job.step == "collect":
+                if job.step in ("collect", "peer-collect"):
                     # every student's work lands in the course project: one snapshot before
                     project = self.db.get(orm.Project, course.project_id)
                     await self.snapshots.take(project, "course")
@@ -605,6 +709,33 @@ def start_step(app, course, assignment, step, students, starter):
         if student.user is not None:
             give_project(app, course, student, starter)
     return app.course_jobs.start(course, assignment, step, students, starter)
+
+
+def start_peer_step(app, course, assignment, step, students, starter):
+    """Start a peer step (PEER_STEPS) for those of `students` who review others' work;
+    returns the job's row.
+
+    "peer" pairs the students whose work is collected first, unless a pairing is stored
+    (a retry sends the same works to the same reviewers). InvalidInput if peer feedback
+    is off or too little work is collected; PeerReviewRefused if none of the students
+    asked for reviews anyone's work.
+    """
+    if step == "peer":
+        pairs = peer_review.ensure_pairing(app.db, assignment)
+    else:
+        pairs = peer_review.reviews(app.db, assignment)
+        if not pairs:
+            raise PeerReviewRefused(
+                f"No work of {assignment.path} went out for peer review yet: run peer first."
+            )
+    reviewers = {r.reviewer_id for r in pairs}
+    chosen = [s for s in students if s.id in reviewers]
+    if not chosen:
+        raise PeerReviewRefused(
+            f"None of these students reviews work of {assignment.path}: only those whose "
+            "work was collected when the reviews were paired do."
+        )
+    return start_step(app, course, assignment, step, chosen, starter)
 
 
 def start_action(app, course, action, students, starter, command=None, timeout=None):

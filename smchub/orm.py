@@ -326,6 +326,8 @@ class Course(Base):
     exam_no_terminals: Mapped[bool] = mapped_column(Boolean, default=False)
     exam_no_downloads: Mapped[bool] = mapped_column(Boolean, default=False)
     exam_no_network: Mapped[bool] = mapped_column(Boolean, default=False)
+    # teachers other than the course project's owner only view students' projects
+    assistants_view_only: Mapped[bool] = mapped_column(Boolean, default=False)
 
     project: Mapped[Project] = relationship()
     students: Mapped[list["CourseStudent"]] = relationship(
@@ -398,6 +400,9 @@ class Assignment(Base):
     kind: Mapped[str] = mapped_column(String(16), default="assignment")
     due: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     created: Mapped[datetime] = mapped_column(DateTime, default=now)
+    # peer feedback: how many other students review each student's collected work
+    # (smchub/peer_review.py); null when the assignment has none
+    peer_k: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     course: Mapped[Course] = relationship(back_populates="assignments")
 
@@ -435,6 +440,47 @@ class StudentAssignment(Base):
     assignment: Mapped[Assignment] = relationship()
 
 
+class PeerReview(Base):
+    """One student (the reviewer) reviewing another's collected work (the author's) for
+    an assignment with peer feedback.
+
+    The pairing is kept so that a step retried, or taken up again after a restart,
+    copies to the same reviewers. Each side knows the other only by a label: the
+    reviewer sees the work as `work_label`, the author and the instructors see the
+    feedback as from `reviewer_label`.
+    """
+
+    __tablename__ = "smc_peer_reviews"
+    __table_args__ = (
+        UniqueConstraint(
+            "assignment_id", "reviewer_id", "work_label", name="uq_smc_peer_reviews_work_label"
+        ),
+        UniqueConstraint(
+            "assignment_id", "author_id", "reviewer_label", name="uq_smc_peer_reviews_from_label"
+        ),
+    )
+
+    assignment_id: Mapped[int] = mapped_column(
+        ForeignKey("smc_assignments.id", ondelete="CASCADE"), primary_key=True
+    )
+    reviewer_id: Mapped[int] = mapped_column(
+        ForeignKey("smc_course_students.id", ondelete="CASCADE"), primary_key=True
+    )
+    author_id: Mapped[int] = mapped_column(
+        ForeignKey("smc_course_students.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    work_label: Mapped[str] = mapped_column(Unicode(64))
+    reviewer_label: Mapped[str] = mapped_column(Unicode(64))
+    created: Mapped[datetime | None] = mapped_column(DateTime, default=now, nullable=True)
+    # when the author's work was copied into the reviewer's project
+    copied: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # when the reviewer's feedback was copied back into the course project
+    feedback_collected: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    reviewer: Mapped[CourseStudent] = relationship(foreign_keys=[reviewer_id])
+    author: Mapped[CourseStudent] = relationship(foreign_keys=[author_id])
+
+
 class CourseJob(Base):
     """A course step run for several students (smchub/coursework.py).
 
@@ -455,7 +501,8 @@ class CourseJob(Base):
         ForeignKey("smc_assignments.id", ondelete="SET NULL"), nullable=True
     )
     assignment_path: Mapped[str] = mapped_column(Unicode(1024))
-    # assign, collect, return (coursework.STEPS) or start, stop, exec (coursework.ACTIONS)
+    # assign, collect, return, peer, peer-collect (coursework.STEPS) or start, stop, exec
+    # (coursework.ACTIONS)
     step: Mapped[str] = mapped_column(String(16))
     # what exec runs in every student's project, and for how long at most (seconds)
     command: Mapped[str | None] = mapped_column(UnicodeText, nullable=True)

@@ -70,7 +70,8 @@ async def test_settings_are_checked_and_shown(hub, course):
     instructor, student, course_id, _, _ = course
     r = await instructor.api("GET", f"courses/{course_id}")
     assert r.json()["settings"] == {
-        "students_can_share": False, "exam_start": None, "exam_end": None,
+        "students_can_share": False, "assistants_view_only": False, "exam_start": None,
+        "exam_end": None,
         "no_terminals": False, "no_downloads": False, "no_network": False, "exam_open": False,
     }  # fmt: skip
 
@@ -94,7 +95,8 @@ async def test_settings_are_checked_and_shown(hub, course):
         "exam_start": "2030-01-01T10:00:00+01:00", "exam_end": "2030-01-01T09:30:00Z",
     })  # fmt: skip
     assert await set_settings(instructor, course_id, {"no_network": True}) == {
-        "students_can_share": False, "exam_start": "2030-01-01T09:00:00Z",
+        "students_can_share": False, "assistants_view_only": False,
+        "exam_start": "2030-01-01T09:00:00Z",
         "exam_end": "2030-01-01T09:30:00Z", "no_terminals": False, "no_downloads": False,
         "no_network": True, "exam_open": False,
     }  # fmt: skip

@@ -240,3 +240,38 @@ async def eventually_contains(notebook, text, timeout=30):
     while text not in notebook.get()["cells"][0]["source"]:
         assert time.monotonic() < deadline, notebook.get()["cells"][0]["source"]
         await asyncio.sleep(0.2)
+
+
+async def test_jupyterlab_shows_a_viewer_read_only_files(hub):
+    """The contents API tells a viewer's JupyterLab that files and folders are not
+    writable (it then opens them read-only); a collaborator's, that they are."""
+    owner = await hub.person()
+    collaborator = await hub.person()
+    viewer = await hub.person()
+    pid = (await owner.create_project("Read-only"))["id"]
+    for person in (collaborator, viewer):
+        await person.join(owner, pid)
+    await make_role(owner, pid, viewer, "viewer")
+    await owner.start_project(pid)
+    try:
+        r = await owner.client.put(hub.project_url(pid, "api/contents/notes.txt"), json=NOTE)
+        assert r.status_code == 201, r.text
+
+        async def writable(person, path):
+            """What the model says, and what the folder's entries say (a set)."""
+            r = await person.server_api(pid, "GET", f"api/contents/{path}")
+            assert r.status_code == 200, r.text
+            model = r.json()
+            entries = model["content"] if model["type"] == "directory" else []
+            return model["writable"], {entry["writable"] for entry in entries}
+
+        # as JupyterLab asks, with the browser's cookies: a file, then the folder
+        for person in (owner, collaborator, viewer):
+            assert (await person.open_project(pid, "lab")).status_code == 200
+        assert await writable(viewer, "notes.txt") == (False, set())
+        assert await writable(viewer, "") == (False, {False})
+        for person in (owner, collaborator):
+            assert await writable(person, "notes.txt") == (True, set())
+            assert await writable(person, "") == (True, {True})
+    finally:
+        await owner.stop_project(pid)

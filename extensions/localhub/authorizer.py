@@ -21,6 +21,10 @@ writes through the same routes: asking for a document's session (a PUT that only
 up the file's id) is reading, and a document's websocket, which a viewer may open to
 read, takes no changes from someone who may not write.
 
+A visitor who may not write gets the contents API's models with `writable: false` (the
+file's, and each entry's of a folder): JupyterLab then opens their files and notebooks
+read-only, with its read-only mark, rather than letting them edit and be refused at save.
+
 During a course's exam window, a student's project server is started with the window's
 restrictions (permissions.EXAM_ENV) and refuses every person, instructors and admins
 included, what they take away: terminals (their API and websockets, and localhub's
@@ -41,6 +45,7 @@ from urllib.parse import quote
 from jupyter_server.base.handlers import AuthenticatedFileHandler
 from jupyter_server.files.handlers import FilesHandler
 from jupyter_server.nbconvert.handlers import NbconvertFileHandler, NbconvertPostHandler
+from jupyter_server.services.contents.handlers import ContentsHandler
 from jupyter_server.view.handlers import ViewHandler
 from jupyterhub.singleuser.extension import JupyterHubAuthorizer
 from jupyterhub.utils import url_path_join
@@ -84,6 +89,24 @@ def read_only_message(message) -> bool:
     if message[0] == AWARENESS:
         return True
     return message[0] == SYNC and len(message) > 1 and message[1] == SYNC_STEP1
+
+
+def read_only_model(model: dict) -> dict:
+    """A contents model (and a folder's entries) as someone who may not write sees it."""
+    shown = dict(model, writable=False)
+    if model.get("type") == "directory" and isinstance(model.get("content"), list):
+        shown["content"] = [dict(entry, writable=False) for entry in model["content"]]
+    return shown
+
+
+def show_read_only(handler):
+    """Make a contents handler answer with read-only models (read_only_model)."""
+    finish_model = handler._finish_model
+
+    def finish_read_only(model, location=True):
+        return finish_model(read_only_model(model), location)
+
+    handler._finish_model = finish_read_only
 
 
 class ProjectAuthorizer(JupyterHubAuthorizer):
@@ -134,6 +157,9 @@ class ProjectAuthorizer(JupyterHubAuthorizer):
             return False
         if isinstance(handler, YDocWebSocketHandler):
             self._guard_document(handler, self.model_allows(user.hub_user, "write", shares))
+        elif isinstance(handler, ContentsHandler):
+            if not self.model_allows(user.hub_user, "write", shares):
+                show_read_only(handler)
         elif isinstance(handler, WebSocketHandler):
             self._websocket_actions.setdefault(handler, set()).add(action)
         return True

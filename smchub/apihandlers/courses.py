@@ -30,11 +30,13 @@ from ..coursework import (
     recent_jobs,
     start_action,
     start_due_notes,
+    start_peer_step,
     start_step,
     work_row,
 )
 from ..deadlines import sharing_the_date
 from ..names import new_project_id
+from ..peer_review import PEER_STEPS, PeerReviewRefused, check_peer_review, set_peer_review
 from ..projects import InvalidInput, check_title
 from ..scopes import ALL_COURSES_SCOPE, READ_ALL_COURSES_SCOPE
 from .base import SMCAPIHandler
@@ -152,7 +154,7 @@ class CourseAPIHandler(CourseAPIHandlerBase):
             self.invalid(e)
         course.title = title
         if settings is not None:
-            apply_settings(course, settings)
+            apply_settings(self.smchub, course, settings)
         self.db.commit()
         if settings is not None:
             self.log.info("%s set course %s's settings: %s", person.name, course.id,
@@ -242,11 +244,18 @@ class AssignmentAPIHandler(CourseAPIHandlerBase):
         person = self.current_caller()
         course = self.find_course(course_id, person)
         assignment = self.find_assignment(course, assignment_id)
-        model = self.json_object_body({"due"})
+        model = self.json_object_body({"due", "peer_review"})
         try:
             due = check_due(model.get("due"))
+            if "peer_review" in model:
+                peer_k = check_peer_review(assignment, model["peer_review"])
         except InvalidInput as e:
             self.invalid(e)
+        if "peer_review" in model:
+            try:
+                set_peer_review(self.db, assignment, peer_k)
+            except PeerReviewRefused as e:
+                raise web.HTTPError(409, str(e)) from None
         job = None
         if "due" in model and due != assignment.due:
             # students without an extension of their own get the new date in their
@@ -317,7 +326,8 @@ class ExtensionAPIHandler(CourseAPIHandlerBase):
 
 
 class StepAPIHandler(CourseAPIHandlerBase):
-    """Run assign, collect or return for some students or all; answers 202 with a job."""
+    """Run assign, collect or return for some students or all; answers 202 with a job.
+    The peer steps (peer_review.py) run for the reviewers among them."""
 
     async def post(self, course_id, assignment_id, step):
         person = self.current_caller()
@@ -327,7 +337,16 @@ class StepAPIHandler(CourseAPIHandlerBase):
             raise web.HTTPError(400, "Handouts are copied out, never collected or returned.")
         model = self.json_object_body({"students"})
         students = self.chosen_students(course, model.get("students"))
-        job = start_step(self.smchub, course, assignment, step, students, person.orm_user)
+        if step in PEER_STEPS:
+            try:
+                job = start_peer_step(self.smchub, course, assignment, step, students,
+                                      person.orm_user)  # fmt: skip
+            except InvalidInput as e:
+                self.invalid(e)
+            except PeerReviewRefused as e:
+                raise web.HTTPError(409, str(e)) from None
+        else:
+            job = start_step(self.smchub, course, assignment, step, students, person.orm_user)
         self.log.info("%s started %s of %s for %d students of course %s", person.name, step,
                       assignment.path, len(students), course.id)  # fmt: skip
         self.write_json(job_model(job), status=202)
@@ -431,7 +450,10 @@ default_handlers = [
     (r"/api/courses/([^/]+)/students/([0-9]+)/approve", StudentApprovalAPIHandler),
     (r"/api/courses/([^/]+)/assignments", AssignmentListAPIHandler),
     (r"/api/courses/([^/]+)/assignments/([0-9]+)", AssignmentAPIHandler),
-    (r"/api/courses/([^/]+)/assignments/([0-9]+)/(assign|collect|return)", StepAPIHandler),
+    (
+        r"/api/courses/([^/]+)/assignments/([0-9]+)/(assign|collect|return|peer|peer-collect)",
+        StepAPIHandler,
+    ),
     (r"/api/courses/([^/]+)/assignments/([0-9]+)/grades/([0-9]+)", GradeAPIHandler),
     (r"/api/courses/([^/]+)/assignments/([0-9]+)/extensions/([0-9]+)", ExtensionAPIHandler),
     (r"/api/courses/([^/]+)/actions/(start|stop|exec)", ActionAPIHandler),

@@ -258,11 +258,24 @@
 
   function build() {
     document.getElementById("course-title").textContent = course.title;
+    syncSettings();
     buildGrid();
     const list = document.getElementById("assignments");
     list.replaceChildren(...course.assignments.map((a) => {
       const steps = a.kind === "handout" ? [["assign", "Copy out"]] :
-        [["assign", "Assign"], ["collect", "Collect"], ["return", "Return"]];
+        [["assign", "Assign"], ["collect", "Collect"], ["return", "Return"],
+          // peer feedback: collected work out to k reviewers each, their feedback back
+          ...(a.peer_review ? [["peer", "Send for peer review"], ["peer-collect", "Collect peer feedback"]] : [])];
+      const peers = el("input", { type: "number", min: "1", step: "1", class: "form-control form-control-sm",
+        style: "width: 5em", "aria-label": `Peer reviewers per work of ${a.path}`,
+        value: a.peer_review ? String(a.peer_review.k) : "" });
+      const setPeers = a.kind === "assignment" ? el("span", { class: "d-flex gap-1 peer-editor" }, peers,
+        el("button", { class: "btn btn-sm btn-outline-secondary set-peers", onclick: (event) =>
+          guard(errorBox, async () => {
+            course = await api("PATCH", `courses/${courseId}/assignments/${a.id}`,
+              { peer_review: peers.value === "" ? null : { k: Number(peers.value) } });
+            render();
+          }, event.target), title: "Reviewers per work; empty: no peer feedback" }, "Set peers")) : null;
       const due = el("input", { type: "datetime-local", class: "form-control form-control-sm",
         "aria-label": `Due date of ${a.path}` });
       // a new due date: students without an extension get it in DUE_DATE.txt, and the
@@ -278,7 +291,7 @@
           }, event.target), title: "Empty: no due date" }, "Set due date")) : null;
       return el("li", { class: "list-group-item d-flex justify-content-between", "data-assignment": a.path },
         el("span", {}, `${a.path} (${a.kind})`, a.due ? ` — due ${when(a.due)}` : ""),
-        el("span", { class: "d-flex gap-1" }, setDue, ...steps.map(([step, label]) =>
+        el("span", { class: "d-flex gap-1" }, setDue, setPeers, ...steps.map(([step, label]) =>
           el("button", { class: `btn btn-sm btn-primary step-${step}`, onclick: (event) =>
             guard(errorBox, () => runStep(a, step), event.target) }, label))));
     }));
@@ -488,6 +501,55 @@
       command: document.getElementById("run-command").value,
       ...(timeout ? { timeout: Number(timeout) } : {}),
     }), event.submitter);
+  });
+
+  // the course's settings: students' sharing, assistants as viewers, the exam window
+  const FLAGS = { students_can_share: "setting-students-can-share",
+    assistants_view_only: "setting-assistants-view-only", no_terminals: "setting-no-terminals",
+    no_downloads: "setting-no-downloads", no_network: "setting-no-network" };
+  const settingsForm = document.getElementById("settings-form");
+  // the settings the form last showed; once the person changes the form, a reload of the
+  // course (jobs moving on reload it) leaves what they chose until they save
+  let settingsShown = null;
+  let settingsEdited = false;
+
+  // an API time (UTC) as a datetime-local input's value (the browser's local time)
+  function localInput(iso) {
+    if (!iso) return "";
+    const date = new Date(iso);
+    return new Date(date.getTime() - date.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+  }
+
+  function syncSettings() {
+    const settings = course.settings;
+    document.getElementById("exam-open").hidden = !settings.exam_open;
+    const shown = JSON.stringify(settings);
+    if (settingsEdited || shown === settingsShown) return;
+    settingsShown = shown;
+    for (const [name, id] of Object.entries(FLAGS)) document.getElementById(id).checked = settings[name];
+    document.getElementById("setting-exam-start").value = localInput(settings.exam_start);
+    document.getElementById("setting-exam-end").value = localInput(settings.exam_end);
+  }
+
+  for (const type of ["input", "change"]) {
+    settingsForm.addEventListener(type, () => {
+      settingsEdited = true;
+      document.getElementById("settings-saved").hidden = true;
+    });
+  }
+  settingsForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const settings = {
+      exam_start: isoOrNull(document.getElementById("setting-exam-start").value),
+      exam_end: isoOrNull(document.getElementById("setting-exam-end").value),
+    };
+    for (const [name, id] of Object.entries(FLAGS)) settings[name] = document.getElementById(id).checked;
+    guard(document.getElementById("settings-error"), async () => {
+      course = await api("PATCH", `courses/${courseId}`, { settings });
+      settingsEdited = false;
+      render();
+      document.getElementById("settings-saved").hidden = false;
+    }, event.submitter);
   });
   guard(errorBox, refresh);
 })();
