@@ -40,6 +40,7 @@ def account_model(account, locked_until=None):
     return {
         "username": account.username,
         "email": account.email,
+        "email_verified": bool(account.email_verified),
         "state": account.state,
         "created": isoformat(account.created),
         "signup_token": {"id": token.id, "note": token.note} if token else None,

@@ -4,7 +4,8 @@ import secrets
 from datetime import datetime, timedelta
 
 from jupyterhub import orm as hub_orm
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Unicode
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Unicode
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..orm import USERS_ID, Base, LimitedUseToken, hash_token, now
@@ -56,6 +57,10 @@ class Account(Base):
         ForeignKey("smc_signup_tokens.id", ondelete="SET NULL"), nullable=True
     )
 
+    # whether its person opened the link sent to `email` (verification.py); an address
+    # nobody confirmed claims nothing, such as a course place reserved for it
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+
     signup_token: Mapped[SignupToken | None] = relationship(SignupToken, lazy="selectin")
 
     @classmethod
@@ -65,6 +70,12 @@ class Account(Base):
             return None  # no name holds one, and PostgreSQL refuses it in a query
         column = cls.email if "@" in login else cls.username
         return db.query(cls).filter(column == login).one_or_none()
+
+    def user_info(self):
+        """What the hub knows of this account's person, as JupyterHub's user_info: the
+        hub reads the email there, and whether its person confirmed it (course places
+        reserved for an address go only to a confirmed one)."""
+        return {"email": self.email, "email_verified": bool(self.email_verified)}
 
     def __repr__(self):
         return f"<Account {self.username} {self.state}>"
@@ -112,9 +123,57 @@ class PasswordReset(Base):
         return row
 
     @classmethod
+    def made_since(cls, db, username, seconds):
+        """Whether a link for `username` was made in the last `seconds`."""
+        since = now() - timedelta(seconds=seconds)
+        return db.query(cls).filter(cls.username == username, cls.created > since).count() > 0
+
+    @classmethod
     def forget(cls, db, username):
         """Make every link for `username` stop working (the caller commits)."""
         db.query(cls).filter_by(username=username).delete()
+
+
+class EmailVerification(Base):
+    """A one-time link, sent to an account's email, that confirms the address is theirs.
+
+    It names the address it was sent to: a link for an address the account no longer
+    has confirms nothing.
+    """
+
+    __tablename__ = "smc_email_verifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hashed: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("smc_accounts.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(Unicode(255))
+    created: Mapped[datetime] = mapped_column(DateTime, default=now)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+    account: Mapped[Account] = relationship(Account)
+
+    @classmethod
+    def new(cls, account, expires_in):
+        token = secrets.token_urlsafe(32)
+        row = cls(
+            hashed=hash_token(token),
+            account=account,
+            email=account.email,
+            expires_at=now() + timedelta(seconds=expires_in),
+        )
+        return row, token
+
+    @classmethod
+    def find_usable(cls, db, token):
+        """The unexpired link for `token` whose address is still its account's, or None."""
+        if not token or len(token) > 200:
+            return None
+        row = db.query(cls).filter_by(hashed=hash_token(token)).one_or_none()
+        if row is None or row.expires_at <= now() or row.account.email != row.email:
+            return None
+        return row
 
 
 class LoginFailures(Base):

@@ -9,7 +9,8 @@ from tornado.httputil import url_concat
 
 from ..scopes import ACCOUNTS_ADMIN_SCOPE
 from .errors import SignupError
-from .orm import Account, PasswordReset
+from .lockout import wait_in_words
+from .orm import Account, EmailVerification, PasswordReset
 from .passwords import password_problem
 
 
@@ -22,6 +23,28 @@ class AccountPageHandler(BaseHandler):
             template, min_password_length=self.authenticator.min_password_length, **ns
         )
         self.finish(html)
+
+    @property
+    def mailer(self):
+        """The hub's email (smchub.mail.Mailer); its `enabled` says whether it sends any."""
+        return self.settings["smchub"].mailer
+
+    def send_verification(self, account):
+        """Email `account` a link that confirms its address, if the hub sends email."""
+        if not (self.mailer.enabled and account.email):
+            return
+        path = self.authenticator.new_verification_link(self.db, account)
+        expires = wait_in_words(self.authenticator.email_verification_expires_in)
+        self.mailer.send_soon(
+            account.email,
+            "Confirm your email address",
+            f"Hello {account.username},\n\n"
+            "Open this link to confirm that this address is yours:\n\n"
+            f"{self.mailer.link(path)}\n\n"
+            f"It works once, for {expires}. Until you open it, this address claims nothing "
+            "on the hub, such as a place an instructor reserved for it in a course.\n\n"
+            "If you did not sign up, ignore this message.\n",
+        )
 
     def new_password_problem(self, username, password, confirm):
         if password != confirm:
@@ -84,12 +107,11 @@ class SignUpHandler(AccountPageHandler):
         except SignupError as e:
             await self._render(e.status, error=str(e), username=username, email=email, token=token)
             return
+        self.send_verification(account)
         if account.state == "pending":
             await self._render(pending=True, username=account.username)
             return
-        user = await self.auth_to_user(
-            {"name": account.username, "user_info": {"email": account.email}}
-        )
+        user = await self.auth_to_user({"name": account.username, "user_info": account.user_info()})
         account.user_id = user.id
         self.db.commit()
         self.set_login_cookie(user)
@@ -102,7 +124,10 @@ class ChangePasswordHandler(AccountPageHandler):
     async def _render(self, status=200, **ns):
         user = self.current_user
         account = Account.find(self.db, user.name)
-        await self.render_page("account.html", status, user=user, account=account, **ns)
+        await self.render_page(
+            "account.html", status, user=user, account=account,
+            mail_enabled=self.mailer.enabled, sent=bool(self.get_argument("sent", "")), **ns,
+        )  # fmt: skip
 
     @web.authenticated
     async def get(self):
@@ -191,6 +216,88 @@ class ResetPasswordHandler(AccountPageHandler):
         await self._render(usable=False, done=True, username=username, login_url=login_url)
 
 
+class VerifyEmailHandler(AccountPageHandler):
+    """/hub/verify-email/<token>: the link sent to a new account's address confirms it.
+
+    Opening it shows a button; only the POST confirms, so a mail scanner that fetches
+    every link in a message confirms nothing.
+    """
+
+    async def _render(self, status=200, **ns):
+        await self.render_page("verify.html", status, **ns)
+
+    async def get(self, token):
+        row = EmailVerification.find_usable(self.db, token)
+        if row is None:
+            await self._render(404, usable=False)
+            return
+        await self._render(usable=True, email=row.email, token=token)
+
+    async def post(self, token):
+        account = self.authenticator.verify_email(self.db, token)
+        if account is None:
+            await self._render(404, usable=False)
+            return
+        self.log.info("%s confirmed their email address", account.username)
+        await self._render(done=True, email=account.email, username=account.username)
+
+
+class ResendVerificationHandler(AccountPageHandler):
+    """POST /hub/account/verify-email: a new confirmation link for the signed-in person."""
+
+    @web.authenticated
+    async def post(self):
+        account = Account.find(self.db, self.current_user.name)
+        if account is None or not account.email or account.email_verified:
+            raise web.HTTPError(400, "There is no address to confirm on your account.")
+        if not self.mailer.enabled:
+            raise web.HTTPError(400, "This hub sends no email; ask an admin.")
+        self.send_verification(account)
+        self.redirect(url_path_join(self.hub.base_url, "account") + "?sent=1")
+
+
+class ForgotPasswordHandler(AccountPageHandler):
+    """/hub/forgot: a person who forgot their password gets a reset link by email.
+
+    The page says the same whether or not an account has that name or address, so it
+    tells no one who has an account; at most one link goes out per account per minute.
+    """
+
+    resend_after = 60
+
+    async def _render(self, status=200, **ns):
+        await self.render_page("forgot.html", status, mail_enabled=self.mailer.enabled, **ns)
+
+    async def get(self):
+        await self._render(404 if not self.mailer.enabled else 200)
+
+    async def post(self):
+        if not self.mailer.enabled:
+            await self._render(404)
+            return
+        login = self.get_body_argument("login", "").strip().lower()[:255]
+        if not login:
+            await self._render(400, error="Give your username or your email address.")
+            return
+        account = Account.find(self.db, login)
+        if account is not None and account.email and account.state == "active":
+            if not PasswordReset.made_since(self.db, account.username, self.resend_after):
+                _, path = self.authenticator.new_reset_link(self.db, account.username, None)
+                expires = wait_in_words(self.authenticator.reset_link_expires_in)
+                self.mailer.send_soon(
+                    account.email,
+                    "Set a new password",
+                    f"Hello {account.username},\n\n"
+                    "Someone (we hope you) asked to set a new password for your account. "
+                    f"Open this link to choose one:\n\n{self.mailer.link(path)}\n\n"
+                    f"It works once, for {expires}. Setting a password signs you out "
+                    "everywhere else. If you did not ask, ignore this message: your "
+                    "password stays as it is.\n",
+                )
+                self.log.info("Sent a password reset link to %s's address", account.username)
+        await self._render(sent=True)
+
+
 class AccountsAdminHandler(AccountPageHandler):
     """/hub/accounts: admins approve sign-ups, make sign-up codes and reset links."""
 
@@ -209,5 +316,8 @@ default_handlers = [
     (r"/signup", SignUpHandler),
     (r"/account", ChangePasswordHandler),
     (r"/reset/([^/]+)", ResetPasswordHandler),
+    (r"/verify-email/([^/]+)", VerifyEmailHandler),
+    (r"/account/verify-email", ResendVerificationHandler),
+    (r"/forgot", ForgotPasswordHandler),
     (r"/accounts", AccountsAdminHandler),
 ]

@@ -15,7 +15,7 @@ from traitlets import Bool, CaselessStrEnum, Integer, default, observe
 from ..names import is_project_name
 from . import api, lockout, pages, peers
 from .errors import SignupError
-from .orm import Account, PasswordReset, SignupToken
+from .orm import Account, EmailVerification, PasswordReset, SignupToken
 from .passwords import hash_password, needs_rehash, password_problem, verify_password
 from .project_names import ProjectNamesReserved
 
@@ -126,6 +126,14 @@ class SMCAuthenticator(ProjectNamesReserved, Authenticator):
         min=60,
         help="Seconds a password-reset link stays valid, unless the admin who makes it "
         "asks for another time.",
+    ).tag(config=True)
+
+    email_verification_expires_in = Integer(
+        3 * 24 * 3600,
+        min=60,
+        help="Seconds the link that confirms a new account's email stays valid (sent when "
+        "the hub sends email: c.SMCHub.smtp_host). A new one can be asked for from the "
+        "account page.",
     ).tag(config=True)
 
     signup_token_expires_in = Integer(
@@ -353,9 +361,7 @@ class SMCAuthenticator(ProjectNamesReserved, Authenticator):
             if user is not None:
                 account.user_id = user.id
                 db.commit()
-        # user_info is JupyterHub's own place for what an authenticator knows of a
-        # person; the hub reads the email there (e.g. to enrol them in courses)
-        return {"name": account.username, "user_info": {"email": account.email}}
+        return {"name": account.username, "user_info": account.user_info()}
 
     # --- passwords --------------------------------------------------------------------
 
@@ -389,6 +395,34 @@ class SMCAuthenticator(ProjectNamesReserved, Authenticator):
         db.add(reset)
         db.commit()
         return reset, url_path_join(self._hub_prefix(), "reset", token)
+
+    # --- email verification -----------------------------------------------------------
+
+    def new_verification_link(self, db, account):
+        """A one-time link that confirms `account`'s email; earlier ones stop working.
+
+        Returns the path of the link (under the hub's prefix)."""
+        db.query(EmailVerification).filter_by(account_id=account.id).delete()
+        row, token = EmailVerification.new(account, self.email_verification_expires_in)
+        db.add(row)
+        db.commit()
+        return url_path_join(self._hub_prefix(), "verify-email", token)
+
+    def verify_email(self, db, token):
+        """Confirm the address a link was sent to; its account, or None if the link is
+        unknown, used, expired or for an address the account no longer has. The
+        account's JupyterHub user (if it signed in before) learns it at once."""
+        row = EmailVerification.find_usable(db, token)
+        if row is None:
+            return None
+        account = row.account
+        account.email_verified = True
+        db.query(EmailVerification).filter_by(account_id=account.id).delete()
+        user = hub_orm.User.find(db, account.username)
+        if user is not None:
+            user.user_info = account.user_info()
+        db.commit()
+        return account
 
     def _hub_prefix(self):
         return url_path_join(getattr(self.parent, "base_url", "/"), "hub/")

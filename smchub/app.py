@@ -6,6 +6,7 @@ import shutil
 import stat
 import sys
 from dataclasses import asdict
+from urllib.parse import urlsplit
 
 from jupyterhub import orm as hub_orm
 from jupyterhub.apihandlers.base import API404 as JupyterHubAPI404
@@ -13,7 +14,7 @@ from jupyterhub.app import JupyterHub
 from jupyterhub.utils import url_path_join
 from tornado.ioloop import PeriodicCallback
 from tornado.web import StaticFileHandler
-from traitlets import Bool, Dict, Float, Integer, List, Unicode, default, validate
+from traitlets import Bool, CaselessStrEnum, Dict, Float, Integer, List, Unicode, default, validate
 from traitlets.utils.importstring import import_item
 
 from . import (
@@ -40,6 +41,7 @@ from .deadlines import Deadlines
 from .handlers import origins as origins_handlers
 from .health import check_nodes
 from .loopwatch import LoopWatch
+from .mail import Mailer
 from .placement import Overcommit, PlacementRefused, Request, place_project
 from .projects import PROJECT_SERVER_SCOPES, QUOTA_KEYS, InvalidInput, check_quotas
 from .scopes import ADMIN_SCOPE, CUSTOM_SCOPES, PROJECTS_SCOPE
@@ -308,6 +310,29 @@ class SMCHub(JupyterHub):
         """,
     ).tag(config=True)
 
+    smtp_host = Unicode(
+        "",
+        help="""The SMTP server the hub sends email through (address confirmation at
+        sign-up, password resets, invitations to a project, notes to students added to
+        a course). Empty (the default): the hub sends no email, and pages hide what
+        needs it.""",
+    ).tag(config=True)
+    smtp_port = Integer(587, help="The SMTP server's port.").tag(config=True)
+    smtp_security = CaselessStrEnum(
+        ["starttls", "ssl", "none"],
+        "starttls",
+        help="""How the connection to the SMTP server is protected: "starttls" (port 587),
+        "ssl" (TLS from the start, port 465), or "none" (only for a server on this machine
+        or a network you trust).""",
+    ).tag(config=True)
+    smtp_username = Unicode("", help="The SMTP login, if the server asks for one.").tag(config=True)
+    smtp_password = Unicode("", help="The SMTP password.").tag(config=True)
+    smtp_from = Unicode(
+        "",
+        help="""The From of the hub's messages, e.g. "Our hub <hub@example.org>"
+        (default: smchub@<smtp_host>).""",
+    ).tag(config=True)
+
     exam_check_interval = Float(
         10,
         help="""Seconds between checks that every running student project has the
@@ -337,6 +362,7 @@ class SMCHub(JupyterHub):
 
     # times the event loop from a thread once the hub runs (loopwatch.py)
     loop_watch = None
+    mailer = None
     # the project snapshots (snapshots.py), made by init_db
     snapshots = None
     # the course jobs (coursework.py), made by init_db
@@ -539,8 +565,21 @@ class SMCHub(JupyterHub):
             return None
         return isolation.refusal([*isolation.people_names(self.db), *known], newcomer)
 
+    def init_mailer(self):
+        # links in messages point at the hub's public URL: JupyterHub's public_url, or
+        # the hub's own host when projects have subdomains, or where it listens
+        parts = urlsplit(self.public_url or self.subdomain_host or self.bind_url)
+        hub_url = f"{parts.scheme}://{parts.netloc}"
+        self.mailer = Mailer(
+            parent=self, log=self.log, host=self.smtp_host, port=self.smtp_port,
+            username=self.smtp_username, password=self.smtp_password,
+            security=self.smtp_security, sender=self.smtp_from, hub_url=hub_url,
+        )  # fmt: skip
+        self.template_vars["mail_enabled"] = self.mailer.enabled
+
     def init_tornado_settings(self):
         self.init_data_dir()
+        self.init_mailer()
         self.tornado_settings["smchub"] = self
         # invite and reset links carry secrets in their paths: cut them from request logs
         log.scrub_request_logs(self.log)
@@ -740,6 +779,8 @@ class SMCHub(JupyterHub):
             backend.warm()
 
     async def cleanup(self):
+        if self.mailer is not None:
+            await self.mailer.close()
         if state_metrics.COLLECTOR.app is self:
             state_metrics.COLLECTOR.app = None
         if self.exam_windows is not None:

@@ -26,7 +26,7 @@ TOKENS = {name: secrets.token_hex(16) for name in ("roster", "monitor", "lms", "
 @pytest.fixture
 async def services_hub(hub_root):
     running = RunningHub(
-        os.path.join(hub_root, "hub"),
+        os.path.join(hub_root, "services-hub"),
         JupyterHub__services=[{"name": name, "api_token": token} for name, token in TOKENS.items()],
         JupyterHub__load_roles=[
             # JupyterHub's own admin role: every smchub scope comes with it

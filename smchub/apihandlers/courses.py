@@ -4,6 +4,7 @@ collaborators; admins may do everything)."""
 from tornado import web
 
 from .. import orm
+from ..course_mail import tell_added_students
 from ..course_policy import apply_settings, check_settings
 from ..courses import (
     KINDS,
@@ -185,6 +186,7 @@ class StudentListAPIHandler(CourseAPIHandlerBase):
             self.invalid(e)
         owner = self.projects_owner(course, person)
         results = add_students(self.smchub, course, entries, owner)
+        tell_added_students(self.smchub.mailer, course, results, self.hub.base_url)
         self.log.info("%s added %d students to course %s", person.name, len(entries), course.id)
         self.write_json({"results": results, "course": course_model(course)})
 

@@ -9,6 +9,7 @@ from tornado import web
 
 from .. import orm
 from ..course_policy import check_made_by_instructor, check_may_add_people
+from ..courses import is_email
 from ..projects import check_not_viewer, is_viewer
 from .base import SMCAPIHandler, service_errors
 
@@ -28,6 +29,20 @@ def invite_model(invite):
         "uses": invite.uses,
         "usable": invite.usable,
     }
+
+
+def send_invitation(mailer, email, inviter, project, path, invite):
+    """Email an invite link to `email`, in the background."""
+    expires = f" It works until {isoformat(invite.expires_at)}." if invite.expires_at else ""
+    mailer.send_soon(
+        email,
+        f"{inviter} invites you to the project {project.title!r}",
+        f"Hello,\n\n{inviter} invites you to work with them in the project "
+        f"{project.title!r}. Open this link, and sign in (or sign up) to join:\n\n"
+        f"{mailer.link(path)}\n\n"
+        f"The link lets {'one person' if invite.max_uses == 1 else 'whoever opens it'} "
+        f"in.{expires} If you do not want to join, ignore this message.\n",
+    )
 
 
 def _positive_int(model, key, low, high):
@@ -56,25 +71,48 @@ class InviteListAPIHandler(SMCAPIHandler):
             with service_errors():
                 check_not_viewer(project, person.id, "make invite links")
                 check_may_add_people(self.db, project, person.id)
-        model = self.json_object_body({"expires_in", "max_uses"})
+        model = self.json_object_body({"expires_in", "max_uses", "email"})
         expires_in = _positive_int(model, "expires_in", 60, MAX_EXPIRES_IN)
         if "expires_in" not in model:
             expires_in = DEFAULT_EXPIRES_IN
         max_uses = _positive_int(model, "max_uses", 1, MAX_USES_LIMIT)
+        email = self._recipient(model)
+        if email is not None and "max_uses" not in model:
+            # a link sent to one person lets one person in
+            max_uses = 1
         invite, token = orm.Invite.new(project, person.orm_user, expires_in, max_uses)
         self.db.add(invite)
         self.db.commit()
         self.log.info("%s made invite %s… for project %s", person.name, invite.prefix, project.id)
+        path = url_path_join(self.hub.base_url, "projects/invite", token)
+        if email is not None:
+            send_invitation(self.smchub.mailer, email, person.name, project, path, invite)
         self.write_json(
             {
                 "id": invite.id,
                 "token": token,
-                "url": url_path_join(self.hub.base_url, "projects/invite", token),
+                "url": path,
                 "expires_at": isoformat(invite.expires_at) if invite.expires_at else None,
                 "max_uses": invite.max_uses,
+                "emailed_to": email,
             },
             status=201,
         )
+
+    def _recipient(self, model):
+        """The address to email the link to ({"email"}), checked; None for none."""
+        email = model.get("email")
+        if email is None:
+            return None
+        if not isinstance(email, str) or not is_email(email.strip()):
+            raise web.HTTPError(400, "email must be an email address, like ada@example.org")
+        if not self.smchub.mailer.enabled:
+            raise web.HTTPError(
+                400,
+                "This hub sends no email (an admin sets c.SMCHub.smtp_host); send the "
+                "invite link yourself.",
+            )
+        return email.strip()
 
 
 class InviteAPIHandler(SMCAPIHandler):
