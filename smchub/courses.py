@@ -13,13 +13,14 @@ import re
 
 from jupyterhub import orm as hub_orm
 from jupyterhub.utils import isoformat
+from sqlalchemy import func
 from sqlalchemy.orm import object_session, selectinload
 
 from . import orm
 from .course_policy import naive_utc, set_teacher_roles, settings_model
 from .names import is_project_name
 from .peer_review import peer_model
-from .projects import InvalidInput, add_collaborator, check_title, new_project
+from .projects import InvalidInput, add_collaborator, check_title, collaborator_lists, new_project
 
 EMAIL_RE = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
 MAX_STUDENTS_AT_ONCE = 1000
@@ -352,6 +353,75 @@ def every_course(db):
         .order_by(orm.Course.created.desc())
         .all()
     )
+
+
+def course_overviews(db, since):
+    """Every course (as every_course) with its size and how its jobs started since
+    `since` failed, for admins: a few queries for the whole list, none per course.
+
+    `failures` counts the students a step failed for; `last_failure` is the newest of
+    them, with its reason (or None).
+    """
+    courses = every_course(db)
+    instructors_of = collaborator_lists(db, [c.project_id for c in courses])
+    students = dict(
+        db.query(orm.CourseStudent.course_id, func.count())
+        .filter(orm.CourseStudent.removed.isnot(True))
+        .group_by(orm.CourseStudent.course_id)
+    )
+    sizes = {}
+    for course_id, kind, count in db.query(
+        orm.Assignment.course_id, orm.Assignment.kind, func.count()
+    ).group_by(orm.Assignment.course_id, orm.Assignment.kind):
+        sizes[course_id, kind] = count
+    # each course's failed students, newest first, numbered: the first holds the count
+    # of them all, so one query answers both for every course
+    when = func.coalesce(orm.CourseJobStudent.finished, orm.CourseJob.created)
+    by_course = {"partition_by": orm.CourseJob.course_id}
+    failed = (
+        db.query(
+            orm.CourseJob.course_id.label("course_id"),
+            orm.CourseJob.step.label("step"),
+            orm.CourseJob.assignment_path.label("path"),
+            orm.CourseJobStudent.name.label("student"),
+            orm.CourseJobStudent.error.label("error"),
+            when.label("at"),
+            func.count().over(**by_course).label("failures"),
+            func.row_number()
+            .over(**by_course, order_by=(when.desc(), orm.CourseJob.id.desc()))
+            .label("newest"),
+        )
+        .join(orm.CourseJobStudent, orm.CourseJobStudent.job_id == orm.CourseJob.id)
+        .filter(orm.CourseJob.created >= since, orm.CourseJobStudent.state == "failed")
+        .subquery()
+    )
+    failures = {row.course_id: row for row in db.query(failed).filter(failed.c.newest == 1)}
+    overviews = []
+    for course in courses:
+        last = failures.get(course.id)
+        overviews.append(
+            {
+                "id": course.id,
+                "title": course.title,
+                "project": course.project_id,
+                "instructors": [name for name, _ in instructors_of[course.project_id]],
+                "created": _time(course.created),
+                "students": students.get(course.id, 0),
+                "assignments": sizes.get((course.id, "assignment"), 0),
+                "handouts": sizes.get((course.id, "handout"), 0),
+                "failures": last.failures if last else 0,
+                "last_failure": {
+                    "step": last.step,
+                    "path": last.path or None,
+                    "student": last.student,
+                    "error": last.error,
+                    "at": _time(last.at),
+                }
+                if last
+                else None,
+            }
+        )
+    return overviews
 
 
 def pending_enrolments(db, person):

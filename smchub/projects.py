@@ -5,8 +5,11 @@ granted with JupyterHub's own sharing (orm.Share on the project's server), so th
 plain HTTP and websockets all refuse anyone who is not a collaborator.
 """
 
+from datetime import timedelta
+
 from jupyterhub import orm as hub_orm
 from jupyterhub.utils import isoformat
+from sqlalchemy import or_
 from sqlalchemy.orm import lazyload, selectinload
 
 from . import orm
@@ -423,6 +426,13 @@ def collaborator_lists(db, project_ids):
 # the states a project's server can be in (server_state), by which lists filter
 SERVER_STATES = ("running", "starting", "stopping", "stopped")
 
+# how a list of projects is ordered: newest first, or most recently used first (the
+# never used last); the longest text a list is searched for; and the most days a list
+# is filtered by activity over
+PROJECT_ORDERS = ("created", "last_active")
+SEARCH_MAX = 200
+ACTIVITY_DAYS_MAX = 36_500
+
 
 def busy_projects(users):
     """{project id: state} of the projects in `users` (JupyterHub's user cache) whose
@@ -438,10 +448,14 @@ def busy_projects(users):
 
 
 def projects_for(db, person, offset=0, limit=None, owner=None, node=None, state=None,
-                 busy=None):  # fmt: skip
-    """Projects `person` collaborates on (every project when `person` is None), newest
-    first, and how many there are in all; `owner` (a name), `node` and `state` (one of
-    SERVER_STATES, judged from `busy`, the busy_projects() of the hub) narrow them."""
+                 busy=None, q=None, sort="created", active_days=None,
+                 idle_days=None):  # fmt: skip
+    """Projects `person` collaborates on (every project when `person` is None), in
+    `sort` order (PROJECT_ORDERS), and how many there are in all; `owner` (a name),
+    `node`, `state` (one of SERVER_STATES, judged from `busy`, the busy_projects() of
+    the hub), `q` (text in the title or the owner's name, in any case, or the
+    project's id), `active_days` (used in the last that many days) and `idle_days`
+    (not used in the last that many days, or never) narrow them."""
     query = (
         db.query(orm.Project)
         # the page's collaborators are read with collaborator_lists()
@@ -449,7 +463,6 @@ def projects_for(db, person, offset=0, limit=None, owner=None, node=None, state=
         # "IS NOT true" rather than "IS false" (the same, deleted is never NULL): SQLite
         # would otherwise walk the deleted index, every project, to count one person's
         .filter(orm.Project.deleted.isnot(True))
-        .order_by(orm.Project.created.desc(), orm.Project.id)
     )
     if person is not None:
         query = query.join(orm.Collaborator).filter(orm.Collaborator.user_id == person.id)
@@ -468,7 +481,36 @@ def projects_for(db, person, offset=0, limit=None, owner=None, node=None, state=
             query = query.filter(orm.Project.id.notin_(list(busy or {})))
         else:
             query = query.filter(orm.Project.id.in_(ids))
+    if q is not None:
+        # autoescape: a % or _ typed in the search box is a character, not a wildcard
+        owned_by = (
+            db.query(orm.Collaborator.project_id)
+            .join(hub_orm.User, hub_orm.User.id == orm.Collaborator.user_id)
+            .filter(orm.Collaborator.role == OWNER, hub_orm.User.name.icontains(q, autoescape=True))
+        )
+        query = query.filter(
+            or_(
+                orm.Project.title.icontains(q, autoescape=True),
+                orm.Project.id == q,
+                orm.Project.id.in_(owned_by),
+            )
+        )
+    # a project's activity is its serving user's (JupyterHub records it)
+    activity = hub_orm.User.last_activity
+    if sort == "last_active" or active_days is not None or idle_days is not None:
+        query = query.outerjoin(hub_orm.User, hub_orm.User.name == orm.Project.id)
+    if active_days is not None:
+        query = query.filter(activity >= orm.now() - timedelta(days=active_days))
+    if idle_days is not None:
+        since = orm.now() - timedelta(days=idle_days)
+        query = query.filter(or_(activity.is_(None), activity < since))
     total = query.count()
+    if sort == "last_active":
+        query = query.order_by(
+            activity.is_(None), activity.desc(), orm.Project.created.desc(), orm.Project.id
+        )
+    else:
+        query = query.order_by(orm.Project.created.desc(), orm.Project.id)
     query = query.offset(offset)
     if limit is not None:
         query = query.limit(limit)

@@ -221,6 +221,10 @@ async def test_a_group_role_lets_assistants_read_every_project(services_hub):
     assert ids(ok(await tina.api("GET", "projects"))) == {own}
     refused(await tina.api("PATCH", f"projects/{theirs}", {"title": "Hers"}), 403, "projects:all")
     ok(await tina.api("PATCH", f"projects/{own}", {"title": "Still hers"}))
+    # the project's page opens to her as the API does
+    page = await (await tina.browser()).get(f"/hub/projects/{theirs}")
+    assert page.status_code == 200 and "Someone else&#39;s" in page.text
     # a person without the role sees neither the project nor the list
     refused(await stranger.api("GET", f"projects/{own}"), 404)
+    assert (await (await stranger.browser()).get(f"/hub/projects/{own}")).status_code == 404
     refused(await stranger.api("GET", "projects?all=1"), 403, READ_ALL_PROJECTS_SCOPE)

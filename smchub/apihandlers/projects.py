@@ -6,6 +6,9 @@ from ..course_policy import check_may_add_people, sharing_refusal
 from ..moving import move_project
 from ..person_limits import LimitReached
 from ..projects import (
+    ACTIVITY_DAYS_MAX,
+    PROJECT_ORDERS,
+    SEARCH_MAX,
     SERVER_STATES,
     InvalidInput,
     busy_projects,
@@ -28,9 +31,32 @@ from .base import SMCAPIHandler, service_errors
 class ProjectListAPIHandler(SMCAPIHandler):
     """List projects (the caller's, or with ?all=1 every one), or create one."""
 
+    def _days(self, name):
+        """?<name>=<whole days>, checked; None if not given."""
+        value = self.get_argument(name, "")
+        if not value:
+            return None
+        whole = value.isascii() and value.isdigit() and len(value) <= 6
+        if not (whole and 1 <= int(value) <= ACTIVITY_DAYS_MAX):
+            raise web.HTTPError(
+                400, f"{name} must be a whole number of days from 1 to {ACTIVITY_DAYS_MAX}"
+            )
+        return int(value)
+
     def _filters(self):
-        """?owner=&node=&state=, checked."""
+        """?owner=&node=&state=&q=&sort=&active_days=&idle_days=, checked."""
         filters = {key: self.get_argument(key, None) or None for key in ("owner", "node", "state")}
+        filters["q"] = self.get_argument("q", "").strip() or None
+        if filters["q"] is not None and len(filters["q"]) > SEARCH_MAX:
+            raise web.HTTPError(400, f"q is longer than {SEARCH_MAX} characters; search for less")
+        filters["active_days"] = self._days("active_days")
+        filters["idle_days"] = self._days("idle_days")
+        filters["sort"] = self.get_argument("sort", "") or "created"
+        if filters["sort"] not in PROJECT_ORDERS:
+            raise web.HTTPError(
+                400,
+                f"sort must be one of {', '.join(PROJECT_ORDERS)}, not {filters['sort']!r}",
+            )
         if filters["owner"] is not None:
             filters["owner"] = self.authenticator.normalize_username(filters["owner"])
         if filters["state"] is not None:

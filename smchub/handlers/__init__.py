@@ -1,3 +1,3 @@
-from . import pages
+from . import admin, pages
 
-default_handlers = list(pages.default_handlers)
+default_handlers = [*pages.default_handlers, *admin.default_handlers]

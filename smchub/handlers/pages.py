@@ -1,12 +1,14 @@
-"""Pages a person uses: the projects list, a project, and invite links."""
+"""Pages a person uses: the projects list, a project, invite links, courses."""
 
 from jupyterhub.handlers import BaseHandler
+from jupyterhub.scopes import has_scope
 from jupyterhub.utils import url_path_join
 from tornado import web
 
 from .. import orm
 from ..names import is_project_name
 from ..projects import projects_for
+from ..scopes import ADMIN_SCOPE, READ_ALL_COURSES_SCOPE, READ_ALL_PROJECTS_SCOPE
 
 
 class SMCPageHandler(BaseHandler):
@@ -33,7 +35,10 @@ class ProjectPageHandler(SMCPageHandler):
         visible = (
             project is not None
             and not project.deleted
-            and (user.admin or project.collaborator(user.id) is not None)
+            and (
+                project.collaborator(user.id) is not None
+                or has_scope(READ_ALL_PROJECTS_SCOPE, self.parsed_scopes)
+            )
         )
         if not visible:
             raise web.HTTPError(404, f"No such project: {project_id}")
@@ -42,7 +47,8 @@ class ProjectPageHandler(SMCPageHandler):
             user=user,
             project=project,
             project_url=self.settings["smchub"].project_url(project.id),
-            is_admin=bool(user.admin),
+            # the page offers admins' settings (quotas, nodes) by the same scope as the API
+            is_admin=has_scope(ADMIN_SCOPE, self.parsed_scopes),
         )
         self.finish(html)
 
@@ -63,21 +69,6 @@ class InvitePageHandler(SMCPageHandler):
             usable=usable,
             project=invite.project if usable else None,
             already=usable and invite.project.collaborator(self.current_user.id) is not None,
-        )
-        self.finish(html)
-
-
-class NodesPageHandler(SMCPageHandler):
-    """Admins: the compute nodes, their state and load."""
-
-    @web.authenticated
-    async def get(self):
-        user = self.current_user
-        if not user.admin:
-            raise web.HTTPError(403, "Only admins can see compute nodes.")
-        rows, loads = self.settings["smchub"].node_loads()
-        html = await self.render_template(
-            "nodes.html", user=user, nodes=[(n, loads[n.name]) for n in rows]
         )
         self.finish(html)
 
@@ -103,7 +94,10 @@ class CoursePageHandler(SMCPageHandler):
         visible = (
             course is not None
             and not course.deleted
-            and (user.admin or course.project.collaborator(user.id) is not None)
+            and (
+                course.project.collaborator(user.id) is not None
+                or has_scope(READ_ALL_COURSES_SCOPE, self.parsed_scopes)
+            )
         )
         if not visible:
             raise web.HTTPError(404, f"No such course: {course_id}")
@@ -123,7 +117,6 @@ default_handlers = [
     (r"/projects/?", ProjectsPageHandler),
     (r"/projects/invite/([^/]+)", InvitePageHandler),
     (r"/projects/([^/]+)", ProjectPageHandler),
-    (r"/nodes", NodesPageHandler),
     (r"/courses/?", CoursesPageHandler),
     (r"/courses/([^/]+)", CoursePageHandler),
     (r"/home", PeopleHomeHandler),
