@@ -114,6 +114,11 @@ class PeopleFinder:
         return hub_orm.User.find(self.db, entry.lower())
 
 
+# the folders smchub makes beside an assignment's (coursework.py, peer_review.py): an
+# assignment of that name would be overwritten by another's work
+WORK_FOLDER_SUFFIXES = ("-collect", "-collect-late", "-peer-review", "-peer-feedback")
+
+
 def check_assignment_path(value):
     """A folder of the course project, relative to its home."""
     if not isinstance(value, str) or not value.strip():
@@ -123,9 +128,10 @@ def check_assignment_path(value):
         raise InvalidInput("path must be a folder inside the course project, like hw1")
     if len(path) > 1024:
         raise InvalidInput("path is too long")
-    if path.endswith(("-collect", "-collect-late")) or path.startswith("graded-"):
+    if path.endswith(WORK_FOLDER_SUFFIXES) or path.startswith("graded-"):
         raise InvalidInput(
-            "folders named *-collect, *-collect-late and graded-* are where smchub puts work"
+            "folders named *-collect, *-collect-late, *-peer-review, *-peer-feedback and "
+            "graded-* are where smchub puts work"
         )
     return path
 

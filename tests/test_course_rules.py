@@ -135,7 +135,10 @@ def test_an_assignment_path_must_name_a_folder(value):
         check_assignment_path(value)
 
 
-@pytest.mark.parametrize("value", ["hw1-collect", "week1/hw1-collect", "graded-hw1"])
+@pytest.mark.parametrize(
+    "value",
+    ["hw1-collect", "week1/hw1-collect", "graded-hw1", "hw1-peer-review", "hw1-peer-feedback"],
+)
 def test_folders_smchub_writes_into_are_not_assignments(value):
     with pytest.raises(InvalidInput, match="where smchub puts work"):
         check_assignment_path(value)
