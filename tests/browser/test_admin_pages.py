@@ -214,3 +214,19 @@ async def test_people_without_the_scopes_are_refused_the_admin_pages(hub, people
         response = await page.goto(person.url(path))
         assert response.status == 403, path
         await expect(page.locator("body")).to_contain_text("Only admins can see")
+
+
+async def test_jupyterhubs_admin_page_names_projects(hub, people):
+    """JupyterHub's own admin page lists a project's server user by the project's id;
+    smchub puts the project's title beside it."""
+    owner = await hub.person("ola-" + secrets.token_hex(3))
+    title = "Kelp forest survey " + secrets.token_hex(3)
+    project = (await owner.create_project(title))["id"]
+    admin = await people("admin", account=True)
+    page = admin.page
+    await page.goto(admin.url(f"/hub/admin?name_filter={project}"))
+    row = page.get_by_test_id(f"user-row-{project}")
+    await expect(row.get_by_text(f"project: {title}")).to_be_visible(timeout=30_000)
+    # once: React's redraws do not add it again
+    await page.wait_for_timeout(500)
+    await expect(page.get_by_text(f"project: {title}")).to_have_count(1)
