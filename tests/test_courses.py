@@ -6,6 +6,7 @@ import csv
 import io
 import os
 import secrets
+from urllib.parse import unquote
 
 import pytest
 from jupyterhub import orm as hub_orm
@@ -347,6 +348,17 @@ async def add_students(instructor, course_id, students):
 def grades_rows(r):
     assert r.status_code == 200, r.text
     return list(csv.reader(io.StringIO(r.text)))
+
+
+async def test_grades_csv_of_a_course_titled_in_any_script(hub):
+    instructor = await hub.person()
+    _, course_id = await new_course(instructor, title="Математика 数学")
+    r = await instructor.api("GET", f"courses/{course_id}/grades.csv")
+    assert r.status_code == 200, r.text
+    disposition = r.headers["Content-Disposition"]
+    assert 'filename="' in disposition and disposition.isascii()
+    encoded = disposition.split("filename*=UTF-8''", 1)[1]
+    assert unquote(encoded) == "Математика-数学-grades.csv"
 
 
 async def test_grades_csv_cells_never_become_formulas(hub):

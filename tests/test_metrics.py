@@ -2,8 +2,25 @@
 read as Prometheus would after real starts, stops, snapshots and a failing class action."""
 
 import asyncio
+import os
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from .hubfixture import HubUnderTest, RunningHub, remove_project_accounts
+
+
+@pytest.fixture
+async def own_hub(hub_root):
+    """A hub of its own: the project counts below are the whole hub's."""
+    running = RunningHub(os.path.join(hub_root, "metrics-hub"))
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+        remove_project_accounts(running.project_ids())
+        HubUnderTest.clear_instance()
 
 
 async def scrape(person):
@@ -31,7 +48,8 @@ async def wait_for_job(person, course_id, job):
     return job
 
 
-async def test_metrics_follow_projects_nodes_snapshots_and_course_steps(hub):
+async def test_metrics_follow_projects_nodes_snapshots_and_course_steps(own_hub):
+    hub = own_hub
     admin = hub.admin
     before = await scrape(admin)
     # JupyterHub's own metrics are still there

@@ -1,6 +1,8 @@
 """REST API for courses: /hub/api/courses (instructors are the course project's
 collaborators; admins may do everything)."""
 
+from urllib.parse import quote
+
 from tornado import web
 
 from .. import orm
@@ -438,8 +440,15 @@ class GradesCSVHandler(CourseAPIHandlerBase):
         person = self.current_caller()
         course = self.find_course(course_id, person, write=False)
         self.set_header("Content-Type", "text/csv; charset=utf-8")
-        filename = "".join(c if c.isalnum() else "-" for c in course.title) or "course"
-        self.set_header("Content-Disposition", f'attachment; filename="{filename}-grades.csv"')
+        name = "".join(c if c.isalnum() else "-" for c in course.title) or "course"
+        # an ASCII name for old clients, and the course's own (RFC 6266's filename*) for
+        # the rest: a header holds no other characters (a title in Cyrillic was a 500)
+        ascii_name = "".join(c if c.isascii() else "-" for c in name)
+        self.set_header(
+            "Content-Disposition",
+            f'attachment; filename="{ascii_name}-grades.csv"; '
+            f"filename*=UTF-8''{quote(name + '-grades.csv')}",
+        )
         self.finish(grades_csv(course))
 
 

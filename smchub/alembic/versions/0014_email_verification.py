@@ -35,7 +35,7 @@ def upgrade():
             nullable=False,
         ),
         sa.Column("email", sa.Unicode(255), nullable=False),
-        sa.Column("created", sa.DateTime(), nullable=True),
+        sa.Column("created", sa.DateTime(), nullable=False),
         sa.Column("expires_at", sa.DateTime(), nullable=False),
         sa.UniqueConstraint("hashed", name="uq_smc_email_verifications_hashed"),
     )
