@@ -34,6 +34,13 @@ $(PY):
 
 $(VENV)/.installed: $(PY) setup.cfg setup.py pyproject.toml
 	$(PY) -m pip install -qq -e '.[test]'
+	# nbgrader's JupyterLab plugins for its formgrader and exchange, which smchub's course
+	# steps replace (its server side is off in ProjectSpawner.args); its cell toolbar for
+	# authoring stays
+	for verb in disable lock; do $(VENV)/bin/jupyter labextension $$verb --level=sys_prefix \
+	  @jupyter/nbgrader:formgrader @jupyter/nbgrader:assignment-list \
+	  @jupyter/nbgrader:course-list @jupyter/nbgrader:validate-assignment \
+	  @jupyter/nbgrader:menu >/dev/null 2>&1 || exit 1; done
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json

@@ -17,6 +17,8 @@ from sqlalchemy import func
 from sqlalchemy.orm import object_session, selectinload
 
 from . import orm
+from .autograde import scores_model as autograde_scores
+from .autograde import settings_model as autograde_settings
 from .course_policy import naive_utc, set_teacher_roles, settings_model
 from .names import is_project_name
 from .peer_review import peer_model
@@ -196,7 +198,7 @@ def work_model(work, assignment):
         return {"assigned": None, "collected": None, "graded": None, "returned": None,
                 "grade": None, "comments": "", "error": None, "due": _time(assignment.due),
                 "extension": None, "due_collected": None, "late_collected": None,
-                "late": False}  # fmt: skip
+                "late": False, "autograde": None}  # fmt: skip
     return {
         "assigned": _time(work.assigned),
         "collected": _time(work.collected),
@@ -210,6 +212,8 @@ def work_model(work, assignment):
         "due_collected": _time(work.due_collected),
         "late_collected": _time(work.late_collected),
         "late": work.late_collected is not None,
+        # the last autograding's total and per-cell scores (autograde.py); null if none
+        "autograde": autograde_scores(work),
     }
 
 
@@ -240,6 +244,8 @@ def assignment_model(assignment):
         "due": _time(assignment.due),
         # null when off; else k, the pairing and each student's reviews (peer_review.py)
         "peer_review": peer_model(object_session(assignment), assignment),
+        # the timeouts of grading an autograded assignment's notebooks, in seconds
+        "autograde": autograde_settings(assignment),
     }
 
 

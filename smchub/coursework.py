@@ -24,7 +24,7 @@ from urllib.parse import quote
 import httpx
 from jupyterhub.utils import isoformat
 
-from . import orm, peer_review
+from . import autograde, orm, peer_review
 from .courses import give_project, grade_markdown, own_due, work_for
 from .deadlines import DEADLINE, due_text, students_to_tell
 from .metrics import COURSE_STEP_FAILURES
@@ -34,7 +34,8 @@ from .servers import ServerError
 
 # the steps that copy between the course project and students' projects; the peer
 # steps send collected work to reviewers and bring their feedback back (peer_review.py)
-COPY_STEPS = ("assign", "collect", "return", *PEER_STEPS)
+# "autograde" grades collected nbgrader notebooks in each student's project (autograde.py)
+COPY_STEPS = ("assign", "collect", "return", "autograde", *PEER_STEPS)
 # "due" rewrites DUE_DATE.txt in students' projects after their due date changed
 STEPS = (*COPY_STEPS, "due")
 ACTIONS = ("start", "stop", "exec")
@@ -199,6 +200,9 @@ class CourseWork:
         self.servers = app.servers
         self.snapshots = app.snapshots
         self.parallelism = app.course_parallelism
+        # the graded cells of the job's autograded assignment, from its release in the
+        # course project at the job's start; [] for any other assignment
+        self.graded_cells = []
 
     async def _running(self, project_id, row, started_flag):
         """The project's JupyterHub user with its server up.
@@ -249,7 +253,9 @@ class CourseWork:
             # snapshot is recorded on the project and does not stop the step)
             await self.snapshots.take(self.db.get(orm.Project, student.project_id), "course")
         if step == "assign":
-            await self._copy(course_user, assignment.path, student_user, assignment.path, True)
+            # an autograded assignment goes out as its student version, never the source
+            source = autograde.release_folder(assignment) if self.graded_cells else assignment.path
+            await self._copy(course_user, source, student_user, assignment.path, True)
             if own_due(assignment, work):
                 await self._write_due(student_user, assignment, work)
             work.assigned = orm.now()
@@ -274,11 +280,80 @@ class CourseWork:
             await self._copy(course_user, folder, student_user, graded_folder(assignment), True)
             await self._return_feedback(course_user, student_user, assignment, student)
             work.returned = orm.now()
+        elif step == "autograde":
+            if work.collected is None:
+                raise StepFailed("has no collected work to autograde")
+            await self._autograde(course_user, student_user, assignment, entry, work)
         elif step == "peer":
             await self._send_for_review(course_user, student_user, assignment, entry)
         elif step == "peer-collect":
             await self._collect_feedback(course_user, student_user, assignment, entry)
         work.error = None
+
+    async def _release(self, course_user, assignment):
+        """Make the student and grading versions of an autograded assignment in the course
+        project (autograde.release_command); the graded cells, [] if it is none."""
+        try:
+            found = await self.servers.exec(course_user, autograde.detect_command(assignment), 60)
+            if found["exit_code"] != 0:
+                return []
+            body = autograde.release_command(assignment)
+            result = await self.servers.exec(course_user, body, body["timeout"])
+        except ServerError as e:
+            raise StepFailed(e.message)
+        if result["exit_code"] != 0 or result["timed_out"]:
+            why = (result["stderr"].strip().splitlines() or ["no reason given"])[-1]
+            raise StepFailed(f"could not make the student version of {assignment.path}: {why}")
+        try:
+            return autograde.parse_release(result["stdout"])
+        except autograde.AutogradeFailed as e:
+            raise StepFailed(str(e))
+
+    async def _autograde(self, course_user, student_user, assignment, entry, work):
+        """Grade the student's collected notebooks in their own project, with the hidden
+        tests there only while it runs; their scores replace the earlier ones."""
+        cells = self.graded_cells
+        if not cells:
+            raise StepFailed(f"{assignment.path} has no notebooks with nbgrader cells to grade")
+        notebooks = sorted({c.notebook for c in cells})
+        folder = autograde.grading_folder(uuid.uuid4().hex)
+        cell_timeout, notebook_timeout = autograde.timeouts(assignment)
+        body, total = autograde.grade_command(folder, notebooks, cell_timeout, notebook_timeout)
+        try:
+            made = await self.servers.exec(student_user, autograde.prepare_command(folder), 60)
+            if made["exit_code"] != 0:
+                raise StepFailed(f"could not make {folder}: {made['stderr'][-300:]}")
+            # nbgrader's course folder: the collected work as the submission, the grading
+            # version (hidden tests, no solutions) as the source
+            submitted = f"{folder}/submitted/{autograde.NB_STUDENT}/{autograde.NB_ASSIGNMENT}"
+            source = f"{folder}/source/{autograde.NB_ASSIGNMENT}"
+            await self.servers.copy(course_user, collect_folder(assignment, entry.student),
+                                    student_user, submitted, contents=True)  # fmt: skip
+            await self.servers.copy(course_user, autograde.source_folder(assignment),
+                                    student_user, source, contents=True)  # fmt: skip
+            result = await self.servers.exec(student_user, body, body["timeout"])
+        except ServerError as e:
+            raise StepFailed(e.message)
+        finally:
+            # the grader removes the folder itself; this is for when it was killed
+            try:
+                await self.servers.exec(student_user, autograde.cleanup_command(folder), 60)
+            except ServerError as e:
+                self.log.warning("Could not remove %s from project %s: %s", folder,
+                                 entry.student.project_id, e.message)  # fmt: skip
+        timed_out = None
+        if result["timed_out"] or result["exit_code"] in (124, 137):
+            timed_out = autograde.TIMED_OUT.format(total)
+        elif result["exit_code"] != 0:
+            why = (result["stderr"].strip().splitlines() or ["no reason given"])[-1]
+            raise StepFailed(f"the grader failed (exit code {result['exit_code']}): {why}")
+        scores = autograde.scores_from(result["stdout"], cells, timed_out)
+        autograde.store_scores(self.db, work, scores, orm.now())
+        got = sum(s.points or 0 for s in scores)
+        entry.output = f"{got:g} of {sum(s.max_points for s in scores):g} points"
+        errors = sorted({s.error for s in scores if s.error})
+        if errors:
+            entry.output += f" ({'; '.join(errors)})"
 
     async def _send_for_review(self, course_user, student_user, assignment, entry):
         """Copy the works this student reviews into their project, each under its label
@@ -504,6 +579,8 @@ class CourseWork:
         if todo and job.step in COPY_STEPS:
             try:
                 course_user = await self._running(course.project_id, job, "course_server_started")
+                if job.step in ("assign", "autograde"):
+                    self.graded_cells = await self._release(course_user, assignment)
                 if job.step in ("collect", "peer-collect"):
                     # every student's work lands in the course project: one snapshot before
                     project = self.db.get(orm.Project, course.project_id)

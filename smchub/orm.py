@@ -18,6 +18,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Integer,
     MetaData,
     String,
@@ -25,7 +26,14 @@ from sqlalchemy import (
     UnicodeText,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    backref,
+    declared_attr,
+    mapped_column,
+    relationship,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -403,6 +411,10 @@ class Assignment(Base):
     # peer feedback: how many other students review each student's collected work
     # (smchub/peer_review.py); null when the assignment has none
     peer_k: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # autograded assignments (smchub/autograde.py): the seconds a cell and a notebook may
+    # run while a student's work is graded; null for the defaults
+    autograde_cell_timeout: Mapped[float | None] = mapped_column(Float, nullable=True)
+    autograde_notebook_timeout: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     course: Mapped[Course] = relationship(back_populates="assignments")
 
@@ -438,6 +450,43 @@ class StudentAssignment(Base):
 
     student: Mapped[CourseStudent] = relationship(back_populates="work")
     assignment: Mapped[Assignment] = relationship()
+
+
+class AutogradeScore(Base):
+    """The score nbgrader's autograding gave one graded cell of a student's notebook.
+
+    A student's rows for an assignment are replaced together each time it is graded
+    again. Points are null for a cell only a person can score (a written answer).
+    """
+
+    __tablename__ = "smc_autograde_scores"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["student_id", "assignment_id"],
+            ["smc_student_assignments.student_id", "smc_student_assignments.assignment_id"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    student_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
+    # the notebook's name in the assignment folder, without .ipynb
+    notebook: Mapped[str] = mapped_column(Unicode(255), primary_key=True)
+    # nbgrader's grade_id of the cell
+    cell_id: Mapped[str] = mapped_column(Unicode(255), primary_key=True)
+    points: Mapped[float | None] = mapped_column(Float, nullable=True)
+    max_points: Mapped[float] = mapped_column(Float)
+    needs_manual_grade: Mapped[bool] = mapped_column(Boolean, default=False)
+    # why the cell has no score of its own (its notebook timed out, gave no result)
+    error: Mapped[str | None] = mapped_column(UnicodeText, nullable=True)
+    graded: Mapped[datetime] = mapped_column(DateTime, default=now)
+
+    # loaded with the work rows (selectin): a class's page costs one more query, not one
+    # per student
+    work: Mapped[StudentAssignment] = relationship(
+        backref=backref("autograde_scores", lazy="selectin", cascade="all, delete-orphan",
+                        passive_deletes=True),
+    )  # fmt: skip
 
 
 class PeerReview(Base):

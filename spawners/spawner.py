@@ -1,7 +1,6 @@
 """ProjectSpawner: runs a project's Jupyter server on a compute node."""
 
 import asyncio
-import importlib.util
 import sys
 
 from jupyterhub import orm as hub_orm
@@ -89,10 +88,18 @@ class ProjectSpawner(Spawner):
             #   certificate) to offer installs into the Python environment, which project
             #   accounts cannot write to; the read-only one lists what is installed
             "--LabApp.extension_manager=readonly",
+            # - nbgrader (installed for autograding, smchub/autograde.py, which uses it as a
+            #   library) enables its formgrader, exchange and validation for everyone;
+            #   smchub's course steps do that work, and students must not see them
+            "--ServerApp.jpserver_extensions=nbgrader.server_extensions.formgrader=False",
+            "--ServerApp.jpserver_extensions=nbgrader.server_extensions.assignment_list=False",
+            "--ServerApp.jpserver_extensions=nbgrader.server_extensions.course_list=False",
+            "--ServerApp.jpserver_extensions=nbgrader.server_extensions.validate_assignment=False",
+            # - Notebook 7 (which nbgrader brings) and notebook_shim serve the classic
+            #   notebook's front end and config; projects open in JupyterLab
+            "--ServerApp.jpserver_extensions=notebook=False",
+            "--ServerApp.jpserver_extensions=notebook_shim=False",
         ]
-        if not any(importlib.util.find_spec(name) for name in ("notebook", "nbclassic")):
-            # notebook_shim only serves the classic notebook's config to those front ends
-            args.append("--ServerApp.jpserver_extensions=notebook_shim=False")
         return args
 
     # state, kept across hub restarts

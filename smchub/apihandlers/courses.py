@@ -5,7 +5,7 @@ from urllib.parse import quote
 
 from tornado import web
 
-from .. import orm
+from .. import autograde, orm
 from ..course_mail import tell_added_students
 from ..course_policy import apply_settings, check_settings
 from ..courses import (
@@ -248,13 +248,18 @@ class AssignmentAPIHandler(CourseAPIHandlerBase):
         person = self.current_caller()
         course = self.find_course(course_id, person)
         assignment = self.find_assignment(course, assignment_id)
-        model = self.json_object_body({"due", "peer_review"})
+        model = self.json_object_body({"due", "peer_review", "autograde"})
         try:
             due = check_due(model.get("due"))
             if "peer_review" in model:
                 peer_k = check_peer_review(assignment, model["peer_review"])
+            if "autograde" in model:
+                timeouts = autograde.check_settings(model["autograde"])
         except InvalidInput as e:
             self.invalid(e)
+        if "autograde" in model:
+            assignment.autograde_cell_timeout, assignment.autograde_notebook_timeout = timeouts
+            self.db.commit()
         if "peer_review" in model:
             try:
                 set_peer_review(self.db, assignment, peer_k)
@@ -462,7 +467,7 @@ default_handlers = [
     (r"/api/courses/([^/]+)/assignments", AssignmentListAPIHandler),
     (r"/api/courses/([^/]+)/assignments/([0-9]+)", AssignmentAPIHandler),
     (
-        r"/api/courses/([^/]+)/assignments/([0-9]+)/(assign|collect|return|peer|peer-collect)",
+        r"/api/courses/([^/]+)/assignments/([0-9]+)/(assign|collect|autograde|return|peer|peer-collect)",
         StepAPIHandler,
     ),
     (r"/api/courses/([^/]+)/assignments/([0-9]+)/grades/([0-9]+)", GradeAPIHandler),

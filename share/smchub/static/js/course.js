@@ -36,6 +36,10 @@
     if (work.error) lines.unshift(`failed: ${work.error}`);
     if (work.due) lines.push(`due ${short(work.due)}${work.extension ? " (extension)" : ""}`);
     if (work.late) lines.push(`late: collected ${short(work.late_collected)}`);
+    // the last autograding's total; its cells (and any that wait for a person) on hover
+    const auto = work.autograde;
+    if (auto) lines.push(`autograded ${auto.score}/${auto.max_score}`, ...auto.cells.map((c) =>
+      `  ${c.notebook} ${c.cell_id}: ${c.points ?? "?"}/${c.max_points}${c.needs_manual_grade ? " (needs a person)" : ""}`));
     const label = now === "none" ? "—" : now === "graded" && work.grade ? `graded ${work.grade}` :
       now === "returned" && work.grade ? `returned ${work.grade}` : now;
     return el("td", { "data-assignment": assignment.path, "data-aid": assignment.id,
@@ -44,7 +48,9 @@
       title: lines.join("\n") || "not assigned yet", tabindex: "0" },
     label,
     work.extension ? el("span", { class: "extension-mark", title: "extension" }, "+") : null,
-    work.late ? el("span", { class: "badge bg-warning text-dark ms-1 late" }, "late") : null);
+    work.late ? el("span", { class: "badge bg-warning text-dark ms-1 late" }, "late") : null,
+    auto ? el("span", { class: "badge bg-info text-dark ms-1 autograde-score" },
+      `${auto.score}/${auto.max_score}${auto.needs_manual_grade ? "*" : ""}`) : null);
   }
 
   // a datetime-local input's value as the API takes it (UTC), or null when empty
@@ -263,7 +269,7 @@
     const list = document.getElementById("assignments");
     list.replaceChildren(...course.assignments.map((a) => {
       const steps = a.kind === "handout" ? [["assign", "Copy out"]] :
-        [["assign", "Assign"], ["collect", "Collect"], ["return", "Return"],
+        [["assign", "Assign"], ["collect", "Collect"], ["autograde", "Autograde"], ["return", "Return"],
           // peer feedback: collected work out to k reviewers each, their feedback back
           ...(a.peer_review ? [["peer", "Send for peer review"], ["peer-collect", "Collect peer feedback"]] : [])];
       const peers = el("input", { type: "number", min: "1", step: "1", class: "form-control form-control-sm",

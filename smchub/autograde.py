@@ -1,0 +1,496 @@
+"""Autograded assignments: nbgrader's notebooks, released without solutions or hidden
+tests, and graded inside each student's own project.
+
+An assignment whose folder holds notebooks with nbgrader's cell metadata is autograded.
+Two halves, as two programs this module is (`python -m smchub.autograde release|grade`),
+each run through a project server's exec endpoint, so that no notebook is opened, let
+alone run, in the hub:
+
+- release, in the course project, as the instructor: nbgrader's generate_assignment
+  preprocessors, applied to each such notebook, write the student version into
+  .smchub/release/<path>/ (what assign copies out instead of <path>) and the grading
+  version into .smchub/grading/<path>/: solutions cleared as in the student version but
+  the hidden tests kept, which is what nbgrader's gradebook keeps of the source
+  (SaveCells) for restoring cells before grading. It prints each notebook's graded cells
+  and their points: the hub trusts only these, never the grader's word, for what can be
+  scored and out of how much.
+- grade, in a student's project, as the student: nbgrader's own generate_assignment and
+  autograde apps on a course folder made for the occasion in a hidden folder of their
+  project (the grading version as the source, their collected notebooks as the
+  submission), each notebook under `timeout`, then the scores read from that gradebook
+  and printed as JSON. The folder is removed afterwards, by the program and again by the
+  hub.
+
+The trade-off of grading as the student (CoCalc's too): the student's code runs under
+their own limits and can reach nothing of the instructor's, but the account is theirs.
+For the seconds the grading takes, the grading version (hidden tests, never solutions)
+is in their project, in a folder made 0700, which keeps out other accounts and not them;
+their code, run by the grader, could read it, or tamper with the grader's files. The hub
+bounds what tampering can win: points are clamped to each cell's maximum from the
+instructor's release, cells the release does not list are ignored, and a notebook
+without a believable result scores zero.
+"""
+
+import json
+import math
+import os
+import posixpath
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from jupyterhub.utils import isoformat
+
+from .projects import InvalidInput
+
+# hidden folders of a project that the step writes; GRADING_ROOT in a student's project
+# only while their work is graded
+RELEASE_ROOT = ".smchub/release"
+SOURCE_ROOT = ".smchub/grading"
+GRADING_ROOT = ".smchub/autograde"
+# nbgrader's names inside the throwaway course folder: its assignment and student ids
+NB_ASSIGNMENT = "assignment"
+NB_STUDENT = "student"
+# the instructor's defaults, and the bounds of what they may set: a whole grading runs
+# in one exec call, whose timeout the localhub caps (LocalHub.exec_timeout_max)
+CELL_TIMEOUT = 30
+NOTEBOOK_TIMEOUT = 120
+EXEC_TIMEOUT_MAX = 600
+# seconds the grading needs besides running notebooks (starting Python, nbgrader's
+# generate step, reading the gradebook)
+OVERHEAD = 60
+# seconds `timeout` waits after TERM before KILL
+KILL_AFTER = 5
+# what a notebook gets when no score came back for it
+TIMED_OUT = "timed out after {:g} seconds"
+NO_RESULT = "the grader gave no result for this notebook"
+
+
+class AutogradeFailed(Exception):
+    """Releasing or grading could not be done; the message says why."""
+
+
+# --- the instructor's settings ----------------------------------------------------
+
+
+def check_settings(value):
+    """The (cell_timeout, notebook_timeout) of a PATCH's {"autograde": {...}}, checked;
+    either may be left out (None: the default). InvalidInput says what to fix."""
+    if value is None:
+        return None, None
+    if not isinstance(value, dict) or not set(value) <= {"cell_timeout", "notebook_timeout"}:
+        raise InvalidInput(
+            'autograde must be {"cell_timeout": seconds, "notebook_timeout": seconds}, '
+            "either left out for its default, or null for both defaults"
+        )
+    most = EXEC_TIMEOUT_MAX - OVERHEAD
+    limits = {"cell_timeout": most, "notebook_timeout": most}
+    checked = []
+    for key in ("cell_timeout", "notebook_timeout"):
+        seconds = value.get(key)
+        if seconds is not None and (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, (int, float))
+            or not math.isfinite(seconds)
+            or not 1 <= seconds <= limits[key]
+        ):
+            raise InvalidInput(
+                f"autograde.{key} must be a number of seconds from 1 to {limits[key]}, "
+                f"not {seconds!r}"
+            )
+        checked.append(None if seconds is None else float(seconds))
+    cell, notebook = checked
+    if cell is not None and notebook is not None and cell > notebook:
+        raise InvalidInput("autograde.cell_timeout cannot be longer than notebook_timeout")
+    return cell, notebook
+
+
+def timeouts(assignment):
+    """The assignment's (cell, notebook) timeouts in seconds, defaults filled in."""
+    cell = assignment.autograde_cell_timeout or CELL_TIMEOUT
+    notebook = assignment.autograde_notebook_timeout or NOTEBOOK_TIMEOUT
+    return min(cell, notebook), notebook
+
+
+def settings_model(assignment):
+    cell, notebook = timeouts(assignment)
+    return {"cell_timeout": cell, "notebook_timeout": notebook}
+
+
+# --- the commands the hub runs in projects ----------------------------------------
+
+
+def release_folder(assignment):
+    """Where the student version of an autograded assignment is, in the course project."""
+    return posixpath.join(RELEASE_ROOT, assignment.path)
+
+
+def source_folder(assignment):
+    """Where its grading version (hidden tests, no solutions) is, in the course project."""
+    return posixpath.join(SOURCE_ROOT, assignment.path)
+
+
+def grading_folder(token):
+    """The throwaway nbgrader course folder in a student's project."""
+    return posixpath.join(GRADING_ROOT, token)
+
+
+def detect_command(assignment):
+    """The exec body that tells (exit code 0) whether the assignment folder holds a
+    notebook with nbgrader cells. Plain grep, so that assignments of projects whose image
+    has no nbgrader go out as before."""
+    return {
+        "command": "grep",
+        "args": ["-rlqs", "--include=*.ipynb", '"nbgrader"', "--", assignment.path],
+        "timeout": 60,
+    }
+
+
+def release_command(assignment):
+    """The exec body that makes the student and grading versions in the course project."""
+    return {
+        "command": sys.executable,
+        "args": [
+            "-I",
+            "-m",
+            "smchub.autograde",
+            "release",
+            assignment.path,
+            release_folder(assignment),
+            source_folder(assignment),
+        ],  # fmt: skip
+        "timeout": 120,
+    }
+
+
+def grade_command(folder, notebooks, cell_timeout, notebook_timeout):
+    """The exec body that grades the notebooks in `folder` of a student's project, and
+    the seconds it may take: `timeout` kills it (and what it started) past them, and
+    each notebook past notebook_timeout."""
+    total = min(EXEC_TIMEOUT_MAX - 10, OVERHEAD + notebook_timeout * max(1, len(notebooks)))
+    return {
+        "command": "timeout",
+        "args": [
+            "-k",
+            str(KILL_AFTER),
+            f"{total:g}",
+            sys.executable,
+            "-I",
+            "-m",
+            "smchub.autograde",
+            "grade",
+            folder,
+            f"{cell_timeout:g}",
+            f"{notebook_timeout:g}",
+            *notebooks,
+        ],  # fmt: skip
+        "timeout": total + KILL_AFTER + 5,
+        "max_output": 1024 * 1024,
+    }, total
+
+
+def prepare_command(folder):
+    """The exec body that makes the grading folder, which only the project's account may
+    open, before anything is copied into it. It first removes any grading folder a hub
+    stopped in the middle of grading left behind, hidden tests and all (two autograde
+    jobs at once for one student would fail one another: a retry mends that)."""
+    return {
+        "command": 'rm -rf -- "$1" && mkdir -p -m 0700 -- "$2"',
+        "args": [GRADING_ROOT, folder],
+        "bash": True,
+        "timeout": 60,
+    }
+
+
+def cleanup_command(folder):
+    return {"command": "rm", "args": ["-rf", "--", folder], "timeout": 60}
+
+
+# --- reading what the programs printed --------------------------------------------
+
+
+@dataclass
+class GradedCell:
+    """A cell the instructor's release says is scored, out of max_points; `manual` when a
+    person must grade it (a written answer, a task)."""
+
+    notebook: str
+    cell_id: str
+    max_points: float
+    manual: bool
+
+
+@dataclass
+class CellScore:
+    notebook: str
+    cell_id: str
+    points: float | None
+    max_points: float
+    needs_manual_grade: bool
+    error: str | None = None
+
+
+def _last_json(stdout, what):
+    """The JSON object on the last line of a program's output."""
+    lines = [line for line in stdout.strip().splitlines() if line.strip()]
+    try:
+        result = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        result = None
+    if not isinstance(result, dict):
+        raise AutogradeFailed(f"{what} printed no result: {stdout[-300:]!r}")
+    return result
+
+
+def parse_release(stdout):
+    """The graded cells of an assignment, from the release program's output; [] if it
+    holds no nbgrader notebook (then it is copied out as it is)."""
+    result = _last_json(stdout, "the release")
+    cells = []
+    for notebook, entries in result.get("notebooks", {}).items():
+        for entry in entries:
+            cells.append(GradedCell(notebook, str(entry["cell_id"]),
+                                    float(entry["max_points"]), bool(entry["manual"])))  # fmt: skip
+    return cells
+
+
+def _number(value):
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def scores_from(stdout, cells, timed_out=None):
+    """Every graded cell's score, from what the grader printed in the student's project.
+
+    Only the cells of the instructor's release count, each clamped to its maximum: what
+    the student's account printed cannot add cells or points. A notebook with no result
+    (killed at its timeout, its kernel dead, or its output unreadable) scores zero on its
+    autograded cells; written answers still need a person.
+    """
+    try:
+        result = _last_json(stdout, "the grader") if timed_out is None else {}
+    except AutogradeFailed:
+        result = {}
+    notebooks = result.get("notebooks") if isinstance(result.get("notebooks"), dict) else {}
+    scores = []
+    for cell in cells:
+        graded = notebooks.get(cell.notebook)
+        reported = graded.get("cells", {}) if isinstance(graded, dict) else {}
+        got = reported.get(cell.cell_id) if isinstance(reported, dict) else None
+        if timed_out is not None:
+            error = timed_out
+        elif not isinstance(graded, dict):
+            error = NO_RESULT
+        else:
+            error = graded.get("error") if isinstance(graded.get("error"), str) else None
+        points = got.get("points") if isinstance(got, dict) else None
+        if not _number(points):
+            points = None
+        needs = cell.manual or (isinstance(got, dict) and got.get("needs_manual_grade") is True)
+        if points is None and not cell.manual:
+            points = 0.0
+        if points is not None:
+            points = min(max(float(points), 0.0), cell.max_points)
+        scores.append(CellScore(cell.notebook, cell.cell_id, points, cell.max_points,
+                                needs, error[:500] if error else None))  # fmt: skip
+    return scores
+
+
+def store_scores(db, work, scores, when):
+    """Replace the student's autograde scores for the assignment; the caller commits."""
+    from . import orm
+
+    work.autograde_scores[:] = [
+        orm.AutogradeScore(notebook=s.notebook, cell_id=s.cell_id, points=s.points,
+                           max_points=s.max_points, needs_manual_grade=s.needs_manual_grade,
+                           error=s.error, graded=when)
+        for s in scores
+    ]  # fmt: skip
+
+
+def scores_model(work):
+    """A student's autograde result as instructors see it, or None if never autograded."""
+    rows = list(work.autograde_scores) if work is not None else []
+    if not rows:
+        return None
+    return {
+        "score": sum(r.points or 0 for r in rows),
+        "max_score": sum(r.max_points for r in rows),
+        "needs_manual_grade": any(r.needs_manual_grade for r in rows),
+        "graded": isoformat(max(r.graded for r in rows)),
+        "cells": [
+            {
+                "notebook": r.notebook,
+                "cell_id": r.cell_id,
+                "points": r.points,
+                "max_points": r.max_points,
+                "needs_manual_grade": r.needs_manual_grade,
+                "error": r.error,
+            }
+            for r in sorted(rows, key=lambda r: (r.notebook, r.cell_id))
+        ],  # fmt: skip
+    }
+
+
+# --- the programs, run in projects -------------------------------------------------
+
+
+def _has_nbgrader_cells(nb):
+    return any("nbgrader" in cell.get("metadata", {}) for cell in nb.cells)
+
+
+def _generate(nb):
+    """The (student, grading) versions of a source notebook, as generate_assignment
+    makes them; the grading one is what its SaveCells stores, before hidden tests go."""
+    import copy
+
+    from nbgrader import preprocessors as pp
+
+    resources = {}
+    for step in (pp.LockCells, pp.ClearSolutions, pp.ClearOutput, pp.CheckCellMetadata,
+                 pp.ComputeChecksums):  # fmt: skip
+        nb, resources = step().preprocess(nb, resources)
+    grading = copy.deepcopy(nb)
+    for step in (pp.ClearHiddenTests, pp.ClearMarkScheme, pp.ComputeChecksums,
+                 pp.CheckCellMetadata):  # fmt: skip
+        nb, resources = step().preprocess(nb, resources)
+    return nb, grading
+
+
+def _graded_cells(nb):
+    from nbgrader import utils
+
+    return [
+        {"cell_id": cell.metadata["nbgrader"]["grade_id"],
+         "max_points": float(cell.metadata["nbgrader"].get("points", 0)),
+         "manual": utils.is_task(cell) or utils.is_solution(cell)}
+        for cell in nb.cells
+        if utils.is_grade(cell) or utils.is_task(cell)
+    ]  # fmt: skip
+
+
+def _replace(folder, made):
+    if os.path.lexists(folder):
+        shutil.rmtree(folder)
+    os.makedirs(os.path.dirname(folder) or ".", exist_ok=True)
+    os.rename(made, folder)
+
+
+def release(path, release_dir, source_dir):
+    """Write the student and grading versions of the assignment folder `path`."""
+    import nbformat
+
+    if not os.path.isdir(path):
+        raise SystemExit(f"{path} is no folder of the course project")
+    if os.path.normpath(path).split(os.sep)[0] == ".smchub":
+        # the versions are written under .smchub: never into the folder being read
+        raise SystemExit(f"{path} is a folder smchub writes; choose another assignment folder")
+    new_release, new_source = release_dir + ".new", source_dir + ".new"
+    for folder in (new_release, new_source):
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder, mode=0o700)
+    notebooks = {}
+    for top, dirs, files in os.walk(path):
+        dirs[:] = [d for d in dirs if d != ".ipynb_checkpoints"]
+        for name in files:
+            relative = os.path.relpath(os.path.join(top, name), path)
+            target = os.path.join(new_release, relative)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            nb = None
+            if name.endswith(".ipynb"):
+                nb = nbformat.read(os.path.join(top, name), as_version=4)
+            if nb is None or not _has_nbgrader_cells(nb):
+                shutil.copy2(os.path.join(top, name), target)
+                continue
+            if os.sep in relative:
+                # nbgrader grades the notebooks at the top of an assignment only
+                raise SystemExit(f"{relative}: notebooks with nbgrader cells must be at the "
+                                 f"top of the assignment folder, not in a subfolder")  # fmt: skip
+            student, grading = _generate(nb)
+            nbformat.write(student, target)
+            nbformat.write(grading, os.path.join(new_source, relative))
+            notebooks[relative[: -len(".ipynb")]] = _graded_cells(grading)
+    _replace(release_dir, new_release)
+    _replace(source_dir, new_source)
+    print(json.dumps({"notebooks": notebooks}))
+
+
+def _nbgrader(folder, *args, timeout=None):
+    """Run one nbgrader app on the throwaway course folder; its exit code, or None if
+    it was killed at `timeout`."""
+    command = [sys.executable, "-I", "-m", "nbgrader", *args,
+               f"--CourseDirectory.root={folder}",
+               f"--CourseDirectory.db_url=sqlite:///{folder}/gradebook.db"]  # fmt: skip
+    if timeout is not None:
+        command = ["timeout", "-k", str(KILL_AFTER), f"{timeout:g}", *command]
+    done = subprocess.run(command, cwd=folder, stdout=sys.stderr, stderr=sys.stderr)
+    return None if timeout is not None and done.returncode in (124, 137) else done.returncode
+
+
+def grade(folder, cell_timeout, notebook_timeout, notebooks):
+    """Grade the submission in `folder` (source/ and submitted/ laid out as nbgrader's
+    course folder wants them) and print each notebook's scores."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    folder = os.path.abspath(folder)
+    # nbgrader and Jupyter read config and kernels from the student's home too: only the
+    # installation's count here (their own code runs in the kernel either way)
+    os.environ["JUPYTER_CONFIG_DIR"] = os.path.join(folder, "config")
+    os.environ["JUPYTER_DATA_DIR"] = os.path.join(folder, "data")
+    os.environ.pop("JUPYTER_PATH", None)
+    os.environ.pop("JUPYTER_CONFIG_PATH", None)
+    # nbgrader runs the alembic command of its installation to make the gradebook
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    result = {}
+    try:
+        if _nbgrader(folder, "generate_assignment", NB_ASSIGNMENT, "--force") != 0:
+            raise SystemExit("nbgrader could not read the grading version of the notebooks")
+        for name in notebooks:
+            code = _nbgrader(
+                folder, "autograde", NB_ASSIGNMENT, f"--student={NB_STUDENT}",
+                f"--notebook={name}", "--force", f"--Execute.timeout={int(cell_timeout)}",
+                timeout=notebook_timeout,
+            )  # fmt: skip
+            if code is None:
+                result[name] = {"error": TIMED_OUT.format(notebook_timeout), "cells": {}}
+            elif code != 0:
+                result[name] = {"error": f"nbgrader autograde exited with {code}", "cells": {}}
+            else:
+                result[name] = {"cells": {}}
+        with Gradebook(f"sqlite:///{folder}/gradebook.db") as gradebook:
+            for name, graded in result.items():
+                if "error" in graded:
+                    continue
+                try:
+                    submitted = gradebook.find_submission_notebook(name, NB_ASSIGNMENT, NB_STUDENT)
+                except MissingEntry:
+                    graded["error"] = "not submitted"
+                    continue
+                for g in submitted.grades:
+                    # not g.score, which counts a cell no one scored yet as 0
+                    points = g.manual_score if g.manual_score is not None else g.auto_score
+                    graded["cells"][g.name] = {
+                        "points": points,
+                        "max_points": g.max_score,
+                        "needs_manual_grade": bool(g.needs_manual_grade),
+                    }
+        print(json.dumps({"notebooks": result}))
+    finally:
+        # the hidden tests are in source/, autograded/ and the gradebook: none outlives
+        # the grading (the hub removes the folder again, in case this was killed)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main(argv):
+    command, *args = argv
+    if command == "release":
+        release(*args)
+    elif command == "grade":
+        folder, cell_timeout, notebook_timeout, *notebooks = args
+        grade(folder, float(cell_timeout), float(notebook_timeout), notebooks)
+    else:
+        raise SystemExit(f"unknown command {command!r}: release or grade")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
