@@ -19,6 +19,8 @@ from smchub import orm
 from smchub.app import SMCHub
 from smchub.names import unix_name
 
+from .openapi_contract import check_response
+
 PASSWORD = "correct horse battery staple"
 # one TLS context for every test client: httpx otherwise makes one per client, reading
 # the CA bundle each time (a twentieth of a second per person)
@@ -202,7 +204,10 @@ class Person:
             kwargs["json"] = json_body
         if content is not None:
             kwargs["content"] = content
-        return await self.client.request(method, "/hub/api/" + path, **kwargs)
+        response = await self.client.request(method, "/hub/api/" + path, **kwargs)
+        # every answer of smchub's own routes must be one its OpenAPI document allows
+        check_response(response)
+        return response
 
     async def wait_for_state(self, project_id, state, timeout=60):
         """The project once it is in `state` (polling the API as the projects page does)."""

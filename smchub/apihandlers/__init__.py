@@ -1,6 +1,18 @@
-from . import courses, files, invitations, invites, nodes, oauth, projects, snapshots, users
+from . import (
+    courses,
+    files,
+    invitations,
+    invites,
+    nodes,
+    oauth,
+    openapi,
+    projects,
+    snapshots,
+    users,
+)
 
 default_handlers = []
 # snapshots first: /api/projects/deleted before /api/projects/<id>
-for _module in (snapshots, projects, files, courses, invitations, invites, nodes, users, oauth):
+_modules = (snapshots, projects, files, courses, invitations, invites, nodes, users, oauth, openapi)
+for _module in _modules:
     default_handlers.extend(_module.default_handlers)
