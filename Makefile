@@ -78,7 +78,8 @@ run: setup
 # server, cgroups, exec, the event loop under a slow engine, what one project's kernel,
 # network or files can reach of another's or of the hub's, how long a project server
 # trusts its cached check of a visitor, a big copy streamed through the hub, origins,
-# log scrubbing, and the project server's authorizer for viewers. Their database work is
+# log scrubbing, the project server's authorizer for viewers, and the OpenAPI document
+# fuzzed by Schemathesis (the API tests check it on both). Their database work is
 # the same projects, shares, snapshots and nodes rows that the API, access, course, move
 # and snapshot tests check on both. A file that mixes both kinds is named test by test.
 # Everything else runs on PostgreSQL too.
@@ -91,7 +92,7 @@ NO_DATABASE := tests/browser tests/localhub tests/test_kubernetes_objects.py \
   tests/test_forkserver.py tests/test_forkserver_requests.py tests/test_local_limits.py \
   tests/test_terminals_exec.py tests/test_unresponsive_node.py tests/test_loopwatch.py \
   tests/test_collector.py tests/test_viewer.py tests/test_origin_routes.py \
-  tests/test_secrets_in_logs.py tests/test_sso.py \
+  tests/test_secrets_in_logs.py tests/test_sso.py tests/test_openapi.py \
   tests/test_move.py::test_move_from_local_to_docker_and_back \
   tests/test_move.py::test_move_from_docker_to_a_swarm_machine_and_back \
   tests/test_access_matrix.py::test_removed_collaborator_loses_server_access_within_60s \
