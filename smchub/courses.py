@@ -130,6 +130,8 @@ def check_assignment_path(value):
         raise InvalidInput("path must be a folder inside the course project, like hw1")
     if len(path) > 1024:
         raise InvalidInput("path is too long")
+    if path == ".smchub" or path.startswith(".smchub/"):
+        raise InvalidInput(".smchub is where smchub keeps the course's generated versions")
     if path.endswith(WORK_FOLDER_SUFFIXES) or path.startswith("graded-"):
         raise InvalidInput(
             "folders named *-collect, *-collect-late, *-peer-review, *-peer-feedback and "

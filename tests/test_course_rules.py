@@ -144,6 +144,12 @@ def test_folders_smchub_writes_into_are_not_assignments(value):
         check_assignment_path(value)
 
 
+@pytest.mark.parametrize("value", [".smchub", ".smchub/release/hw1", "./.smchub/x"])
+def test_the_generated_versions_folder_is_no_assignment(value):
+    with pytest.raises(InvalidInput, match=".smchub is where smchub keeps"):
+        check_assignment_path(value)
+
+
 def test_an_assignment_path_has_a_length_limit():
     assert check_assignment_path("a" * 1024) == "a" * 1024
     with pytest.raises(InvalidInput, match="too long"):
