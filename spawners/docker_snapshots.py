@@ -23,7 +23,7 @@ import shlex
 from docker.errors import DockerException
 from requests.exceptions import RequestException
 
-from ..restic import CONTAINER_REPOSITORY, error_from, is_folder
+from ..restic import BACKGROUND_NICENESS, CONTAINER_REPOSITORY, error_from, is_folder
 from .backend import SnapshotFailed
 from .docker_homes import _has_volume
 from .local_snapshots import summary_of
@@ -85,7 +85,11 @@ def backup_command(restic, project_id, trigger):
     recorded as a snapshot of nothing.
     """
     folder = is_folder(restic.repository)
-    backup = shlex.join(["restic", *restic.backup_args(project_id, trigger), "--no-cache"])
+    # background work: the machine's project servers come first (as on local nodes)
+    backup = shlex.join(
+        ["nice", "-n", str(BACKGROUND_NICENESS), "restic",
+         *restic.backup_args(project_id, trigger), "--no-cache"]
+    )  # fmt: skip
     script = (
         'if [ -z "$(ls -A)" ]; then echo "this machine has no home for the project" >&2; '
         "exit 65; fi; "

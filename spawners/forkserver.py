@@ -74,6 +74,8 @@ PRELOAD = (
     "jupyter_server_fileid.extension",
     "jupyter_server_ydoc.app",
     "smchub.extensions.localhub.app",
+    # the server's authorizer_class (ProjectSpawner's args), imported as it starts
+    "smchub.extensions.localhub.authorizer",
     "smchub.extensions.localhub.history",
     "tornado.platform.asyncio",
     "jinja2.ext",

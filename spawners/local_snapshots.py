@@ -39,7 +39,9 @@ async def snapshot_local(backend, project_id, restic, trigger):
         raise SnapshotFailed(f"node {backend.node_name} has no home for this project")
     try:
         # a lock left by a killed prune would stop every backup: cleared if stale
-        output = await restic.with_unlock(*restic.backup_args(project_id, trigger), cwd=home)
+        output = await restic.with_unlock(
+            *restic.backup_args(project_id, trigger), cwd=home, background=True
+        )
     except ResticError as e:
         raise SnapshotFailed(str(e)) from e
     return summary_of(output)
