@@ -332,6 +332,17 @@ cmd_start() {
         ensure_machine_ns "$m"
         mkdir -p "$state/$m"
     done
+    # An engine that is not running starts without its local network store. Docker keeps
+    # a swarm-scoped bridge network in it that a worker had when its engine went down
+    # with a task attached (moby#37087, moby#38318): the engine can no longer start a
+    # task on that network ("network … exists"), and a later swarm's network on the same
+    # subnet conflicts with it. Nothing there is worth keeping: the swarm's networks come
+    # back from the manager and the config-only one is made again below.
+    for m in "${machines[@]}"; do
+        if ! dockerof "$m" "$state" info >/dev/null 2>&1; then
+            rm -f "$state/$m/d0/data/network/files/local-kv.db"
+        fi
+    done
     # the engines boot in parallel; any failure stops them all
     local pids=() failed=0 pid
     for m in "${machines[@]}"; do
