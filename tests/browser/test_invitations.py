@@ -41,3 +41,47 @@ async def test_invite_by_name_accept_and_decline(people):
     await gil.page.goto(gil.url(f"/hub/projects/{second}"))
     await expect(gil.page.locator("#invited-section")).to_be_hidden()
     assert not gil.js_errors and not hal.js_errors, (gil.js_errors, hal.js_errors)
+
+
+async def test_an_invite_link_is_emailed_from_the_project_page(hub, people):
+    """With a mail server, the project page emails a one-person invite link."""
+    import asyncio
+    import email
+    from email import policy
+
+    from aiosmtpd.controller import Controller
+    from jupyterhub.utils import random_port
+
+    received = []
+
+    class Inbox:
+        async def handle_DATA(self, server, session, envelope):
+            received.append(email.message_from_bytes(envelope.content, policy=policy.default))
+            return "250 Message accepted"
+
+    controller = Controller(Inbox(), hostname="127.0.0.1", port=random_port())
+    controller.start()
+    mailer = hub.app.mailer
+    before = (mailer.host, mailer.port, mailer.security)
+    mailer.host, mailer.port, mailer.security = "127.0.0.1", controller.port, "none"
+    hub.app.template_vars["mail_enabled"] = True
+    try:
+        ivy = await people("ivy", account=True)
+        project = await ivy.create_project("Mailed invite")
+        page = ivy.page
+        await page.goto(ivy.url(f"/hub/projects/{project}"))
+        await page.locator("#invite-email").fill("friend@example.org")
+        await page.locator("#make-invite [type='submit']").click()
+        await expect(page.locator("#invite-sent")).to_have_text("Sent to friend@example.org.")
+        link = await page.locator("#invite-link").input_value()
+        for _ in range(100):
+            if received:
+                break
+            await asyncio.sleep(0.1)
+        (message,) = received
+        assert message["To"] == "friend@example.org"
+        assert link in message.get_content()
+    finally:
+        mailer.host, mailer.port, mailer.security = before
+        hub.app.template_vars["mail_enabled"] = False
+        controller.stop()

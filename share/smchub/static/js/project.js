@@ -244,17 +244,25 @@
     event.preventDefault();
     const days = parseFloat(byId("invite-days").value || "7");
     const uses = byId("invite-uses").value;
+    // shown only when the hub sends email
+    const emailBox = byId("invite-email");
+    const email = emailBox ? emailBox.value.trim() : "";
     guard(
       errors.invites,
       async () => {
-        const invite = await api("POST", `projects/${projectId}/invites`, {
-          expires_in: Math.round(days * 86400),
-          max_uses: uses ? parseInt(uses, 10) : null,
-        });
+        const body = { expires_in: Math.round(days * 86400) };
+        // a link emailed to one person lets one person in, unless uses are given
+        if (uses || !email) body.max_uses = uses ? parseInt(uses, 10) : null;
+        if (email) body.email = email;
+        const invite = await api("POST", `projects/${projectId}/invites`, body);
         const box = byId("invite-link");
         box.value = new URL(invite.url, window.location.href).href;
         box.hidden = false;
         box.select();
+        const sent = byId("invite-sent");
+        sent.textContent = invite.emailed_to ? `Sent to ${invite.emailed_to}.` : "";
+        sent.hidden = !invite.emailed_to;
+        if (emailBox) emailBox.value = "";
         await renderInvites();
       },
       byId("make-invite-button")
