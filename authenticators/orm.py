@@ -81,7 +81,31 @@ class Account(Base):
         return f"<Account {self.username} {self.state}>"
 
 
-class PasswordReset(Base):
+class OneTimeLink:
+    """A link whose secret is sent once (by email, or to an admin) and stored hashed,
+    valid until `expires_at`: a password reset or an address confirmation."""
+
+    @classmethod
+    def make(cls, expires_in, **fields):
+        """(row, token): a new link's row and the secret its URL carries."""
+        token = secrets.token_urlsafe(32)
+        row = cls(
+            hashed=hash_token(token), expires_at=now() + timedelta(seconds=expires_in), **fields
+        )
+        return row, token
+
+    @classmethod
+    def find_unexpired(cls, db, token):
+        """The unexpired link for `token`, or None."""
+        if not token or len(token) > 200:
+            return None
+        row = db.query(cls).filter_by(hashed=hash_token(token)).one_or_none()
+        if row is None or row.expires_at <= now():
+            return None
+        return row
+
+
+class PasswordReset(OneTimeLink, Base):
     """A one-time link, made by an admin, that sets a person's password.
 
     It names a username rather than an account: a person an admin added in JupyterHub
@@ -103,24 +127,12 @@ class PasswordReset(Base):
 
     @classmethod
     def new(cls, username, created_by, expires_in):
-        token = secrets.token_urlsafe(32)
-        row = cls(
-            hashed=hash_token(token),
-            username=username,
-            created_by=created_by,
-            expires_at=now() + timedelta(seconds=expires_in),
-        )
-        return row, token
+        return cls.make(expires_in, username=username, created_by=created_by)
 
     @classmethod
     def find_usable(cls, db, token):
         """The unexpired reset for `token`, or None."""
-        if not token or len(token) > 200:
-            return None
-        row = db.query(cls).filter_by(hashed=hash_token(token)).one_or_none()
-        if row is None or row.expires_at <= now():
-            return None
-        return row
+        return cls.find_unexpired(db, token)
 
     @classmethod
     def made_since(cls, db, username, seconds):
@@ -134,7 +146,7 @@ class PasswordReset(Base):
         db.query(cls).filter_by(username=username).delete()
 
 
-class EmailVerification(Base):
+class EmailVerification(OneTimeLink, Base):
     """A one-time link, sent to an account's email, that confirms the address is theirs.
 
     It names the address it was sent to: a link for an address the account no longer
@@ -156,22 +168,13 @@ class EmailVerification(Base):
 
     @classmethod
     def new(cls, account, expires_in):
-        token = secrets.token_urlsafe(32)
-        row = cls(
-            hashed=hash_token(token),
-            account=account,
-            email=account.email,
-            expires_at=now() + timedelta(seconds=expires_in),
-        )
-        return row, token
+        return cls.make(expires_in, account=account, email=account.email)
 
     @classmethod
     def find_usable(cls, db, token):
         """The unexpired link for `token` whose address is still its account's, or None."""
-        if not token or len(token) > 200:
-            return None
-        row = db.query(cls).filter_by(hashed=hash_token(token)).one_or_none()
-        if row is None or row.expires_at <= now() or row.account.email != row.email:
+        row = cls.find_unexpired(db, token)
+        if row is None or row.account.email != row.email:
             return None
         return row
 

@@ -12,7 +12,7 @@ import tempfile
 import pytest
 
 from . import loopback_names
-from .hubfixture import HubUnderTest, RunningHub, remove_project_accounts
+from .hubfixture import running_hub
 
 # projects have origins of their own, http://<id>.localhost:<port>/
 loopback_names.install()
@@ -30,11 +30,5 @@ def hub_root():
 
 @pytest.fixture(scope="session")
 async def hub(hub_root):
-    running = RunningHub(os.path.join(hub_root, "hub"))
-    await running.start()
-    try:
+    async with running_hub(os.path.join(hub_root, "hub")) as running:
         yield running
-    finally:
-        await running.stop()
-        remove_project_accounts(running.project_ids())
-        HubUnderTest.clear_instance()

@@ -1,6 +1,7 @@
 """A real SMCHub started in-process for tests, and people who use it over HTTP."""
 
 import asyncio
+import contextlib
 import json
 import os
 import pwd
@@ -295,6 +296,19 @@ class Person:
         r = await self.api("POST", f"invitations/{invitation['id']}/accept")
         assert r.status_code == 200, r.text
         return r.json()
+
+
+@contextlib.asynccontextmanager
+async def running_hub(root, **config):
+    """A hub in `root` for as long as the block runs; its projects' accounts go after."""
+    running = RunningHub(root, **config)
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+        remove_project_accounts(running.project_ids())
+        HubUnderTest.clear_instance()
 
 
 async def run_in_kernel(person, project_id, code, timeout=60):

@@ -18,14 +18,7 @@ from jupyterhub.utils import random_port
 
 from smchub.authenticators.orm import Account, EmailVerification
 
-from .hubfixture import (
-    PASSWORD,
-    TLS,
-    HubUnderTest,
-    Person,
-    RunningHub,
-    remove_project_accounts,
-)
+from .hubfixture import PASSWORD, TLS, Person, running_hub
 from .test_accounts import form_xsrf, sign_up, submit, text
 
 
@@ -69,21 +62,17 @@ async def mail_hub(root, **config):
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=random_port())
     controller.start()
-    running = RunningHub(
-        os.path.join(root, "mail-hub"),
-        SMCHub__smtp_host="127.0.0.1",
-        SMCHub__smtp_port=controller.port,
-        SMCHub__smtp_security="none",
-        SMCHub__smtp_from="Test hub <hub@example.org>",
-        **config,
-    )
-    await running.start()
     try:
-        yield running, inbox
+        async with running_hub(
+            os.path.join(root, "mail-hub"),
+            SMCHub__smtp_host="127.0.0.1",
+            SMCHub__smtp_port=controller.port,
+            SMCHub__smtp_security="none",
+            SMCHub__smtp_from="Test hub <hub@example.org>",
+            **config,
+        ) as running:
+            yield running, inbox
     finally:
-        await running.stop()
-        remove_project_accounts(running.project_ids())
-        HubUnderTest.clear_instance()
         controller.stop()
 
 

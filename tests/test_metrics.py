@@ -7,20 +7,14 @@ import os
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from .hubfixture import HubUnderTest, RunningHub, remove_project_accounts
+from .hubfixture import running_hub
 
 
 @pytest.fixture
 async def own_hub(hub_root):
     """A hub of its own: the project counts below are the whole hub's."""
-    running = RunningHub(os.path.join(hub_root, "metrics-hub"))
-    await running.start()
-    try:
+    async with running_hub(os.path.join(hub_root, "metrics-hub")) as running:
         yield running
-    finally:
-        await running.stop()
-        remove_project_accounts(running.project_ids())
-        HubUnderTest.clear_instance()
 
 
 async def scrape(person):

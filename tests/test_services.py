@@ -18,14 +18,14 @@ from smchub.scopes import (
     READ_NODES_SCOPE,
 )
 
-from .hubfixture import HubUnderTest, Person, RunningHub, remove_project_accounts
+from .hubfixture import Person, running_hub
 
 TOKENS = {name: secrets.token_hex(16) for name in ("roster", "monitor", "lms", "plain")}
 
 
 @pytest.fixture
 async def services_hub(hub_root):
-    running = RunningHub(
+    async with running_hub(
         os.path.join(hub_root, "services-hub"),
         JupyterHub__services=[{"name": name, "api_token": token} for name, token in TOKENS.items()],
         JupyterHub__load_roles=[
@@ -40,17 +40,13 @@ async def services_hub(hub_root):
             {"name": "assistants", "scopes": [READ_ALL_PROJECTS_SCOPE], "groups": ["tas"]},
         ],
         JupyterHub__load_groups={"tas": {"users": ["tina"]}},
-    )
-    await running.start()
-    clients = {name: Person(running, name, token) for name, token in TOKENS.items()}
-    try:
-        yield running, clients
-    finally:
-        for client in clients.values():
-            await client.close()
-        await running.stop()
-        remove_project_accounts(running.project_ids())
-        HubUnderTest.clear_instance()
+    ) as running:
+        clients = {name: Person(running, name, token) for name, token in TOKENS.items()}
+        try:
+            yield running, clients
+        finally:
+            for client in clients.values():
+                await client.close()
 
 
 def ok(response, status=200):
