@@ -62,30 +62,11 @@
     return params;
   }
 
-  // a page of the list, with JupyterHub's pagination ({items, _pagination}), which needs
-  // its own media type in Accept; errors read as api() reads them
-  async function listPage(params) {
+  // a page of the list, with JupyterHub's pagination ({items, _pagination})
+  function listPage(params) {
     params.set("all", "1");
     params.set("limit", String(PAGE_SIZE));
-    let response;
-    try {
-      response = await fetch(`${base}api/projects?${params}`, {
-        credentials: "same-origin",
-        headers: { "X-XSRFToken": window.jhdata.xsrf_token, Accept: "application/jupyterhub-pagination+json" },
-      });
-    } catch (e) {
-      throw new Error("Could not reach the hub; check your connection and try again.");
-    }
-    let data = null;
-    try {
-      data = await response.json();
-    } catch (e) {
-      data = null;
-    }
-    if (!response.ok) {
-      throw new Error((data && data.message) || `The hub answered ${response.status}; try again in a moment.`);
-    }
-    return data;
+    return api("GET", `projects?${params}`, undefined, "application/jupyterhub-pagination+json");
   }
 
   async function load() {

@@ -5,11 +5,13 @@
 
   // Every failure becomes an Error whose message a person can read: the API's own
   // message when it sent one, otherwise what went wrong in words.
-  async function api(method, path, body) {
+  // `accept`: another media type to ask for, e.g. JupyterHub's paginated lists
+  // ("application/jupyterhub-pagination+json", answered as {items, _pagination})
+  async function api(method, path, body, accept = "application/json") {
     const options = {
       method: method,
       credentials: "same-origin",
-      headers: { "X-XSRFToken": window.jhdata.xsrf_token, Accept: "application/json" },
+      headers: { "X-XSRFToken": window.jhdata.xsrf_token, Accept: accept },
     };
     if (body !== undefined) {
       options.headers["Content-Type"] = "application/json";
