@@ -121,6 +121,11 @@ def settings_model(assignment):
 # --- the commands the hub runs in projects ----------------------------------------
 
 
+def project_python():
+    """The interpreter, in the project, that runs this module's programs."""
+    return sys.executable
+
+
 def release_folder(assignment):
     """Where the student version of an autograded assignment is, in the course project."""
     return posixpath.join(RELEASE_ROOT, assignment.path)
@@ -150,7 +155,7 @@ def detect_command(assignment):
 def release_command(assignment):
     """The exec body that makes the student and grading versions in the course project."""
     return {
-        "command": sys.executable,
+        "command": project_python(),
         "args": [
             "-I",
             "-m",
@@ -175,7 +180,7 @@ def grade_command(folder, notebooks, cell_timeout, notebook_timeout):
             "-k",
             str(KILL_AFTER),
             f"{total:g}",
-            sys.executable,
+            project_python(),
             "-I",
             "-m",
             "smchub.autograde",
