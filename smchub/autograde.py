@@ -40,8 +40,6 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from jupyterhub.utils import isoformat
-
 from .projects import InvalidInput
 
 # hidden folders of a project that the step writes; GRADING_ROOT in a student's project
@@ -302,39 +300,19 @@ def scores_from(stdout, cells, timed_out=None):
 
 
 def store_scores(db, work, scores, when):
-    """Replace the student's autograde scores for the assignment; the caller commits."""
+    """Replace the student's autograde scores for the assignment, keeping what a person
+    graded by hand on the same cells; the caller commits."""
     from . import orm
+    from .grading import carry_over
 
-    work.autograde_scores[:] = [
+    rows = [
         orm.AutogradeScore(notebook=s.notebook, cell_id=s.cell_id, points=s.points,
                            max_points=s.max_points, needs_manual_grade=s.needs_manual_grade,
                            error=s.error, graded=when)
         for s in scores
     ]  # fmt: skip
-
-
-def scores_model(work):
-    """A student's autograde result as instructors see it, or None if never autograded."""
-    rows = list(work.autograde_scores) if work is not None else []
-    if not rows:
-        return None
-    return {
-        "score": sum(r.points or 0 for r in rows),
-        "max_score": sum(r.max_points for r in rows),
-        "needs_manual_grade": any(r.needs_manual_grade for r in rows),
-        "graded": isoformat(max(r.graded for r in rows)),
-        "cells": [
-            {
-                "notebook": r.notebook,
-                "cell_id": r.cell_id,
-                "points": r.points,
-                "max_points": r.max_points,
-                "needs_manual_grade": r.needs_manual_grade,
-                "error": r.error,
-            }
-            for r in sorted(rows, key=lambda r: (r.notebook, r.cell_id))
-        ],  # fmt: skip
-    }
+    carry_over(list(work.autograde_scores), rows)
+    work.autograde_scores[:] = rows
 
 
 # --- the programs, run in projects -------------------------------------------------

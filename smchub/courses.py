@@ -17,9 +17,9 @@ from sqlalchemy import func
 from sqlalchemy.orm import object_session, selectinload
 
 from . import orm
-from .autograde import scores_model as autograde_scores
 from .autograde import settings_model as autograde_settings
 from .course_policy import naive_utc, set_teacher_roles, settings_model
+from .grading import work_scores as autograde_scores
 from .names import is_project_name
 from .peer_review import peer_model
 from .projects import InvalidInput, add_collaborator, check_title, collaborator_lists, new_project

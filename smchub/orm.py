@@ -480,6 +480,14 @@ class AutogradeScore(Base):
     # why the cell has no score of its own (its notebook timed out, gave no result)
     error: Mapped[str | None] = mapped_column(UnicodeText, nullable=True)
     graded: Mapped[datetime] = mapped_column(DateTime, default=now)
+    # a person's grading (grading.py), kept when the notebook is autograded again:
+    # their points replace `points`; overriding an automatic score needs a reason
+    manual_points: Mapped[float | None] = mapped_column(Float, nullable=True)
+    comment: Mapped[str | None] = mapped_column(UnicodeText, nullable=True)
+    override_reason: Mapped[str | None] = mapped_column(UnicodeText, nullable=True)
+    # the person's name (a user may be deleted; the record of who graded stays)
+    graded_by: Mapped[str | None] = mapped_column(Unicode(255), nullable=True)
+    manually_graded: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
     # loaded with the work rows (selectin): a class's page costs one more query, not one
     # per student
