@@ -289,8 +289,13 @@ def scores_from(stdout, cells, timed_out=None):
         points = got.get("points") if isinstance(got, dict) else None
         if not _number(points):
             points = None
-        needs = cell.manual or (isinstance(got, dict) and got.get("needs_manual_grade") is True)
-        if points is None and not cell.manual:
+        needs = isinstance(got, dict) and got.get("needs_manual_grade") is True
+        if cell.manual:
+            # a written answer: nbgrader scores one left as it was given 0, with no one
+            # needed; anything else waits for a person, whatever the grader claims
+            unchanged = points == 0 and isinstance(got, dict) and not needs
+            points, needs = (0.0, False) if unchanged else (None, True)
+        elif points is None:
             points = 0.0
         if points is not None:
             points = min(max(float(points), 0.0), cell.max_points)

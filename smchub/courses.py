@@ -19,6 +19,8 @@ from sqlalchemy.orm import object_session, selectinload
 from . import orm
 from .autograde import settings_model as autograde_settings
 from .course_policy import naive_utc, set_teacher_roles, settings_model
+from .grading import effective_points
+from .grading import questions as grading_questions
 from .grading import work_scores as autograde_scores
 from .names import is_project_name
 from .peer_review import peer_model
@@ -308,12 +310,22 @@ def has_deadline(assignment):
 
 def grades_csv(course):
     """One row per student, a grade column per assignment (handouts have none), and
-    beside the grade of one with a deadline, whether the student's work was late.
+    beside the grade of one with a deadline, whether the student's work was late. An
+    autograded assignment adds its total, a column per question (a graded cell, as
+    notebook:cell) and the comments.
 
     The email column holds only addresses the instructors typed themselves.
     """
     assignments = [a for a in course.assignments if a.kind == "assignment"]
     timed = {a.id for a in assignments if has_deadline(a)}
+    students = [s for s in current_students(course) if not s.removed]
+    # each autograded assignment's questions, in the order the scores API lists them
+    asked = {}
+    for a in assignments:
+        works = [work_for(s, a) for s in students]
+        rows = [r for w in works if w is not None for r in w.autograde_scores]
+        if rows:
+            asked[a.id] = [(q["notebook"], q["cell_id"]) for q in grading_questions(rows)]
     out = io.StringIO()
     writer = csv.writer(out)
 
@@ -323,18 +335,40 @@ def grades_csv(course):
     header = ["student", "email"]
     for a in assignments:
         header += [a.path, f"{a.path} late"] if a.id in timed else [a.path]
+        if a.id in asked:
+            header += [f"{a.path} total", f"{a.path} max"]
+            header += [f"{a.path} {notebook}:{cell}" for notebook, cell in asked[a.id]]
+            header.append(f"{a.path} comments")
     row(header)
-    for student in course.students:
-        if student.removed:
-            continue
+    for student in students:
         cells = [student.name, student.email or ""]
         for assignment in assignments:
             work = work_for(student, assignment)
             cells.append(work.grade if work and work.grade is not None else "")
             if assignment.id in timed:
                 cells.append("late" if work and work.late_collected else "")
+            if assignment.id in asked:
+                cells += _autograde_cells(work, asked[assignment.id])
         row(cells)
     return out.getvalue()
+
+
+def _number(value):
+    return "" if value is None else f"{value:g}"
+
+
+def _autograde_cells(work, questions):
+    """A student's total, maximum, points per question and comments, for the CSV."""
+    rows = {(r.notebook, r.cell_id): r for r in (work.autograde_scores if work else [])}
+    if not rows:
+        return ["", ""] + [""] * len(questions) + [""]
+    scores = [effective_points(rows[q]) if q in rows else None for q in questions]
+    comments = [f"{r.cell_id}: {r.comment}" for r in rows.values() if r.comment]
+    if work.comments:
+        comments.insert(0, work.comments)
+    total = sum(p or 0 for p in scores)
+    most = sum(r.max_points for r in rows.values())
+    return [_number(total), _number(most), *map(_number, scores), "\n".join(comments)]
 
 
 def grade_markdown(course, assignment, student, work):

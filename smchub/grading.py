@@ -8,6 +8,7 @@ with a reason that stays on record. A person's grading lives on the cell's score
 and outlives autograding the notebook again.
 """
 
+import asyncio
 import math
 import re
 
@@ -163,12 +164,11 @@ def questions(rows):
     return result
 
 
-def assignment_scores(assignment, students):
-    """Per-question and per-student scores of an autograded assignment."""
+def assignment_scores(assignment, works):
+    """Per-question and per-student scores of an autograded assignment, from each
+    student's (student, work) pair (work None: nothing yet)."""
     entries, rows = [], []
-    for student in students:
-        work = next((w for w in student.assignments if w.assignment_id == assignment.id), None)
-        scores = work_scores(work)
+    for student, work in works:
         if work is not None:
             rows.extend(work.autograde_scores)
         entries.append({
@@ -176,7 +176,7 @@ def assignment_scores(assignment, students):
             "name": student.name,
             "grade": work.grade if work else None,
             "comments": work.comments if work else "",
-            "autograde": scores,
+            "autograde": work_scores(work),
         })  # fmt: skip
     return {
         "assignment": {"id": assignment.id, "path": assignment.path},
@@ -185,9 +185,8 @@ def assignment_scores(assignment, students):
     }
 
 
-def find_score(student, assignment, notebook, cell_id):
-    """The student's score row for the cell, or None."""
-    work = next((w for w in student.assignments if w.assignment_id == assignment.id), None)
+def find_score(work, notebook, cell_id):
+    """The work's score row for the cell, or None."""
     for row in work.autograde_scores if work is not None else []:
         if row.notebook == notebook and row.cell_id == cell_id:
             return row
@@ -248,3 +247,45 @@ def answer_cell(notebook_json, cell_id):
                 "outputs": [o for o in outputs if o is not None],
             }
     return None
+
+
+# a collected notebook bigger than this is not read for the answers view
+NOTEBOOK_MAX = 20 * 1024 * 1024
+# students' notebooks read at once from the course project's server
+READ_AT_ONCE = 8
+
+
+async def answers(servers, course, assignment, works, notebook, cell_id):
+    """Each student's answer to one question, read from their collected notebook in the
+    course project (whose server is started if it is not running), with their score.
+
+    Nothing of the notebook runs: the hub reads its JSON and keeps the cell's source and
+    its text and image outputs.
+    """
+    from .servers import ServerError
+
+    user = servers.user_for(course.project)
+    await servers.ensure_running(user)
+    gate = asyncio.Semaphore(READ_AT_ONCE)
+
+    async def one(student, work):
+        row = find_score(work, notebook, cell_id)
+        entry = {"student": {"id": student.id, "name": student.name},
+                 "cell": None, "error": None,
+                 "score": cell_model(row) if row is not None else None}  # fmt: skip
+        path = answer_path(assignment, student, notebook)
+        async with gate:
+            try:
+                found = await servers.read_notebook(user, path, NOTEBOOK_MAX)
+            except ServerError as e:
+                entry["error"] = e.message
+                return entry
+        if found is None:
+            entry["error"] = f"no collected notebook at {path}"
+        else:
+            entry["cell"] = answer_cell(found, cell_id)
+            if entry["cell"] is None:
+                entry["error"] = f"{notebook}.ipynb has no cell {cell_id} (the student deleted it)"
+        return entry
+
+    return await asyncio.gather(*(one(student, work) for student, work in works))

@@ -332,6 +332,29 @@ class ProjectServers:
             raise ServerError(_client_status(r.status_code), f"looking at {path!r}: {_message(r)}")
         return r.json().get("type")
 
+    async def read_notebook(self, user, path, most_bytes):
+        """A notebook of the project, as the JSON its contents API gives; None if there is
+        none at `path`. One bigger than `most_bytes` on disk is refused, unread."""
+        relative = quote(posixpath.normpath(path))
+        url = self.url(user, "api/contents/" + relative)
+        try:
+            async with httpx.AsyncClient(timeout=60) as client:
+                r = await client.get(url, params={"content": "0"}, headers=self.headers(user))
+                if r.status_code == 200 and r.json().get("type") == "notebook":
+                    size = r.json().get("size")
+                    if isinstance(size, int) and size > most_bytes:
+                        raise ServerError(413, f"{path} is larger than {most_bytes} bytes")
+                    r = await client.get(url, params={"type": "notebook", "content": "1"},
+                                         headers=self.headers(user))  # fmt: skip
+        except httpx.HTTPError as e:
+            raise ServerError(502, f"the project server did not answer: {type(e).__name__} {e}")
+        if r.status_code == 404:
+            return None
+        if r.status_code != 200:
+            raise ServerError(_client_status(r.status_code), f"reading {path!r}: {_message(r)}")
+        model = r.json()
+        return model.get("content") if model.get("type") == "notebook" else None
+
     async def copy_as_cp(self, source_user, path, target_user, target_path):
         """Copy `path` to `target_path` of another (or the same) project as `cp -r` does:
         into target_path if it is a folder, else as target_path (a file there is replaced,

@@ -117,6 +117,14 @@ def test_what_the_grader_prints_cannot_add_cells_or_points():
         CellScore("nb", "t1", 2.0, 2.0, False),
         CellScore("nb", "w", None, 3.0, True),
     ]
+    # a written answer the grader claims full points for still waits for a person; one
+    # left as given scores nbgrader's zero, with no one needed
+    claims = {"w": {"points": 3, "needs_manual_grade": False}}
+    printed = json.dumps({"notebooks": {"nb": {"cells": claims}}})
+    assert scores_from(printed, cells)[1] == CellScore("nb", "w", None, 3.0, True)
+    claims = {"w": {"points": 0, "needs_manual_grade": False}}
+    printed = json.dumps({"notebooks": {"nb": {"cells": claims}}})
+    assert scores_from(printed, cells)[1] == CellScore("nb", "w", 0.0, 3.0, False)
     # no believable answer: autograded cells get zero, and say why
     for printed in ("", "not json", '{"notebooks": []}', '{"notebooks": {"nb": 1}}'):
         scores = scores_from(printed, cells)

@@ -19,10 +19,12 @@ from ..courses import (
     claim_enrolments,
     course_model,
     courses_taught_by,
+    current_students,
     every_course,
     give_project,
     grades_csv,
     parse_student_list,
+    work_for,
     work_model,
 )
 from ..coursework import (
@@ -38,11 +40,19 @@ from ..coursework import (
     work_row,
 )
 from ..deadlines import sharing_the_date
+from ..grading import (
+    answers,
+    assignment_scores,
+    check_manual_grade,
+    find_score,
+    set_manual_grade,
+    work_scores,
+)
 from ..names import new_project_id
 from ..peer_review import PEER_STEPS, PeerReviewRefused, check_peer_review, set_peer_review
 from ..projects import InvalidInput, check_title
 from ..scopes import ALL_COURSES_SCOPE, READ_ALL_COURSES_SCOPE
-from .base import SMCAPIHandler
+from .base import SMCAPIHandler, service_errors
 
 
 class CourseAPIHandlerBase(SMCAPIHandler):
@@ -440,6 +450,66 @@ class GradeAPIHandler(CourseAPIHandlerBase):
         self.write_json(course_model(course))
 
 
+class ScoresAPIHandler(CourseAPIHandlerBase):
+    """An autograded assignment's scores: per question and per student, with what people
+    graded by hand."""
+
+    def get(self, course_id, assignment_id):
+        course = self.find_course(course_id, self.current_caller(), write=False)
+        assignment = self.find_assignment(course, assignment_id)
+        works = [(s, work_for(s, assignment)) for s in current_students(course) if not s.removed]
+        self.write_json(assignment_scores(assignment, works))
+
+
+class CellScoreAPIHandler(CourseAPIHandlerBase):
+    """A person grades one cell of a student's autograded notebook: points (null gives
+    the cell back to the autograder's score), a comment, and a reason when the points
+    override an automatic score."""
+
+    def put(self, course_id, assignment_id, student_id, notebook, cell_id):
+        caller = self.current_caller()
+        course = self.find_course(course_id, caller)
+        assignment = self.find_assignment(course, assignment_id)
+        student = self.find_student(course, student_id)
+        work = work_for(student, assignment)
+        row = find_score(work, notebook, cell_id)
+        if row is None:
+            raise web.HTTPError(
+                404,
+                f"{student.name} has no autograded score for {cell_id} of {notebook} in "
+                f"{assignment.path}: autograde their collected work first",
+            )
+        body = self.get_json_body()
+        try:
+            points, comment, reason = check_manual_grade(row, body)
+        except InvalidInput as e:
+            self.invalid(e)
+        set_manual_grade(row, points, comment, reason, caller.name, orm.now())
+        self.db.commit()
+        self.log.info("%s graded %s of %s/%s for %s: %s", caller.name, cell_id, assignment.path,
+                      notebook, student.name, points)  # fmt: skip
+        self.write_json({"id": student.id, "name": student.name, "autograde": work_scores(work)})
+
+
+class AnswersAPIHandler(CourseAPIHandlerBase):
+    """Every student's answer to one question (?notebook=&cell_id=), from their collected
+    notebook, beside their score: what a person grades from."""
+
+    async def get(self, course_id, assignment_id):
+        course = self.find_course(course_id, self.current_caller(), write=False)
+        assignment = self.find_assignment(course, assignment_id)
+        notebook = self.get_argument("notebook", "")
+        cell_id = self.get_argument("cell_id", "")
+        if not notebook or not cell_id:
+            raise web.HTTPError(400, "Say which question: ?notebook=<name>&cell_id=<grade id>")
+        works = [(s, work_for(s, assignment)) for s in current_students(course) if not s.removed]
+        works = [(s, w) for s, w in works if find_score(w, notebook, cell_id) is not None]
+        with service_errors():
+            found = await answers(self.smchub.servers, course, assignment, works, notebook,
+                                  cell_id)  # fmt: skip
+        self.write_json({"notebook": notebook, "cell_id": cell_id, "answers": found})
+
+
 class GradesCSVHandler(CourseAPIHandlerBase):
     def get(self, course_id):
         person = self.current_caller()
@@ -472,6 +542,12 @@ default_handlers = [
     ),
     (r"/api/courses/([^/]+)/assignments/([0-9]+)/grades/([0-9]+)", GradeAPIHandler),
     (r"/api/courses/([^/]+)/assignments/([0-9]+)/extensions/([0-9]+)", ExtensionAPIHandler),
+    (r"/api/courses/([^/]+)/assignments/([0-9]+)/scores", ScoresAPIHandler),
+    (
+        r"/api/courses/([^/]+)/assignments/([0-9]+)/scores/([0-9]+)/([^/]+)/([^/]+)",
+        CellScoreAPIHandler,
+    ),
+    (r"/api/courses/([^/]+)/assignments/([0-9]+)/answers", AnswersAPIHandler),
     (r"/api/courses/([^/]+)/actions/(start|stop|exec)", ActionAPIHandler),
     (r"/api/courses/([^/]+)/jobs", JobListAPIHandler),
     (r"/api/courses/([^/]+)/jobs/([^/]+)", JobAPIHandler),
