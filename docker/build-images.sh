@@ -327,7 +327,8 @@ build_image() {
     if [[ "$kind" == hub ]]; then
         wheel_requirements postgres >"$ctx/requirements.txt"
     else
-        wheel_requirements >"$ctx/requirements.txt"
+        # autograde: nbgrader, which grades notebooks inside project servers
+        wheel_requirements autograde >"$ctx/requirements.txt"
     fi
     cp /etc/ssl/certs/ca-certificates.crt "$ctx/build-ca.crt"
     local build_args=()

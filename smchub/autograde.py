@@ -121,7 +121,14 @@ def settings_model(assignment):
 
 def project_python():
     """The interpreter, in the project, that runs this module's programs."""
-    return sys.executable
+    # Not the hub's sys.executable: that path exists on the hub's machine, not in a
+    # container or pod. Every backend puts the environment of the project server's own
+    # interpreter, the one that runs smchub's localhub extension, first on the server's
+    # PATH, which exec's commands inherit: local nodes the hub's (LocalBackend.base_env),
+    # the project image /opt/smchub/bin (docker/Dockerfile.project, also on Swarm and
+    # Kubernetes). A venv always has python3, so the name finds that interpreter, with
+    # smchub and nbgrader, on every kind of node.
+    return "python3"
 
 
 def release_folder(assignment):

@@ -87,8 +87,8 @@ class CoursesPageHandler(SMCPageHandler):
 class CoursePageHandler(SMCPageHandler):
     """One course, for its instructors."""
 
-    @web.authenticated
-    async def get(self, course_id):
+    def find_course(self, course_id):
+        """The course, if the signed-in person teaches it (or may read every course)."""
         user = self.current_user
         course = self.db.get(orm.Course, course_id) if is_project_name(course_id) else None
         visible = (
@@ -101,7 +101,27 @@ class CoursePageHandler(SMCPageHandler):
         )
         if not visible:
             raise web.HTTPError(404, f"No such course: {course_id}")
-        html = await self.render_template("course.html", user=user, course=course)
+        return course
+
+    @web.authenticated
+    async def get(self, course_id):
+        course = self.find_course(course_id)
+        html = await self.render_template("course.html", user=self.current_user, course=course)
+        self.finish(html)
+
+
+class GradingPageHandler(CoursePageHandler):
+    """Grading an autograded assignment of a course by hand (grading.js)."""
+
+    @web.authenticated
+    async def get(self, course_id, assignment_id):
+        course = self.find_course(course_id)
+        assignment = next((a for a in course.assignments if str(a.id) == assignment_id), None)
+        if assignment is None or assignment.kind != "assignment":
+            raise web.HTTPError(404, f"No such assignment in {course.title}: {assignment_id}")
+        html = await self.render_template(
+            "grading.html", user=self.current_user, course=course, assignment=assignment
+        )
         self.finish(html)
 
 
@@ -119,6 +139,7 @@ default_handlers = [
     (r"/projects/([^/]+)", ProjectPageHandler),
     (r"/courses/?", CoursesPageHandler),
     (r"/courses/([^/]+)", CoursePageHandler),
+    (r"/courses/([^/]+)/assignments/([0-9]+)/grading", GradingPageHandler),
     (r"/home", PeopleHomeHandler),
     (r"/spawn/?", PeopleHomeHandler),
 ]

@@ -295,11 +295,15 @@
             render();
             if (answer.job) await runningJob(answer.job);
           }, event.target), title: "Empty: no due date" }, "Set due date")) : null;
+      // once something is autograded: its page of questions, answers and manual grades
+      const autograded = course.students.some((s) => s.work[a.id] && s.work[a.id].autograde);
+      const grading = autograded ? el("a", { class: "btn btn-sm btn-outline-primary grading-link",
+        href: `${base}courses/${courseId}/assignments/${a.id}/grading` }, "Grade by question") : null;
       return el("li", { class: "list-group-item d-flex justify-content-between", "data-assignment": a.path },
         el("span", {}, `${a.path} (${a.kind})`, a.due ? ` — due ${when(a.due)}` : ""),
         el("span", { class: "d-flex gap-1" }, setDue, setPeers, ...steps.map(([step, label]) =>
           el("button", { class: `btn btn-sm btn-primary step-${step}`, onclick: (event) =>
-            guard(errorBox, () => runStep(a, step), event.target) }, label))));
+            guard(errorBox, () => runStep(a, step), event.target) }, label)), grading));
     }));
   }
 
