@@ -2,7 +2,7 @@
 tests, and graded inside each student's own project.
 
 An assignment whose folder holds notebooks with nbgrader's cell metadata is autograded.
-Two halves, as two programs this module is (`python -m smchub.autograde release|grade`),
+Three programs this module is (`python -m smchub.autograde release|grade|feedback`),
 each run through a project server's exec endpoint, so that no notebook is opened, let
 alone run, in the hub:
 
@@ -18,8 +18,14 @@ alone run, in the hub:
   autograde apps on a course folder made for the occasion in a hidden folder of their
   project (the grading version as the source, their collected notebooks as the
   submission), each notebook under `timeout`, then the scores read from that gradebook
-  and printed as JSON. The folder is removed afterwards, by the program and again by the
-  hub.
+  and printed as JSON. It also writes a feedback-safe copy of each autograded notebook
+  (feedback_safe: hidden tests out of sources and outputs), which the hub keeps in the
+  course project (<path>-autograded/<student>/). The folder is removed afterwards, by
+  the program (all but those copies) and again by the hub.
+- feedback, in a student's project, as the student, at return: nbgrader's
+  GenerateFeedback renders the HTML feedback on those copies, with the hub's scores and
+  comments, from a throwaway gradebook that knows the assignment from the student
+  version only. Nothing secret is in that folder, and rendering runs no code.
 
 The trade-off of grading as the student (CoCalc's too): the student's code runs under
 their own limits and can reach nothing of the instructor's, but the account is theirs.
@@ -40,6 +46,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
+from .grading import ANSI
 from .projects import InvalidInput
 
 # hidden folders of a project that the step writes; GRADING_ROOT in a student's project
@@ -47,6 +54,18 @@ from .projects import InvalidInput
 RELEASE_ROOT = ".smchub/release"
 SOURCE_ROOT = ".smchub/grading"
 GRADING_ROOT = ".smchub/autograde"
+# in a student's project while their feedback is rendered at return: nothing secret
+FEEDBACK_ROOT = ".smchub/feedback"
+# in the grading folder, the autograded notebooks made safe to show their student (hidden
+# tests out), which the hub copies into the course project before removing the folder
+FOR_FEEDBACK = "for-feedback"
+# in the feedback folder: the scores and comments the feedback shows
+SCORES_FILE = "scores.json"
+# what replaces an output that shows part of the hidden tests in those copies
+HIDDEN_OUTPUT = "[output hidden from the feedback: it showed part of the hidden tests]\n"
+# a line of the hidden tests shorter than this tells too little to give a test away,
+# and would hide every output that merely shares it ("pass", "else:")
+HIDDEN_LINE_MIN = 8
 # nbgrader's names inside the throwaway course folder: its assignment and student ids
 NB_ASSIGNMENT = "assignment"
 NB_STUDENT = "student"
@@ -146,6 +165,17 @@ def grading_folder(token):
     return posixpath.join(GRADING_ROOT, token)
 
 
+def feedback_folder(token):
+    """The throwaway nbgrader course folder in which a student's feedback is rendered."""
+    return posixpath.join(FEEDBACK_ROOT, token)
+
+
+def autograded_folder(assignment, student):
+    """Where the feedback-safe copies of the student's autograded notebooks are kept, in
+    the course project (beside <path>-collect, as nbgrader keeps its autograded/)."""
+    return f"{assignment.path}-autograded/{student.name}"
+
+
 def detect_command(assignment):
     """The exec body that tells (exit code 0) whether the assignment folder holds a
     notebook with nbgrader cells. Plain grep, so that assignments of projects whose image
@@ -200,14 +230,15 @@ def grade_command(folder, notebooks, cell_timeout, notebook_timeout):
     }, total
 
 
-def prepare_command(folder):
+def prepare_command(folder, root=GRADING_ROOT):
     """The exec body that makes the grading folder, which only the project's account may
     open, before anything is copied into it. It first removes any grading folder a hub
     stopped in the middle of grading left behind, hidden tests and all (two autograde
-    jobs at once for one student would fail one another: a retry mends that)."""
+    jobs at once for one student would fail one another: a retry mends that). The same
+    for a feedback folder, under FEEDBACK_ROOT."""
     return {
         "command": 'rm -rf -- "$1" && mkdir -p -m 0700 -- "$2"',
-        "args": [GRADING_ROOT, folder],
+        "args": [root, folder],
         "bash": True,
         "timeout": 60,
     }
@@ -215,6 +246,28 @@ def prepare_command(folder):
 
 def cleanup_command(folder):
     return {"command": "rm", "args": ["-rf", "--", folder], "timeout": 60}
+
+
+def feedback_command(folder):
+    """The exec body that renders the feedback in `folder` of a student's project."""
+    return {
+        "command": project_python(),
+        "args": ["-I", "-m", "smchub.autograde", "feedback", folder],
+        "timeout": 120,
+    }
+
+
+def feedback_scores(rows):
+    """The scores and comments of a student's graded cells (orm.AutogradeScore rows) as
+    the feedback program reads them: {notebook: {cell_id: {...}}}."""
+    notebooks = {}
+    for row in rows:
+        notebooks.setdefault(row.notebook, {})[row.cell_id] = {
+            "points": row.points,
+            "manual_points": row.manual_points,
+            "comment": row.comment,
+        }
+    return json.dumps({"notebooks": notebooks})
 
 
 # --- reading what the programs printed --------------------------------------------
@@ -422,20 +475,116 @@ def _nbgrader(folder, *args, timeout=None):
     return None if timeout is not None and done.returncode in (124, 137) else done.returncode
 
 
-def grade(folder, cell_timeout, notebook_timeout, notebooks):
-    """Grade the submission in `folder` (source/ and submitted/ laid out as nbgrader's
-    course folder wants them) and print each notebook's scores."""
-    from nbgrader.api import Gradebook, MissingEntry
-
-    folder = os.path.abspath(folder)
-    # nbgrader and Jupyter read config and kernels from the student's home too: only the
-    # installation's count here (their own code runs in the kernel either way)
+def _installation_only(folder):
+    """Make nbgrader and Jupyter, run in a student's project, read their config, kernels
+    and templates from the installation only, not from the student's home (their own code
+    runs in the kernel either way)."""
     os.environ["JUPYTER_CONFIG_DIR"] = os.path.join(folder, "config")
     os.environ["JUPYTER_DATA_DIR"] = os.path.join(folder, "data")
     os.environ.pop("JUPYTER_PATH", None)
     os.environ.pop("JUPYTER_CONFIG_PATH", None)
     # nbgrader runs the alembic command of its installation to make the gradebook
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+
+
+def _remove(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+def _strings(value):
+    """Every string in an output (its text, data and metadata)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+
+
+def feedback_safe(nb):
+    """The autograded notebook `nb` (changed in place) made safe to show its student:
+    hidden tests removed from the sources by nbgrader's own ClearHiddenTests, the errors
+    of the cells that had them reduced to `ename: evalue` (a traceback quotes the lines
+    around the one that failed), and any output that still holds a line of the hidden
+    tests, once its ANSI colours are stripped, replaced by HIDDEN_OUTPUT (the student's
+    code, run beside the tests, could echo them, as IPython's `In` holds every cell run).
+
+    This keeps the tests from being shown by accident. A student's code set on copying
+    them out could encode them first; it could also read them while it ran: grading as
+    the student has that cost either way (see the module's docstring).
+    """
+    from nbformat.v4 import new_output
+    from nbgrader.preprocessors import ClearHiddenTests
+
+    clear = ClearHiddenTests(enforce_metadata=False)
+    hidden, tested = set(), set()
+    for index, cell in enumerate(nb.cells):
+        before = cell.source
+        try:
+            clear.preprocess_cell(cell, {}, index)
+        except RuntimeError:
+            # markers nbgrader cannot pair (nested, or no end): none of the source stays
+            cell.source = ""
+        if cell.source != before:
+            tested.add(index)
+            kept = set(cell.source.splitlines())
+            hidden.update(
+                line.strip()
+                for line in before.splitlines()
+                if line not in kept and len(line.strip()) >= HIDDEN_LINE_MIN
+            )
+    for index, cell in enumerate(nb.cells):
+        outputs = []
+        for output in cell.get("outputs", []):
+            if index in tested and output.get("output_type") == "error":
+                ename, evalue = str(output.get("ename", "")), str(output.get("evalue", ""))
+                output = new_output("error", ename=ename, evalue=evalue,
+                                    traceback=[f"{ename}: {evalue}"])  # fmt: skip
+            text = ANSI.sub("", "\n".join(_strings(output)))
+            if any(line in text for line in hidden):
+                output = new_output("stream", name="stdout", text=HIDDEN_OUTPUT)
+            outputs.append(output)
+        if "outputs" in cell:
+            cell.outputs = outputs
+    return nb
+
+
+def _write_feedback_copies(folder, notebooks):
+    """Write the feedback-safe copy of each autograded notebook into FOR_FEEDBACK of the
+    grading folder. A notebook that cannot be made safe gets no copy (the feedback then
+    shows the collected one) rather than one that may show the tests."""
+    import nbformat
+
+    target = os.path.join(folder, FOR_FEEDBACK)
+    try:
+        # whatever the student's code put there while it ran goes first
+        _remove(target)
+        os.makedirs(target)
+    except OSError as e:
+        # the scores still count; the feedback will show the collected notebooks
+        print(f"no copies for the feedback: {e}", file=sys.stderr)
+        return
+    for name in notebooks:
+        graded = os.path.join(folder, "autograded", NB_STUDENT, NB_ASSIGNMENT, f"{name}.ipynb")
+        try:
+            nb = feedback_safe(nbformat.read(graded, as_version=4))
+            nbformat.write(nb, os.path.join(target, f"{name}.ipynb"))
+        except Exception as e:
+            print(f"{name}: no copy for the feedback: {type(e).__name__}: {e}", file=sys.stderr)
+
+
+def grade(folder, cell_timeout, notebook_timeout, notebooks):
+    """Grade the submission in `folder` (source/ and submitted/ laid out as nbgrader's
+    course folder wants them) and print each notebook's scores."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    folder = os.path.abspath(folder)
+    _installation_only(folder)
     result = {}
     try:
         if _nbgrader(folder, "generate_assignment", NB_ASSIGNMENT, "--force") != 0:
@@ -469,11 +618,62 @@ def grade(folder, cell_timeout, notebook_timeout, notebooks):
                         "max_points": g.max_score,
                         "needs_manual_grade": bool(g.needs_manual_grade),
                     }
+        _write_feedback_copies(folder, [n for n, g in result.items() if "error" not in g])
         print(json.dumps({"notebooks": result}))
     finally:
         # the hidden tests are in source/, autograded/ and the gradebook: none outlives
-        # the grading (the hub removes the folder again, in case this was killed)
-        shutil.rmtree(folder, ignore_errors=True)
+        # the grading; the feedback copies, which hold none, wait for the hub to copy
+        # them out (it removes the folder afterwards, also when this was killed)
+        for name in os.listdir(folder) if os.path.isdir(folder) else []:
+            if name != FOR_FEEDBACK:
+                _remove(os.path.join(folder, name))
+
+
+def feedback(folder):
+    """Render nbgrader's HTML feedback for the notebooks in `folder`'s
+    autograded/<student>/<assignment>/ into feedback/<student>/<assignment>/, with the
+    scores and comments of SCORES_FILE, and print the names written.
+
+    nbgrader's GenerateFeedback reads the scores from a gradebook: this one is made for
+    the occasion, its cells learnt by nbgrader's generate_assignment from the student
+    version in source/ (no hidden tests, no solutions), the scores set on its
+    submission. Rendering runs none of the notebooks' code.
+    """
+    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.converters import GenerateAssignment, GenerateFeedback
+    from nbgrader.coursedir import CourseDirectory
+
+    folder = os.path.abspath(folder)
+    _installation_only(folder)
+    with open(os.path.join(folder, SCORES_FILE)) as f:
+        given = json.load(f)["notebooks"]
+    db_url = f"sqlite:///{folder}/gradebook.db"
+    coursedir = CourseDirectory(root=folder, db_url=db_url, assignment_id=NB_ASSIGNMENT)
+    GenerateAssignment(coursedir=coursedir, force=True).start()
+    with Gradebook(db_url) as gradebook:
+        gradebook.add_student(NB_STUDENT)
+        gradebook.add_submission(NB_ASSIGNMENT, NB_STUDENT)
+        for notebook, cells in given.items():
+            for cell_id, score in cells.items():
+                try:
+                    grade = gradebook.find_grade(cell_id, notebook, NB_ASSIGNMENT, NB_STUDENT)
+                except MissingEntry:
+                    continue  # a cell the release no longer has
+                grade.auto_score = score["points"]
+                grade.manual_score = score["manual_points"]
+                grade.needs_manual_grade = False
+                try:
+                    # nbgrader keeps (and shows) comments on answers and tasks only
+                    comment = gradebook.find_comment(cell_id, notebook, NB_ASSIGNMENT,
+                                                     NB_STUDENT)  # fmt: skip
+                except MissingEntry:
+                    continue
+                comment.manual_comment = score["comment"]
+        gradebook.db.commit()
+    coursedir.student_id = NB_STUDENT
+    GenerateFeedback(coursedir=coursedir, force=True).start()
+    written = os.path.join(folder, "feedback", NB_STUDENT, NB_ASSIGNMENT)
+    print(json.dumps({"feedback": sorted(os.listdir(written))}))
 
 
 def main(argv):
@@ -483,8 +683,10 @@ def main(argv):
     elif command == "grade":
         folder, cell_timeout, notebook_timeout, *notebooks = args
         grade(folder, float(cell_timeout), float(notebook_timeout), notebooks)
+    elif command == "feedback":
+        feedback(*args)
     else:
-        raise SystemExit(f"unknown command {command!r}: release or grade")
+        raise SystemExit(f"unknown command {command!r}: release, grade or feedback")
 
 
 if __name__ == "__main__":

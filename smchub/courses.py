@@ -372,13 +372,43 @@ def _autograde_cells(work, questions):
 
 
 def grade_markdown(course, assignment, student, work):
-    return (
+    """The GRADE.md returned with a student's work: their grade and the comments, and for
+    autograded work the score, overall and per notebook, with a row per graded cell."""
+    rows = sorted(work.autograde_scores, key=lambda r: (r.notebook, r.cell_id))
+
+    def score(rows):
+        got = sum(effective_points(r) or 0 for r in rows)
+        return f"{_number(got)} of {_number(sum(r.max_points for r in rows))}"
+
+    def table_text(text):
+        # one table cell: its lines joined, its bars no column separators
+        lines = (text or "").replace("|", "\\|").splitlines()
+        return "<br>".join(line.strip() for line in lines if line.strip())
+
+    text = (
         f"# {assignment.path}: grade\n\n"
         f"- Course: {course.title}\n"
         f"- Student: {student.name}\n"
-        f"- Grade: {work.grade or '(none)'}\n\n"
-        f"## Comments\n\n{work.comments or '(none)'}\n"
+        f"- Grade: {work.grade or '(none)'}\n"
     )
+    if rows:
+        text += f"- Score: {score(rows)}\n"
+    text += f"\n## Comments\n\n{work.comments or '(none)'}\n"
+    notebooks = {}
+    for row in rows:
+        notebooks.setdefault(row.notebook, []).append(row)
+    for notebook, cells in notebooks.items():
+        text += (
+            f"\n## {notebook}.ipynb: {score(cells)}\n\n"
+            "| Cell | Points | Max | Comment |\n| --- | --- | --- | --- |\n"
+        )
+        for r in cells:
+            points = _number(effective_points(r)) or "(not graded)"
+            text += (
+                f"| {table_text(r.cell_id)} | {points} | {_number(r.max_points)} "
+                f"| {table_text(r.comment)} |\n"
+            )
+    return text
 
 
 def courses_taught_by(db, person):

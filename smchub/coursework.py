@@ -24,7 +24,7 @@ from urllib.parse import quote
 import httpx
 from jupyterhub.utils import isoformat
 
-from . import autograde, orm, peer_review
+from . import autograde, grading, orm, peer_review
 from .courses import give_project, grade_markdown, own_due, work_for
 from .deadlines import DEADLINE, due_text, students_to_tell
 from .metrics import COURSE_STEP_FAILURES
@@ -269,7 +269,14 @@ class CourseWork:
         elif step == "return":
             if work.collected is None:
                 raise StepFailed("has no collected work to return")
-            if work.graded is None:
+            # autograded work goes back with its scores, letter grade or not, once no
+            # cell waits for a person
+            autograded = bool(work.autograde_scores)
+            waiting = grading.waiting_for_a_person(work)
+            if waiting:
+                cells = ", ".join(sorted(f"{r.notebook}/{r.cell_id}" for r in waiting))
+                raise StepFailed(f"{cells} still wait for a person to grade them")
+            if work.graded is None and not autograded:
                 raise StepFailed("has no grade yet")
             folder = collect_folder(assignment, student)
             await self._write_file(
@@ -278,6 +285,9 @@ class CourseWork:
                 grade_markdown(course, assignment, student, work),
             )
             await self._copy(course_user, folder, student_user, graded_folder(assignment), True)
+            if autograded:
+                await self._return_autograded(course_user, student_user, assignment, entry,
+                                              work)  # fmt: skip
             await self._return_feedback(course_user, student_user, assignment, student)
             work.returned = orm.now()
         elif step == "autograde":
@@ -332,6 +342,11 @@ class CourseWork:
             await self.servers.copy(course_user, autograde.source_folder(assignment),
                                     student_user, source, contents=True)  # fmt: skip
             result = await self.servers.exec(student_user, body, body["timeout"])
+            # only a grader that ran to its end wrote its feedback copies whole
+            finished = result["exit_code"] == 0 and not result["timed_out"]
+            copies_in = folder if finished else None
+            await self._keep_feedback_copies(course_user, student_user, assignment,
+                                             entry.student, copies_in)  # fmt: skip
         except ServerError as e:
             raise StepFailed(e.message)
         finally:
@@ -354,6 +369,92 @@ class CourseWork:
         errors = sorted({s.error for s in scores if s.error})
         if errors:
             entry.output += f" ({'; '.join(errors)})"
+
+    async def _keep_feedback_copies(self, course_user, student_user, assignment, student,
+                                    folder):  # fmt: skip
+        """Copy the feedback-safe copies of the student's autograded notebooks (the
+        grader's FOR_FEEDBACK, hidden tests out) from the grading folder into the course
+        project, where they replace those of an earlier grading: what return renders
+        the feedback from, and instructors can open. With no folder (the grader did not
+        finish), the earlier ones only go, as they no longer match the scores."""
+        kept = autograde.autograded_folder(assignment, student)
+        removed = await self.servers.exec(course_user, autograde.cleanup_command(kept), 60)
+        if removed["exit_code"] != 0:
+            raise StepFailed(f"could not replace {kept}: {removed['stderr'][-300:]}")
+        copies = f"{folder}/{autograde.FOR_FEEDBACK}" if folder else None
+        if copies and await self._exists(student_user, copies):
+            await self.servers.copy(student_user, copies, course_user, kept, contents=True)
+
+    async def _exists(self, user, path):
+        """Whether the project has something at `path`, hidden folders included (which
+        the contents API, and so kind_of, does not show)."""
+        body = {"command": "test", "args": ["-e", path], "timeout": 30}
+        return (await self.servers.exec(user, body, 30))["exit_code"] == 0
+
+    async def _return_autograded(self, course_user, student_user, assignment, entry, work):
+        """Write nbgrader's HTML feedback on each of the student's autograded notebooks
+        (its scores and comments per cell) beside their graded work.
+
+        It is rendered in the student's project, as the student (feedback_command): all
+        it is given is theirs to see (the student version, which has no hidden tests and
+        no solutions, the feedback-safe copies of their autograded notebooks, their
+        scores), so nothing of the instructor's is at stake there, and rendering runs
+        none of the notebooks' code. Whatever they do to it changes only their own copy
+        of the feedback; their scores stay in the hub.
+        """
+        student = entry.student
+        release = autograde.release_folder(assignment)
+        kept = autograde.autograded_folder(assignment, student)
+        folder = autograde.feedback_folder(uuid.uuid4().hex)
+        source = f"{folder}/source/{autograde.NB_ASSIGNMENT}"
+        graded = f"{folder}/autograded/{autograde.NB_STUDENT}/{autograde.NB_ASSIGNMENT}"
+        try:
+            body = autograde.prepare_command(folder, autograde.FEEDBACK_ROOT)
+            made = await self.servers.exec(student_user, body, 60)
+            if made["exit_code"] != 0:
+                raise StepFailed(f"could not make {folder}: {made['stderr'][-300:]}")
+            shown_any = False
+            for notebook in sorted({r.notebook for r in work.autograde_scores}):
+                name = f"{notebook}.ipynb"
+                if not await self._exists(course_user, f"{release}/{name}"):
+                    raise StepFailed(
+                        f"the student version of {name} is not in the course project's "
+                        f"{release}: autograde the assignment again"
+                    )
+                await self.servers.copy(course_user, f"{release}/{name}", student_user, source)
+                shown = f"{kept}/{name}"
+                if not await self._exists(course_user, shown):
+                    # no autograded copy (its grading timed out or failed): the collected
+                    # notebook, which has no hidden tests either, without outputs
+                    shown = f"{collect_folder(assignment, student)}/{name}"
+                    if not await self._exists(course_user, shown):
+                        continue
+                await self.servers.copy(course_user, shown, student_user, graded)
+                shown_any = True
+            if not shown_any:
+                # GRADE.md has the scores; there is no notebook to show them on
+                return
+            scores = autograde.feedback_scores(work.autograde_scores)
+            await self.servers.write_hidden_file(student_user, folder, autograde.SCORES_FILE,
+                                                 scores)  # fmt: skip
+            body = autograde.feedback_command(folder)
+            result = await self.servers.exec(student_user, body, body["timeout"])
+            if result["exit_code"] != 0 or result["timed_out"]:
+                why = (result["stderr"].strip().splitlines() or ["no reason given"])[-1]
+                raise StepFailed(f"could not render the feedback: {why}")
+            rendered = f"{folder}/feedback/{autograde.NB_STUDENT}/{autograde.NB_ASSIGNMENT}"
+            target = graded_folder(assignment)
+            await self.servers.copy(student_user, rendered, student_user, target, contents=True,
+                                    backup=True)  # fmt: skip
+        except ServerError as e:
+            raise StepFailed(e.message)
+        finally:
+            try:
+                await self.servers.exec(student_user, autograde.cleanup_command(folder), 60)
+            except ServerError as e:
+                self.log.warning("Could not remove %s from project %s: %s", folder,
+                                 student.project_id, e.message)  # fmt: skip
+        entry.output = f"feedback in {graded_folder(assignment)}"
 
     async def _send_for_review(self, course_user, student_user, assignment, entry):
         """Copy the works this student reviews into their project, each under its label

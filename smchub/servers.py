@@ -14,9 +14,11 @@ hub's memory.
 """
 
 import asyncio
+import io
 import math
 import posixpath
 import random
+import tarfile
 from urllib.parse import quote
 
 import httpx
@@ -331,6 +333,30 @@ class ProjectServers:
         if r.status_code != 200:
             raise ServerError(_client_status(r.status_code), f"looking at {path!r}: {_message(r)}")
         return r.json().get("type")
+
+    async def write_hidden_file(self, user, folder, name, text):
+        """Write a text file (0600) into a folder of the project that the contents API
+        does not reach (a hidden one), through the localhub's archive endpoint."""
+        data = text.encode()
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            member = tarfile.TarInfo(name)
+            member.size, member.mode = len(data), 0o600
+            tar.addfile(member, io.BytesIO(data))
+        try:
+            async with httpx.AsyncClient(timeout=60) as client:
+                r = await client.put(
+                    self.url(user, "smc/api/archive"),
+                    params={"path": folder},
+                    headers={**self.headers(user), "Content-Type": "application/x-tar"},
+                    content=archive.getvalue(),
+                )
+        except httpx.HTTPError as e:
+            raise ServerError(502, f"could not write {folder}/{name}: {type(e).__name__} {e}")
+        if r.status_code != 200:
+            raise ServerError(
+                502, f"could not write {folder}/{name} ({r.status_code}): {_message(r)}"
+            )
 
     async def read_notebook(self, user, path, most_bytes):
         """A notebook of the project, as the JSON its contents API gives; None if there is
