@@ -59,6 +59,22 @@ async def test_autograde_grade_by_hand_return_and_read_the_feedback(hub, people)
     await page.goto(teacher.url(f"/hub/courses/{course_id}"))
     row = page.locator('li[data-assignment="hw1"]')
     await expect(row.locator(".grading-link")).to_have_count(0)
+    # the autograder's time limits, set on the page; a notebook shorter than a cell says why
+    limits = row.locator(".autograde-limits input")
+    await limits.nth(0).fill("20")
+    await limits.nth(1).fill("10")
+    await row.locator("button.set-limits").click()
+    await expect(page.locator("#course-error")).to_contain_text("cell_timeout cannot be longer")
+    await limits.nth(1).fill("90")
+    await row.locator("button.set-limits").click()
+    wanted = {"cell_timeout": 20, "notebook_timeout": 90}
+    for _ in range(100):
+        r = await teacher.api.api("GET", f"courses/{course_id}")
+        if r.json()["assignments"][0]["autograde"] == wanted:
+            break
+        await asyncio.sleep(0.1)
+    assert r.json()["assignments"][0]["autograde"] == wanted
+    await expect(page.locator("#course-error")).to_be_hidden()
     await row.locator(".step-autograde").click()
     await expect(page.locator("#job-label")).to_contain_text("autograde hw1: done", timeout=300_000)
     await expect(page.locator("#job-label")).not_to_contain_text("failed")

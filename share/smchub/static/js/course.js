@@ -295,13 +295,27 @@
             render();
             if (answer.job) await runningJob(answer.job);
           }, event.target), title: "Empty: no due date" }, "Set due date")) : null;
+      // the autograder's time limits for this assignment's notebooks, in seconds
+      const limit = (key, label) => el("input", { type: "number", min: "1", step: "1",
+        class: "form-control form-control-sm", style: "width: 5.5em", title: label,
+        "aria-label": `${label} of ${a.path}`, value: a.autograde ? String(a.autograde[key]) : "" });
+      const cellLimit = limit("cell_timeout", "Seconds per cell");
+      const notebookLimit = limit("notebook_timeout", "Seconds per notebook");
+      const setLimits = a.kind === "assignment" ? el("span", { class: "d-flex gap-1 autograde-limits" },
+        cellLimit, notebookLimit,
+        el("button", { class: "btn btn-sm btn-outline-secondary set-limits", onclick: (event) =>
+          guard(errorBox, async () => {
+            course = await api("PATCH", `courses/${courseId}/assignments/${a.id}`,
+              { autograde: { cell_timeout: Number(cellLimit.value), notebook_timeout: Number(notebookLimit.value) } });
+            render();
+          }, event.target), title: "The autograder's time limits: seconds per cell, per notebook" }, "Set limits")) : null;
       // once something is autograded: its page of questions, answers and manual grades
       const autograded = course.students.some((s) => s.work[a.id] && s.work[a.id].autograde);
       const grading = autograded ? el("a", { class: "btn btn-sm btn-outline-primary grading-link",
         href: `${base}courses/${courseId}/assignments/${a.id}/grading` }, "Grade by question") : null;
       return el("li", { class: "list-group-item d-flex justify-content-between", "data-assignment": a.path },
         el("span", {}, `${a.path} (${a.kind})`, a.due ? ` — due ${when(a.due)}` : ""),
-        el("span", { class: "d-flex gap-1" }, setDue, setPeers, ...steps.map(([step, label]) =>
+        el("span", { class: "d-flex gap-1" }, setDue, setPeers, setLimits, ...steps.map(([step, label]) =>
           el("button", { class: `btn btn-sm btn-primary step-${step}`, onclick: (event) =>
             guard(errorBox, () => runStep(a, step), event.target) }, label)), grading));
     }));
