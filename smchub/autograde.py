@@ -42,8 +42,9 @@ import math
 import os
 import posixpath
 import shutil
-import subprocess
+import signal
 import sys
+import time
 from dataclasses import dataclass
 
 from .grading import ANSI
@@ -463,16 +464,62 @@ def release(path, release_dir, source_dir):
     print(json.dumps({"notebooks": notebooks}))
 
 
-def _nbgrader(folder, *args, timeout=None):
-    """Run one nbgrader app on the throwaway course folder; its exit code, or None if
-    it was killed at `timeout`."""
-    command = [sys.executable, "-I", "-m", "nbgrader", *args,
-               f"--CourseDirectory.root={folder}",
-               f"--CourseDirectory.db_url=sqlite:///{folder}/gradebook.db"]  # fmt: skip
-    if timeout is not None:
-        command = ["timeout", "-k", str(KILL_AFTER), f"{timeout:g}", *command]
-    done = subprocess.run(command, cwd=folder, stdout=sys.stderr, stderr=sys.stderr)
-    return None if timeout is not None and done.returncode in (124, 137) else done.returncode
+def _autograde_notebook(coursedir, name, cell_timeout, notebook_timeout):
+    """Autograde one notebook with nbgrader's Autograde converter in a child process of
+    its own (forked: nbgrader is imported once for every notebook), killed with what it
+    started past `notebook_timeout`; its exit code, or None if it was killed."""
+    from nbgrader.converters import Autograde
+    from traitlets.config import Config
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            # a process group of its own, which the kernel it starts leaves (jupyter_client
+            # gives kernels a session of their own) but follows out: ipykernel exits when
+            # its parent is gone
+            os.setpgid(0, 0)
+            os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+            config = Config()
+            config.Execute.timeout = int(cell_timeout)
+            coursedir.notebook_id = name
+            Autograde(coursedir=coursedir, force=True, create_student=True, config=config).start()
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            sys.stderr.flush()
+            os._exit(code)
+    deadline = time.monotonic() + notebook_timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    for signal_number, wait in ((signal.SIGTERM, KILL_AFTER), (signal.SIGKILL, None)):
+        try:
+            os.killpg(pid, signal_number)
+        except ProcessLookupError:
+            pass
+        ended = time.monotonic() + (wait or 0)
+        while True:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done or time.monotonic() > ended:
+                break
+            time.sleep(0.05)
+        if done:
+            break
+    if not done:
+        os.waitpid(pid, 0)
+    return None
 
 
 def _installation_only(folder):
@@ -582,19 +629,25 @@ def grade(folder, cell_timeout, notebook_timeout, notebooks):
     """Grade the submission in `folder` (source/ and submitted/ laid out as nbgrader's
     course folder wants them) and print each notebook's scores."""
     from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.converters import GenerateAssignment
+    from nbgrader.coursedir import CourseDirectory
 
     folder = os.path.abspath(folder)
     _installation_only(folder)
+    os.chdir(folder)
+    coursedir = CourseDirectory(root=folder, db_url=f"sqlite:///{folder}/gradebook.db",
+                                assignment_id=NB_ASSIGNMENT, student_id=NB_STUDENT)  # fmt: skip
     result = {}
     try:
-        if _nbgrader(folder, "generate_assignment", NB_ASSIGNMENT, "--force") != 0:
-            raise SystemExit("nbgrader could not read the grading version of the notebooks")
+        try:
+            # nbgrader's generate_assignment, in this process: it records the grading
+            # version's cells (hidden tests included) in the gradebook autograde restores
+            # them from
+            GenerateAssignment(coursedir=coursedir, force=True).start()
+        except Exception as e:
+            raise SystemExit(f"nbgrader could not read the grading version of the notebooks: {e}")
         for name in notebooks:
-            code = _nbgrader(
-                folder, "autograde", NB_ASSIGNMENT, f"--student={NB_STUDENT}",
-                f"--notebook={name}", "--force", f"--Execute.timeout={int(cell_timeout)}",
-                timeout=notebook_timeout,
-            )  # fmt: skip
+            code = _autograde_notebook(coursedir, name, cell_timeout, notebook_timeout)
             if code is None:
                 result[name] = {"error": TIMED_OUT.format(notebook_timeout), "cells": {}}
             elif code != 0:

@@ -241,3 +241,62 @@ async def test_autograde_needs_collected_nbgrader_work(course):
     assert {f["error"] for f in job["failed"]} == {
         "hw1 has no notebooks with nbgrader cells to grade"
     }, job
+
+
+def test_a_notebook_past_its_time_is_stopped_with_its_kernel(tmp_path):
+    """The grade program, run here as it runs in a project: a notebook whose cells each
+    finish within the cell timeout but together outlast the notebook's is stopped at the
+    notebook timeout, its kernel with it, and reported as timed out."""
+    import subprocess
+    import sys
+
+    import psutil
+
+    from smchub import autograde
+
+    course = tmp_path / "course"
+    (course / "hw1").mkdir(parents=True)
+    nb = nbformat.reads(source_notebook(), as_version=4)
+    nb.cells.insert(2, new_code_cell("import time\ntime.sleep(2)"))
+    nb.cells.insert(2, new_code_cell("import time\ntime.sleep(2)"))
+    nbformat.write(nb, course / "hw1" / "square.ipynb")
+    release = [sys.executable, "-I", "-m", "smchub.autograde", "release", "hw1", "rel", "src"]
+    subprocess.run(release, cwd=course, check=True, capture_output=True)
+    folder = tmp_path / "grading"
+    (folder / "source" / "assignment").mkdir(parents=True)
+    (folder / "submitted" / "student" / "assignment").mkdir(parents=True)
+    (folder / "source" / "assignment" / "square.ipynb").write_text(
+        (course / "src" / "square.ipynb").read_text()
+    )
+    student = answered((course / "rel" / "square.ipynb").read_text(), "right")
+    (folder / "submitted" / "student" / "assignment" / "square.ipynb").write_text(student)
+
+    started = time.monotonic()
+    grade = [sys.executable, "-I", "-m", "smchub.autograde", "grade", str(folder), "3", "3",
+             "square"]  # fmt: skip
+    done = subprocess.run(grade, capture_output=True, text=True, timeout=60)
+    took = time.monotonic() - started
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"notebooks": {"square": {"error": autograde.TIMED_OUT.format(3),
+                                               "cells": {}}}}, result  # fmt: skip
+    assert took < 3 + autograde.KILL_AFTER + 15, took
+    # no kernel of the grading outlives it (ipykernel leaves once its parent is gone)
+    deadline = time.monotonic() + 10
+    while True:
+        left = [p for p in psutil.process_iter(["cmdline"])
+                if any("ipykernel" in part for part in p.info["cmdline"] or [])
+                and str(folder) in " ".join(p.info["cmdline"] or []) + str(_cwd(p))]  # fmt: skip
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert left == []
+    # and the folder holds nothing of the hidden tests
+    assert files_holding(folder, HIDDEN) == []
+
+
+def _cwd(process):
+    try:
+        return process.cwd()
+    except Exception:
+        return ""
