@@ -520,6 +520,13 @@ class SMCHub(JupyterHub):
             command = _find_chp()
             if command:
                 self.config.ConfigurableHTTPProxy.command = [command]
+        if "state_dir" not in self.config.HAProxyProxy:
+            # HAProxy's config, route maps and admin socket beside the hub's other state
+            # (its class default is a folder in the working directory, as JupyterHub's
+            # pid file is)
+            self.config.HAProxyProxy.state_dir = os.path.join(
+                os.path.abspath(self.data_dir), "haproxy"
+            )
         super().init_proxy()
 
     async def init_role_creation(self):
