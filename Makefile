@@ -94,7 +94,7 @@ NO_DATABASE := tests/browser tests/localhub tests/test_kubernetes_objects.py \
   tests/test_terminals_exec.py tests/test_unresponsive_node.py tests/test_loopwatch.py \
   tests/test_collector.py tests/test_viewer.py tests/test_origin_routes.py \
   tests/test_secrets_in_logs.py tests/test_sso.py tests/test_openapi.py \
-  tests/test_autograde_docker.py \
+  tests/test_autograde_docker.py tests/test_autograde_feedback.py tests/test_haproxy.py \
   tests/test_move.py::test_move_from_local_to_docker_and_back \
   tests/test_move.py::test_move_from_docker_to_a_swarm_machine_and_back \
   tests/test_access_matrix.py::test_removed_collaborator_loses_server_access_within_60s \
@@ -106,10 +106,11 @@ NO_DATABASE := tests/browser tests/localhub tests/test_kubernetes_objects.py \
 # Class-sized tests run once, on PostgreSQL, where classes of that size live: a course
 # step for 100 students starts, snapshots and stops 100 servers (two minutes of the two
 # CPUs, two snapshots at a time), the restarted-hub tests kill a hub under a 30-student
-# step three times, and the class-wide actions start, run in and stop 20 projects. The
-# code they run is the same on SQLite, which repeating them would not tell more about.
+# step three times, the class-wide actions start, run in and stop 20 projects, and a class
+# of 100 is autograded (four minutes). The code they run is the same on SQLite, which
+# repeating them would not tell more about.
 ON_POSTGRES_ONLY := tests/test_courses.py::test_a_class_of_100_with_a_failing_student \
-  tests/test_course_jobs.py tests/test_class_actions.py
+  tests/test_course_jobs.py tests/test_class_actions.py tests/test_autograde_class.py
 
 # The whole suite on SQLite (the embedded default), then what touches the database again
 # on a real PostgreSQL; both with two Docker Engines as compute nodes and a two-machine

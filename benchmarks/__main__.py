@@ -21,6 +21,7 @@ import psutil
 from tests import loopback_names
 
 from .api import api_benchmark
+from .autograde import autograde_benchmark
 from .course_page import course_page_benchmark
 from .hubs import SMCHubUnderTest, StockJupyterHub, make_root, remove_root
 from .proxy import proxy_overhead
@@ -31,7 +32,7 @@ from .startup import cold_starts, starts_at_once
 HERE = os.path.dirname(os.path.abspath(__file__))
 # smchub's projects are on origins of their own, <id>.localhost, as a browser finds them
 loopback_names.install()
-PARTS = ("startup", "proxy", "api", "snapshots", "course")
+PARTS = ("startup", "proxy", "api", "snapshots", "course", "autograde")
 
 
 def say(message):
@@ -120,6 +121,10 @@ async def run(options):
             # smchub only: stock JupyterHub has no courses
             say("course: the course page of 300 students and 20 assignments")
             results["course_page"] = await course_page_benchmark(root)
+        if "autograde" in parts:
+            # smchub only: stock JupyterHub has no courses
+            say("autograde: 50 students' notebooks with 10 test cells each")
+            results["autograde"] = await autograde_benchmark(root)
     finally:
         if options.keep_logs:
             keep_logs(root, options.keep_logs)

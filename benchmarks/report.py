@@ -11,6 +11,7 @@ TARGETS = {
     "proxy_ratio": 1.3,
     "incremental_snapshot_seconds": 5.0,
     "course_page_ms": 1000.0,
+    "autograde_seconds": 60.0,
 }
 
 
@@ -121,7 +122,24 @@ def rows(results):
         ))  # fmt: skip
     out += _snapshot_rows(results.get("snapshots"))
     out += _course_rows(results.get("course_page"))
+    out += _autograde_rows(results.get("autograde"))
     return out
+
+
+def _autograde_rows(grading):
+    """smchub only: stock JupyterHub has no courses ("-" in its column)."""
+    if not grading:
+        return []
+    limit = TARGETS["autograde_seconds"]
+    wall, failures = grading["wall_seconds"], len(grading["failures"])
+    return [
+        (f"autograde, {grading['students']} students x {grading['test_cells']} test cells: "
+         "job wall (s) / failures; peak PSS of the hub's tree / MemAvailable drop (MiB)",
+         f"{_fmt(wall)} / {failures}; {_fmt(grading['peak_pss_mib'])} / "
+         f"{_fmt(grading['mem_available_drop_mib'])}", "-", "", "< 60 s, 0 failures",
+         wall < limit and failures == 0
+         and grading["scores_as_expected"] == grading["students"]),
+    ]  # fmt: skip
 
 
 def _course_rows(course):

@@ -37,6 +37,7 @@ instructor's release, cells the release does not list are ignored, and a noteboo
 without a believable result scores zero.
 """
 
+import functools
 import json
 import math
 import os
@@ -522,6 +523,20 @@ def _autograde_notebook(coursedir, name, cell_timeout, notebook_timeout):
     return None
 
 
+def _alembic_head():
+    """The schema version nbgrader stamps a new gradebook with, read in this process:
+    nbgrader asks a new `alembic` process for it (`alembic heads`), which cost as much
+    CPU as the rest of a small grading."""
+    import nbgrader
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", os.path.join(os.path.dirname(nbgrader.__file__),
+                                                           "alembic"))  # fmt: skip
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
 def _installation_only(folder):
     """Make nbgrader and Jupyter, run in a student's project, read their config, kernels
     and templates from the installation only, not from the student's home (their own code
@@ -530,8 +545,11 @@ def _installation_only(folder):
     os.environ["JUPYTER_DATA_DIR"] = os.path.join(folder, "data")
     os.environ.pop("JUPYTER_PATH", None)
     os.environ.pop("JUPYTER_CONFIG_PATH", None)
-    # nbgrader runs the alembic command of its installation to make the gradebook
-    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    # a new gradebook gets its schema version from this process, not from an alembic
+    # command found on the student's PATH
+    import nbgrader.api
+
+    nbgrader.api.get_alembic_version = functools.cache(_alembic_head)
 
 
 def _remove(path):
