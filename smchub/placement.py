@@ -133,6 +133,15 @@ def why_not(node, request, overcommit):
     return None
 
 
+def never_fits(node, request, overcommit):
+    """Whether the request is more than the node has in all, used or not: waiting for
+    other projects to stop will not make room for it."""
+    return (
+        request.memory_mb > node.memory_mb * overcommit.memory
+        or request.cpu > node.cpu * overcommit.cpu + 1e-9
+    )
+
+
 def room(node, overcommit):
     """Share of the node's (overcommitted) memory still free: higher is emptier."""
     capacity = node.memory_mb * overcommit.memory
@@ -157,14 +166,20 @@ def place_project(loads, request, home_node=None, overcommit=Overcommit(), sprea
             )
         reason = why_not(node, request, overcommit)
         if reason:
-            hint = (
-                "; an admin can move the project to another node"
-                if node.state != "active"
-                else "; try again when other projects on it have stopped"
-            )
+            if node.state != "active":
+                hint, status = "; an admin can move the project to another node", 409
+            elif never_fits(node, request, overcommit):
+                # a quota beyond the node's size (a typo in an override, say): no wait helps
+                hint, status = (
+                    "; that is more than the node has in all: lower the project's quota, "
+                    "or an admin can move it to a larger node",
+                    409,
+                )
+            else:
+                hint, status = "; try again when other projects on it have stopped", 503
             raise PlacementRefused(
                 f"the project's files are on node {home_node!r}: {reason}{hint}",
-                status=409 if node.state != "active" else 503,
+                status=status,
             )
         return home_node
 

@@ -95,6 +95,25 @@ def test_sticky_refuses_when_home_is_not_active(state):
     assert "move the project" in message
 
 
+def test_sticky_says_whether_waiting_helps():
+    loads = node_loads(
+        nodes(("home", "active", 8, 16000, {})),
+        [("home", f"p{i}", 1000, 0.5) for i in range(15)],
+    )
+    # full for now: other projects stopping will make room
+    with pytest.raises(PlacementRefused) as refused:
+        place_project(loads, Request(memory_mb=2000, cpu=1.0), home_node="home")
+    assert "try again when other projects on it have stopped" in str(refused.value)
+    assert refused.value.status == 503
+    # more than the node has in all, memory or CPUs: no wait helps, the quota must change
+    for request in (Request(memory_mb=1_000_000, cpu=1.0), Request(memory_mb=100, cpu=64)):
+        with pytest.raises(PlacementRefused) as refused:
+            place_project(loads, request, home_node="home")
+        message = str(refused.value)
+        assert "more than the node has in all: lower the project's quota" in message, message
+        assert "try again" not in message and refused.value.status == 409
+
+
 def test_sticky_refuses_when_home_is_gone():
     loads = node_loads(nodes(("other", "active", 8, 16000, {})), [])
     with pytest.raises(PlacementRefused) as refused:
