@@ -351,11 +351,7 @@ class CourseWork:
             raise StepFailed(e.message)
         finally:
             # the grader removes the folder itself; this is for when it was killed
-            try:
-                await self.servers.exec(student_user, autograde.cleanup_command(folder), 60)
-            except ServerError as e:
-                self.log.warning("Could not remove %s from project %s: %s", folder,
-                                 entry.student.project_id, e.message)  # fmt: skip
+            await self._remove_quietly(student_user, folder, entry.student)
         timed_out = None
         if result["timed_out"] or result["exit_code"] in (124, 137):
             timed_out = autograde.TIMED_OUT.format(total)
@@ -369,6 +365,15 @@ class CourseWork:
         errors = sorted({s.error for s in scores if s.error})
         if errors:
             entry.output += f" ({'; '.join(errors)})"
+
+    async def _remove_quietly(self, student_user, folder, student):
+        """Remove a throwaway folder from the student's project; a failure is logged, as
+        the step's own outcome is what the instructor needs."""
+        try:
+            await self.servers.exec(student_user, autograde.cleanup_command(folder), 60)
+        except ServerError as e:
+            self.log.warning("Could not remove %s from project %s: %s", folder,
+                             student.project_id, e.message)  # fmt: skip
 
     async def _keep_feedback_copies(self, course_user, student_user, assignment, student,
                                     folder):  # fmt: skip
@@ -449,11 +454,7 @@ class CourseWork:
         except ServerError as e:
             raise StepFailed(e.message)
         finally:
-            try:
-                await self.servers.exec(student_user, autograde.cleanup_command(folder), 60)
-            except ServerError as e:
-                self.log.warning("Could not remove %s from project %s: %s", folder,
-                                 student.project_id, e.message)  # fmt: skip
+            await self._remove_quietly(student_user, folder, student)
         entry.output = f"feedback in {graded_folder(assignment)}"
 
     async def _send_for_review(self, course_user, student_user, assignment, entry):

@@ -9,19 +9,9 @@ from playwright.async_api import expect
 
 from ..test_autograde import answered, source_notebook
 from ..test_deadlines import put_file
+from .test_course_peer_page import finished
 
 pytestmark = pytest.mark.timeout(600)
-
-
-async def finished(person, course_id, job_id, timeout=300):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        job = (await person.api("GET", f"courses/{course_id}/jobs/{job_id}")).json()
-        if job["finished"]:
-            assert job["failed"] == [], job
-            return job
-        assert asyncio.get_running_loop().time() < deadline, job
-        await asyncio.sleep(0.3)
 
 
 async def test_autograde_grade_by_hand_return_and_read_the_feedback(hub, people):
