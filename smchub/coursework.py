@@ -24,7 +24,7 @@ from urllib.parse import quote
 import httpx
 from jupyterhub.utils import isoformat
 
-from . import autograde, grading, orm, peer_review
+from . import autograde, grader, grading, orm, peer_review
 from .courses import give_project, grade_markdown, own_due, work_for
 from .deadlines import DEADLINE, due_text, students_to_tell
 from .metrics import COURSE_STEP_FAILURES
@@ -335,8 +335,8 @@ class CourseWork:
                 raise StepFailed(f"could not make {folder}: {made['stderr'][-300:]}")
             # nbgrader's course folder: the collected work as the submission, the grading
             # version (hidden tests, no solutions) as the source
-            submitted = f"{folder}/submitted/{autograde.NB_STUDENT}/{autograde.NB_ASSIGNMENT}"
-            source = f"{folder}/source/{autograde.NB_ASSIGNMENT}"
+            submitted = f"{folder}/submitted/{grader.NB_STUDENT}/{grader.NB_ASSIGNMENT}"
+            source = f"{folder}/source/{grader.NB_ASSIGNMENT}"
             await self.servers.copy(course_user, collect_folder(assignment, entry.student),
                                     student_user, submitted, contents=True)  # fmt: skip
             await self.servers.copy(course_user, autograde.source_folder(assignment),
@@ -354,7 +354,7 @@ class CourseWork:
             await self._remove_quietly(student_user, folder, entry.student)
         timed_out = None
         if result["timed_out"] or result["exit_code"] in (124, 137):
-            timed_out = autograde.TIMED_OUT.format(total)
+            timed_out = grader.TIMED_OUT.format(total)
         elif result["exit_code"] != 0:
             why = (result["stderr"].strip().splitlines() or ["no reason given"])[-1]
             raise StepFailed(f"the grader failed (exit code {result['exit_code']}): {why}")
@@ -386,7 +386,7 @@ class CourseWork:
         removed = await self.servers.exec(course_user, autograde.cleanup_command(kept), 60)
         if removed["exit_code"] != 0:
             raise StepFailed(f"could not replace {kept}: {removed['stderr'][-300:]}")
-        copies = f"{folder}/{autograde.FOR_FEEDBACK}" if folder else None
+        copies = f"{folder}/{grader.FOR_FEEDBACK}" if folder else None
         if copies and await self._exists(student_user, copies):
             await self.servers.copy(student_user, copies, course_user, kept, contents=True)
 
@@ -411,8 +411,8 @@ class CourseWork:
         release = autograde.release_folder(assignment)
         kept = autograde.autograded_folder(assignment, student)
         folder = autograde.feedback_folder(uuid.uuid4().hex)
-        source = f"{folder}/source/{autograde.NB_ASSIGNMENT}"
-        graded = f"{folder}/autograded/{autograde.NB_STUDENT}/{autograde.NB_ASSIGNMENT}"
+        source = f"{folder}/source/{grader.NB_ASSIGNMENT}"
+        graded = f"{folder}/autograded/{grader.NB_STUDENT}/{grader.NB_ASSIGNMENT}"
         try:
             body = autograde.prepare_command(folder, autograde.FEEDBACK_ROOT)
             made = await self.servers.exec(student_user, body, 60)
@@ -440,14 +440,14 @@ class CourseWork:
                 # GRADE.md has the scores; there is no notebook to show them on
                 return
             scores = autograde.feedback_scores(work.autograde_scores)
-            await self.servers.write_hidden_file(student_user, folder, autograde.SCORES_FILE,
+            await self.servers.write_hidden_file(student_user, folder, grader.SCORES_FILE,
                                                  scores)  # fmt: skip
             body = autograde.feedback_command(folder)
             result = await self.servers.exec(student_user, body, body["timeout"])
             if result["exit_code"] != 0 or result["timed_out"]:
                 why = (result["stderr"].strip().splitlines() or ["no reason given"])[-1]
                 raise StepFailed(f"could not render the feedback: {why}")
-            rendered = f"{folder}/feedback/{autograde.NB_STUDENT}/{autograde.NB_ASSIGNMENT}"
+            rendered = f"{folder}/feedback/{grader.NB_STUDENT}/{grader.NB_ASSIGNMENT}"
             target = graded_folder(assignment)
             await self.servers.copy(student_user, rendered, student_user, target, contents=True,
                                     backup=True)  # fmt: skip

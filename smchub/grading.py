@@ -14,6 +14,7 @@ import re
 
 from jupyterhub.utils import isoformat
 
+from .grader import ANSI
 from .projects import InvalidInput
 
 COMMENT_MAX = 10_000
@@ -25,7 +26,6 @@ SOURCE_MAX = 20_000
 TEXT_MAX = 10_000
 IMAGE_MAX = 500_000
 IMAGE_TYPES = ("image/png", "image/jpeg")
-ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 
 def effective_points(row):

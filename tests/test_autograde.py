@@ -252,7 +252,7 @@ def test_a_notebook_past_its_time_is_stopped_with_its_kernel(tmp_path):
 
     import psutil
 
-    from smchub import autograde
+    from smchub import grader
 
     course = tmp_path / "course"
     (course / "hw1").mkdir(parents=True)
@@ -260,7 +260,7 @@ def test_a_notebook_past_its_time_is_stopped_with_its_kernel(tmp_path):
     nb.cells.insert(2, new_code_cell("import time\ntime.sleep(2)"))
     nb.cells.insert(2, new_code_cell("import time\ntime.sleep(2)"))
     nbformat.write(nb, course / "hw1" / "square.ipynb")
-    release = [sys.executable, "-I", "-m", "smchub.autograde", "release", "hw1", "rel", "src"]
+    release = [sys.executable, "-I", "-m", "smchub.grader", "release", "hw1", "rel", "src"]
     subprocess.run(release, cwd=course, check=True, capture_output=True)
     folder = tmp_path / "grading"
     (folder / "source" / "assignment").mkdir(parents=True)
@@ -272,15 +272,15 @@ def test_a_notebook_past_its_time_is_stopped_with_its_kernel(tmp_path):
     (folder / "submitted" / "student" / "assignment" / "square.ipynb").write_text(student)
 
     started = time.monotonic()
-    grade = [sys.executable, "-I", "-m", "smchub.autograde", "grade", str(folder), "3", "3",
+    grade = [sys.executable, "-I", "-m", "smchub.grader", "grade", str(folder), "3", "3",
              "square"]  # fmt: skip
     done = subprocess.run(grade, capture_output=True, text=True, timeout=60)
     took = time.monotonic() - started
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result == {"notebooks": {"square": {"error": autograde.TIMED_OUT.format(3),
+    assert result == {"notebooks": {"square": {"error": grader.TIMED_OUT.format(3),
                                                "cells": {}}}}, result  # fmt: skip
-    assert took < 3 + autograde.KILL_AFTER + 15, took
+    assert took < 3 + grader.KILL_AFTER + 15, took
     # no kernel of the grading outlives it (ipykernel leaves once its parent is gone)
     deadline = time.monotonic() + 10
     while True:

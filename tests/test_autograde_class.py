@@ -28,7 +28,7 @@ WRONG_EVERY = 10
 # an admin's slip: a memory quota in KB typed as MB, more than any node holds
 TOO_MUCH_MEMORY_MB = 1_000_000
 # the grading program, as the hub runs it in each student's project (autograde.grade_command)
-GRADER = b"\0-m\0smchub.autograde\0grade\0"
+GRADER = b"\0-m\0smchub.grader\0grade\0"
 
 
 class GradersWatch(threading.Thread):

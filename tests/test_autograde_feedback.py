@@ -8,7 +8,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from smchub.autograde import HIDDEN_OUTPUT, feedback_safe
+from smchub.grader import HIDDEN_OUTPUT, feedback_safe
 
 from .test_autograde import CELL_TIMEOUT, HIDDEN, SOLUTION, answered, files_holding, home
 from .test_autograde import source_notebook as source
