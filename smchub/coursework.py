@@ -700,7 +700,7 @@ class CourseWork:
                     else:
                         await self._student(job, entry, course, assignment, course_user)
                 if entry.server_started and entry.student.project_id:
-                    await self._stop(entry.student.project_id)
+                    await self._stop(entry.student.project_id, only_copied=job.step in STEPS)
                     entry.server_started = False
                     self.db.commit()
 
@@ -708,22 +708,35 @@ class CourseWork:
             *(one(e) for e in job.students if e.state in UNFINISHED or e.server_started)
         )
         if job.course_server_started:
-            await self._stop(course.project_id)
+            # collected work lands in the course project: its stop always takes a snapshot
+            await self._stop(course.project_id, only_copied=False)
             job.course_server_started = False
         if job.finished is None:
             job.finished = orm.now()
             job.outcome = "completed"
         self.db.commit()
 
-    async def _stop(self, project_id):
-        """Stop a server this job started (a student's, needed for a moment)."""
+    async def _stop(self, project_id, only_copied):
+        """Stop a server this job started (a student's, needed for a moment).
+
+        `only_copied`: the job wrote nothing into the project but copies of the course
+        project's files (a course step, not a command run in it). If no one else used the
+        server meanwhile, its home is then as its last snapshot has it, give or take files
+        the course project can give again: the stop takes no snapshot (Snapshots.
+        stop_keeps_home), which for a class of students is most of a step's CPU.
+        """
         user = self.servers.cached_user(project_id)
         if user is not None and user.spawner.active and not user.spawner.pending:
+            if only_copied and not await self.servers.used_by_others(user):
+                self.snapshots.stop_keeps_home(project_id)
             try:
                 await self.servers.stop(user, wait=True)
             except Exception as e:
                 self.log.warning("Could not stop project %s after a course step: %s",
                                  project_id, e)  # fmt: skip
+            finally:
+                # a stop that did not happen must not take the next one's snapshot away
+                self.snapshots.forget_expected_stop(project_id)
 
 
 class CourseJobs:

@@ -285,6 +285,19 @@ class ProjectServers:
             raise ServerError(502, f"the project server answered {r.status_code}: {_message(r)}")
         return r.json()
 
+    async def used_by_others(self, user):
+        """Whether anyone but the hub may have used the running server since it started:
+        False only when its localhub says no one did (an older server, or one that does
+        not answer, counts as used)."""
+        try:
+            async with httpx.AsyncClient(timeout=10) as client:
+                r = await client.get(self.url(user, "smc/api/visits"), headers=self.headers(user))
+            seen = r.json() if r.status_code == 200 else {}
+        except (httpx.HTTPError, ValueError):
+            return True
+        return not (isinstance(seen, dict) and seen.get("tracked") is True
+                    and seen.get("last_visit") is None)  # fmt: skip
+
     async def write_file(self, user, path, text):
         """Write a text file into the project (through the server's contents API)."""
         async with httpx.AsyncClient(timeout=60) as client:

@@ -37,6 +37,10 @@ SNAPSHOT_SECONDS = Histogram(
 )
 
 
+# the trigger of a stop after which the home is as its last snapshot has it
+KEPT_HOME = object()
+
+
 class SnapshotUnavailable(ServiceError):
     """A snapshot, restore or undelete that was asked for could not be done."""
 
@@ -96,7 +100,31 @@ class Snapshots:
 
     def project_stopped(self, project_id):
         """A project's server stopped: snapshot its home, in the background."""
-        self.schedule(project_id, self._stop_trigger.pop(project_id, "stop"))
+        trigger = self._stop_trigger.pop(project_id, "stop")
+        if trigger is KEPT_HOME:
+            if self._last_one_holds(project_id):
+                SNAPSHOTS.labels("stop", "skipped").inc()
+                return
+            trigger = "stop"
+        self.schedule(project_id, trigger)
+
+    def stop_keeps_home(self, project_id):
+        """The next stop of this project leaves its home as its last snapshot has it, give
+        or take files the hub copied in from elsewhere (a course step's): it takes no
+        snapshot, unless the last one failed or there is none."""
+        self._stop_trigger[project_id] = KEPT_HOME
+
+    def forget_expected_stop(self, project_id):
+        """The stop announced by expect_stop or stop_keeps_home did not happen."""
+        self._stop_trigger.pop(project_id, None)
+
+    def _last_one_holds(self, project_id):
+        """Whether the project's home is in a snapshot taken or being taken: it has one,
+        or one is under way, and the last attempt did not fail."""
+        project = self.db.get(orm.Project, project_id)
+        if project is None or project.snapshot_error is not None:
+            return False
+        return self.is_running(project_id) or self._has_snapshot(project_id)
 
     def schedule(self, project_id, trigger):
         """Snapshot a project soon; returns a future of its Snapshot row (or None).

@@ -69,6 +69,7 @@ def server_routes(hub, pid, kernel, terminal):
         ("GET", base + f"api/kernels/{kernel}", None),
         ("GET", base + "api/terminals", None),
         ("GET", base + "smc/api/info", None),
+        ("GET", base + "smc/api/visits", None),
         ("POST", base + "smc/api/exec", {"command": "true"}),
         ("GET", base + "smc/raw/file.txt", None),
         ("GET", base + "smc/api/archive?path=file.txt", None),

@@ -10,6 +10,7 @@ from .nodelay import send_without_delay
 from .raw import RawHandler
 from .revocation import OpenWebsockets
 from .usage import DiskUsage
+from .visits import VisitsHandler
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -147,6 +148,7 @@ class LocalHub(ExtensionApp):
         self.handlers.extend(
             [
                 (r"/smc/api/info", InfoHandler),
+                (r"/smc/api/visits", VisitsHandler),
                 (r"/smc/api/exec", ExecHandler),
                 (r"/smc/api/archive", ArchiveHandler),
                 (r"/smc/raw/(.*)", RawHandler),

@@ -143,6 +143,8 @@ class ProjectAuthorizer(JupyterHubAuthorizer):
         self._websocket_actions = weakref.WeakKeyDictionary()
         # document websocket -> whether its person may change the document now
         self._may_write = weakref.WeakKeyDictionary()
+        # when someone other than the hub was last let in (GET smc/api/visits)
+        self.last_visit = None
 
     async def is_authorized(self, handler, user, action, resource):
         if isinstance(handler, DocSessionHandler):
@@ -162,13 +164,20 @@ class ProjectAuthorizer(JupyterHubAuthorizer):
                 show_read_only(handler)
         elif isinstance(handler, WebSocketHandler):
             self._websocket_actions.setdefault(handler, set()).add(action)
+        if not self.is_the_hub(user.hub_user):
+            self.last_visit = time.time()
         return True
+
+    def is_the_hub(self, model):
+        """Whether a request comes with the server's own token, which only the hub (and
+        this server) holds: copies, course steps, class actions."""
+        return model.get("kind") == "user" and model.get("name") == self.server_owner
 
     def exam_refuses(self, handler, model, resource):
         """Whether an exam window's restrictions refuse this request or websocket."""
         if not self.exam_restrictions:
             return False
-        if model.get("kind") == "user" and model.get("name") == self.server_owner:
+        if self.is_the_hub(model):
             # the hub's own requests: collecting the exam, class actions
             return False
         if TERMINALS in self.exam_restrictions and resource == "terminals":
