@@ -6,10 +6,11 @@ import sys
 from jupyterhub import orm as hub_orm
 from jupyterhub.spawner import Spawner
 from tornado import web
-from traitlets import Dict, Integer, List, Unicode, default
+from traitlets import Bool, Dict, Integer, List, Unicode, default
 
 from .. import orm
-from ..course_policy import restrictions_for_project
+from ..course_policy import course_place, restrictions_for_project
+from ..extensions.localhub.labconfig import STUDENT_ENV
 from ..extensions.localhub.permissions import EXAM_ENV, NETWORK, TERMINALS, exam_env_value
 from ..names import is_project_name
 from ..person_limits import LimitReached
@@ -107,6 +108,7 @@ class ProjectSpawner(Spawner):
     allocated = Dict(help="the quotas the running server was given")
     handle = Dict(help="the backend's handle on the running server")
     exam_restrictions = List(help="what an exam window took away when the server started")
+    student_project = Bool(False, help="whether the server is a student's course project")
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -195,6 +197,8 @@ class ProjectSpawner(Spawner):
         self.allocated = quotas
         # fixed for the server's life: the hub restarts it when a window opens or closes
         self.exam_restrictions = sorted(restrictions_for_project(self.user.db, project.id))
+        # a student's course project shows no nbgrader authoring (localhub/labconfig.py)
+        self.student_project = course_place(self.user.db, project.id) is not None
         self._progress(10, f"Placed on node {node.name}")
         backend = app.backend_for(node.name)
         if NETWORK in self.exam_restrictions and not backend.takes_network_away():
@@ -212,6 +216,8 @@ class ProjectSpawner(Spawner):
         env = super().get_env()
         if self.exam_restrictions:
             env[EXAM_ENV] = exam_env_value(self.exam_restrictions)
+        if self.student_project:
+            env[STUDENT_ENV] = "1"
         return env
 
     def get_args(self):

@@ -4,6 +4,7 @@ test restored, and the per-cell scores come back through the API."""
 
 import json
 import os
+import re
 import time
 
 import nbformat
@@ -241,6 +242,36 @@ async def test_autograde_needs_collected_nbgrader_work(course):
     assert {f["error"] for f in job["failed"]} == {
         "hw1 has no notebooks with nbgrader cells to grade"
     }, job
+
+
+async def lab_page_config(person, project):
+    """The page config JupyterLab's front end reads, from the project's lab page."""
+    await person.start_project(project)
+    r = await person.open_project(project, "lab")
+    assert r.status_code == 200, r.status_code
+    found = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>',
+                      r.text, re.S)  # fmt: skip
+    assert found, r.text[:500]
+    return json.loads(found.group(1))
+
+
+async def test_only_instructors_are_offered_nbgrader_authoring(course):
+    """Students see no Create Assignment toolbar in their course projects; no one sees
+    nbgrader's formgrader, assignment list or validation, whose server sides are off."""
+    student, _, student_project = next(iter(course.students.values()))
+    without_server = {
+        f"@jupyter/nbgrader:{plugin}"
+        for plugin in ("formgrader", "assignment-list", "course-list", "validate-assignment")
+    }
+    authoring = "@jupyter/nbgrader:create-assignment"
+    for person, project, offered in ((course.instructor, course.course_project, True),
+                                     (student, student_project, False)):  # fmt: skip
+        disabled = set((await lab_page_config(person, project))["disabledExtensions"])
+        assert without_server <= disabled, disabled
+        assert (authoring not in disabled) == offered, (project, disabled)
+        # the front end has the plugin: leaving it out is what hides it
+        extensions = (await lab_page_config(person, project))["federated_extensions"]
+        assert "@jupyter/nbgrader" in {e["name"] for e in extensions}
 
 
 def test_a_notebook_past_its_time_is_stopped_with_its_kernel(tmp_path):

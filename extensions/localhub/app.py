@@ -6,6 +6,7 @@ from traitlets import Float, Integer, TraitError
 from .archive import ArchiveHandler
 from .exec import ExecHandler
 from .info import InfoHandler
+from .labconfig import leave_plugins_out, plugins_left_out
 from .nodelay import send_without_delay
 from .raw import RawHandler
 from .revocation import OpenWebsockets
@@ -137,6 +138,9 @@ class LocalHub(ExtensionApp):
         return sockets
 
     async def _start_jupyter_server_extension(self, serverapp):
+        # here, not in initialize_settings: JupyterHub's singleuser app sets its own page
+        # config hook after the extensions are loaded, which this one wraps
+        leave_plugins_out(serverapp.web_app, plugins_left_out())
         if self.open_websockets is not None:
             self.open_websockets.start()
 
