@@ -257,7 +257,8 @@ async def lab_page_config(person, project):
 
 async def test_only_instructors_are_offered_nbgrader_authoring(course):
     """Students see no Create Assignment toolbar in their course projects; no one sees
-    nbgrader's formgrader, assignment list or validation, whose server sides are off."""
+    nbgrader's formgrader, assignment list or validation, whose server sides are off
+    (disabled in the environment by make setup)."""
     student, _, student_project = next(iter(course.students.values()))
     without_server = {
         f"@jupyter/nbgrader:{plugin}"

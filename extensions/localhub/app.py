@@ -140,7 +140,9 @@ class LocalHub(ExtensionApp):
     async def _start_jupyter_server_extension(self, serverapp):
         # here, not in initialize_settings: JupyterHub's singleuser app sets its own page
         # config hook after the extensions are loaded, which this one wraps
-        leave_plugins_out(serverapp.web_app, plugins_left_out())
+        plugins = plugins_left_out()
+        if plugins:
+            leave_plugins_out(serverapp.web_app, plugins)
         if self.open_websockets is not None:
             self.open_websockets.start()
 

@@ -1,15 +1,15 @@
 """What JupyterLab shows of nbgrader in a project server.
 
 nbgrader is installed in every project's environment because autograding runs it there
-as a library (smchub.grader). Its JupyterLab extension would then offer everyone its
-formgrader, assignment list, course list and validation, whose server sides are off in
-project servers (ProjectSpawner.args: smchub's course steps do that work), so their menus
-would only fail. Its Create Assignment toolbar is how instructors mark cells, and stays,
-except in a student's project for a course, where marking cells changes nothing that
-counts (assignments go out from the instructor's source) and would only confuse.
+as a library (smchub.grader). Its formgrader, assignment and course lists and validation
+are disabled and locked in that environment (the Makefile, docker/Dockerfile.project):
+their server sides are off in project servers, and smchub's course steps do that work.
+Its Create Assignment toolbar is how instructors mark cells, and stays, except in a
+student's project for a course, where marking cells changes nothing that counts
+(assignments go out from the instructor's source) and would only confuse.
 
-The hub says whether a server is a student's course project in STUDENT_ENV; the plugins
-are left out through JupyterLab's page config (disabledExtensions), as `jupyter
+The hub says whether a server is a student's course project in STUDENT_ENV; the toolbar
+is then left out through JupyterLab's page config (disabledExtensions), as `jupyter
 labextension disable` would, but for this server only.
 """
 
@@ -18,20 +18,12 @@ import os
 # the hub sets it ("1") in the environment of a student's course project server
 STUDENT_ENV = "SMCHUB_STUDENT_PROJECT"
 
-NBGRADER = "@jupyter/nbgrader"
-# whose server extensions project servers never load
-NBGRADER_WITHOUT_SERVER = tuple(
-    f"{NBGRADER}:{plugin}"
-    for plugin in ("formgrader", "assignment-list", "course-list", "validate-assignment", "menu")
-)
-NBGRADER_AUTHORING = f"{NBGRADER}:create-assignment"
+NBGRADER_AUTHORING = "@jupyter/nbgrader:create-assignment"
 
 
 def plugins_left_out(environ=os.environ):
     """The JupyterLab plugins this server's pages leave out."""
-    if environ.get(STUDENT_ENV) == "1":
-        return (*NBGRADER_WITHOUT_SERVER, NBGRADER_AUTHORING)
-    return NBGRADER_WITHOUT_SERVER
+    return (NBGRADER_AUTHORING,) if environ.get(STUDENT_ENV) == "1" else ()
 
 
 def leave_plugins_out(web_app, plugins):
