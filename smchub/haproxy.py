@@ -16,24 +16,49 @@ Routes outlive both processes:
 
 The admin socket can change every route: ``state_dir`` is 0700 and its files 0600, owned
 by the hub's account, so project accounts reach none of it. HAProxy faces the network:
-started by a root hub, it reads its config and maps as root, then runs as ``user``.
+started by a root hub, it reads its config, maps and certificate as root, then runs as
+``user``.
+
+TLS, as JupyterHub gives it to configurable-http-proxy: with ``c.JupyterHub.ssl_cert``
+and ``ssl_key`` the hub's public URL is https, and HAProxy serves it with a copy of the
+certificate and key in one 0600 PEM in ``state_dir`` (HAProxy's ``crt`` wants one file);
+a renewed certificate is noticed within ``check_running_interval`` and handed to the
+HAProxy the hub runs through its runtime API, without a restart. Browsers get HTTP/2
+(``http2``), websockets included; ``http_redirect_port`` adds a plain-HTTP port that
+redirects to https. A target that does not answer gets the hub's error page, as with
+CHP (see ``smchub.haproxy_config``).
 """
 
 import asyncio
 import os
 import pwd
+import resource
 import shutil
 import signal
 import socket
 import subprocess
 import time
+from urllib.parse import urlsplit
 
 from jupyterhub.proxy import Proxy
 from jupyterhub.traitlets import Command
+from jupyterhub.utils import url_path_join
 from tornado.ioloop import PeriodicCallback
-from traitlets import Any, Integer, TraitError, Unicode, default, validate
+from traitlets import Any, Bool, Integer, TraitError, Unicode, default, validate
 
 from . import haproxy_config as cfg
+
+
+def _may_raise_file_limit():
+    """Whether a process started by the hub may raise its hard limit on open files
+    (CAP_SYS_RESOURCE, which root has outside of most containers)."""
+    try:
+        with open("/proc/self/status") as f:
+            caps = next(line for line in f if line.startswith("CapEff:"))
+    except (OSError, StopIteration):
+        return False
+    cap_sys_resource = 24
+    return bool(int(caps.split()[1], 16) >> cap_sys_resource & 1)
 
 
 class HAProxyAPIError(RuntimeError):
@@ -43,7 +68,8 @@ class HAProxyAPIError(RuntimeError):
 class HAProxyProxy(Proxy):
     """JupyterHub's routes in HAProxy (Debian's haproxy 2.6 or later).
 
-    Configure with ``c.JupyterHub.proxy_class = "haproxy"``.
+    Configure with ``c.JupyterHub.proxy_class = "haproxy"``; TLS with JupyterHub's own
+    ``ssl_cert`` and ``ssl_key``, as for configurable-http-proxy.
     """
 
     command = Command(
@@ -106,9 +132,36 @@ class HAProxyProxy(Proxy):
     ).tag(config=True)
     maxconn = Integer(
         0,
-        help="""HAProxy's maximum number of concurrent connections (global maxconn); each
-        takes two file descriptors. 0: as many as HAProxy's file limit allows.""",
+        help=f"""HAProxy's maximum number of concurrent client connections (global
+        maxconn; an open websocket is one). Each takes two file descriptors (client and
+        target), which HAProxy sets its own limit for, up to the hard limit on open files
+        it inherits from the hub (`ulimit -Hn`, systemd's LimitNOFILE=) unless it starts
+        as root with CAP_SYS_RESOURCE. 0: {cfg.DEFAULT_MAXCONN:,}, or as many as that hard
+        limit allows. A value the limit cannot hold is refused at start.""",
     ).tag(config=True)
+
+    http2 = Bool(
+        True,
+        help="""Offer HTTP/2 to browsers (ALPN h2) when serving TLS. Websockets keep
+        working: HAProxy carries them over HTTP/2 (RFC 8441) or the browser opens them on
+        HTTP/1.1, and targets always get HTTP/1.1.""",
+    ).tag(config=True)
+
+    http_redirect_port = Integer(
+        0,
+        help="""A plain-HTTP port that only redirects to the hub's https URL (same host
+        and path; 301 for GET and HEAD, 308 for the rest), usually 80. 0: none. Needs
+        c.JupyterHub.ssl_cert: without TLS the hub is already on plain HTTP.""",
+    ).tag(config=True)
+
+    @validate("http_redirect_port")
+    def _http_redirect_port_valid(self, proposal):
+        if not 0 <= proposal.value <= 65535:
+            raise TraitError(
+                f"HAProxyProxy.http_redirect_port {proposal.value} is not a port: 1-65535, "
+                "or 0 for no redirect"
+            )
+        return proposal.value
 
     user = Unicode(
         help="""Unix account HAProxy switches to once its port and admin socket are open,
@@ -132,6 +185,8 @@ class HAProxyProxy(Proxy):
     # the routes as written to the map files: {key: (address, encoded data)}
     _routes = Any(None)
     _lock = Any()
+    # (mtime, size) of ssl_cert and ssl_key when the PEM in state_dir was written
+    _tls_source_stamp = Any(None)
 
     @default("_lock")
     def _lock_default(self):
@@ -155,14 +210,55 @@ class HAProxyProxy(Proxy):
             "tunnel": self.tunnel_timeout,
             "http_request": 30,
         }
+        parts = urlsplit(self.public_url)
+        redirect = None
+        if self.http_redirect_port:
+            if not self.ssl_cert:
+                raise ValueError(
+                    "c.HAProxyProxy.http_redirect_port redirects to https, but the hub "
+                    "serves plain HTTP (no c.JupyterHub.ssl_cert): set a certificate, or "
+                    "set http_redirect_port = 0"
+                )
+            https_port = parts.port or cfg.default_port(parts.scheme)
+            if self.http_redirect_port == https_port:
+                raise ValueError(
+                    f"c.HAProxyProxy.http_redirect_port {https_port} is the hub's https "
+                    "port: choose another one (usually 80)"
+                )
+            redirect_bind = f"{parts.hostname or ''}:{self.http_redirect_port}"
+            redirect = (redirect_bind, https_port, parts.hostname)
+        # JupyterHub gives CHP its error target as <hub>/error; without a hub (an admin
+        # writing the config), JupyterHub's default base URL
+        hub_prefix = self.hub.base_url if self.hub else "/hub/"
         return cfg.render_config(
             state_dir=self.abs_state_dir,
-            bind=cfg.bind_address(self.public_url),
+            bind=cfg.bind_address(self.public_url, tls=bool(self.ssl_cert)),
             host_routing=self.host_routing,
             timeouts=timeouts,
-            maxconn=self.maxconn,
+            maxconn=self.effective_maxconn(),
             user=self.user,
+            tls_pem=self._path(cfg.TLS_PEM) if self.ssl_cert else "",
+            http2=self.http2,
+            redirect=redirect,
+            error_path=url_path_join(hub_prefix, "error/503"),
         )
+
+    def effective_maxconn(self):
+        """HAProxy's maxconn: the admin's, or the default that the file limit allows."""
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        if hard == resource.RLIM_INFINITY:
+            hard = 1 << 30
+        can_raise = _may_raise_file_limit()
+        if not self.maxconn:
+            return cfg.default_maxconn(hard, can_raise)
+        if not can_raise and cfg.fds_needed(self.maxconn) > hard:
+            raise ValueError(
+                f"c.HAProxyProxy.maxconn = {self.maxconn} needs "
+                f"{cfg.fds_needed(self.maxconn)} open files, and the hub's hard limit is "
+                f"{hard}: raise it (LimitNOFILE= in the hub's systemd unit, ulimit -Hn) or "
+                f"lower maxconn to {(hard - cfg.FD_RESERVE) // 2}"
+            )
+        return self.maxconn
 
     def write_state_dir(self):
         """Write state_dir: the config, and empty route maps where there are none yet.
@@ -174,9 +270,72 @@ class HAProxyProxy(Proxy):
         os.makedirs(self.abs_state_dir, mode=0o700, exist_ok=True)
         os.chmod(self.abs_state_dir, 0o700)
         self._write_file(cfg.CONFIG_FILE, self.config_text())
+        if self.ssl_cert:
+            self._write_tls_pem()
         for name in (cfg.ROUTES_MAP, cfg.DATA_MAP):
             if not os.path.exists(self._path(name)):
                 self._write_file(name, "")
+
+    def _tls_stamp(self):
+        stamp = []
+        for path in (self.ssl_cert, self.ssl_key):
+            if path:
+                st = os.stat(path)
+                stamp.append((st.st_mtime_ns, st.st_size))
+        return tuple(stamp)
+
+    def _read_tls_pem(self):
+        """(stamp of the source files, the PEM HAProxy serves) from ssl_cert and ssl_key."""
+        stamp = self._tls_stamp()
+        with open(self.ssl_cert) as f:
+            cert = f.read()
+        key = ""
+        if self.ssl_key:
+            with open(self.ssl_key) as f:
+                key = f.read()
+        return stamp, cfg.tls_pem(cert, key)
+
+    def _write_tls_pem(self):
+        stamp, pem = self._read_tls_pem()
+        self._write_file(cfg.TLS_PEM, pem)
+        self._tls_source_stamp = stamp
+
+    async def check_certificate(self):
+        """Hand a renewed certificate (ssl_cert/ssl_key changed on disk) to HAProxy.
+
+        Through the runtime API (`set ssl cert`, `commit ssl cert`): connections open
+        stay, new ones get the new certificate. The PEM in state_dir is rewritten too,
+        for HAProxy's next start.
+        """
+        if not self.ssl_cert or self._tls_source_stamp is None:
+            return
+        try:
+            if await asyncio.to_thread(self._tls_stamp) == self._tls_source_stamp:
+                return
+            stamp, pem = await asyncio.to_thread(self._read_tls_pem)
+        except (OSError, ValueError) as e:
+            # a renewal half written: the next check reads it again
+            self.log.warning("Not reloading HAProxy's certificate yet: %s", e)
+            return
+        # once per change of the files: a refused pair is not tried again until the
+        # admin changes one of them (a key that did not match the new certificate yet)
+        self._tls_source_stamp = stamp
+        path = self._path(cfg.TLS_PEM)
+        try:
+            answer = await self._api(f"set ssl cert {path} <<\n{pem}\n")
+            if "Transaction created" not in answer and "Transaction updated" not in answer:
+                self.log.error("HAProxy refused the new certificate: %s", answer.strip())
+                await self._api(f"abort ssl cert {path}")
+                return
+            answer = await self._api(f"commit ssl cert {path}")
+        except HAProxyAPIError as e:
+            self.log.error("Could not give HAProxy the new certificate: %s", e)
+            return
+        if "Success" not in answer:
+            self.log.error("HAProxy did not take the new certificate: %s", answer.strip())
+            return
+        await asyncio.to_thread(self._write_file, cfg.TLS_PEM, pem)
+        self.log.info("HAProxy serves the renewed certificate %s", self.ssl_cert)
 
     def _write_file(self, name, text):
         """Replace a file of state_dir at once (HAProxy may start and read it meanwhile)."""
@@ -217,7 +376,11 @@ class HAProxyProxy(Proxy):
         await asyncio.to_thread(self.write_state_dir)
         await asyncio.to_thread(self._stop_leftover)
         command = [*self.command, "-db", "-f", self._path(cfg.CONFIG_FILE)]
-        self.log.info("Starting HAProxy @ %s", self.public_url)
+        self.log.info(
+            "Starting HAProxy @ %s (at most %s connections)",
+            self.public_url,
+            self.effective_maxconn(),
+        )
         self.log.debug("HAProxy command: %s", command)
         try:
             self.process = subprocess.Popen(
@@ -275,7 +438,10 @@ class HAProxyProxy(Proxy):
 
     async def check_running(self):
         """Start HAProxy again if it died; the map files give it back its routes."""
-        if self.process is None or self.process.poll() is None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            await self.check_certificate()
             return
         self.log.error("HAProxy stopped with exit code %s; starting it again", self.process.poll())
         await self.start()

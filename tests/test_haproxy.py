@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import os
 import pwd
+import resource
 import shutil
 import signal
 import stat
@@ -14,7 +15,8 @@ import pytest
 from jupyterhub.utils import random_port
 from tornado import httpserver, web
 
-from smchub.haproxy import HAProxyProxy
+from smchub import haproxy_config
+from smchub.haproxy import HAProxyProxy, _may_raise_file_limit
 
 from .hubfixture import running_hub
 
@@ -100,6 +102,35 @@ async def test_projects_and_the_hub_are_served_through_haproxy(haproxy_hub):
     assert r.headers.get("server", "").startswith("TornadoServer"), (r.status_code, r.headers)
 
 
+async def test_haproxy_has_a_file_descriptor_for_every_connection(haproxy_hub):
+    proxy = haproxy_hub.app.proxy
+    answer = await proxy._api("show info")
+    info = dict(line.split(": ", 1) for line in answer.splitlines() if ": " in line)
+    maxconn = int(info["Maxconn"])
+    assert maxconn == proxy.effective_maxconn()
+    # two per connection (the client's and the target's), which HAProxy set for itself
+    assert int(info["Ulimit-n"]) > 2 * maxconn
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if _may_raise_file_limit() or hard >= haproxy_config.fds_needed(10_000):
+        assert maxconn >= 10_000
+    else:
+        # 5,000 open websockets are 10,000 descriptors: this machine holds them
+        assert maxconn == (hard - haproxy_config.FD_RESERVE) // 2
+
+
+def test_maxconn_follows_the_limit_on_open_files():
+    default = haproxy_config.DEFAULT_MAXCONN
+    assert haproxy_config.default_maxconn(1 << 20, can_raise_limit=False) == default
+    assert haproxy_config.default_maxconn(4096, can_raise_limit=True) == default
+    assert haproxy_config.default_maxconn(20_000, can_raise_limit=False) == 9_950
+    if not _may_raise_file_limit():
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        proxy = HAProxyProxy(state_dir="/tmp/unused", public_url="http://127.0.0.1:1/")
+        proxy.maxconn = hard
+        with pytest.raises(ValueError, match="LimitNOFILE"):
+            proxy.config_text()
+
+
 async def test_a_killed_haproxy_comes_back_with_its_routes(haproxy_hub):
     hub = haproxy_hub
     proxy = hub.app.proxy
@@ -183,6 +214,9 @@ class Named(web.RequestHandler):
         self.name = name
 
     def get(self, path):
+        # what the server was asked, for the error page's request
+        self.set_header("X-Seen-Uri", self.request.uri)
+        self.set_header("X-Seen-Cookie", self.request.headers.get("Cookie", ""))
         self.finish(self.name)
 
 
@@ -261,10 +295,25 @@ async def test_the_longest_route_wins(hub_root, host_routing):
             assert await served_by("/user/a/x/y") == "a"
             assert set(await proxy.get_all_routes()) == {"/", f"{prefix}user/a/"}
 
-            # a server that is gone while its route is still there: HAProxy's own answer
+            # a server that is gone while its route is still there: the hub's error page
+            # (JupyterHub's /hub/error/<code>), asked as CHP asks it, with a 503
             await proxy.add_route(f"{prefix}user/gone/", f"http://127.0.0.1:{random_port()}", {})
-            r = await client.get("/user/gone/api", headers={"Host": host})
-            assert r.status_code == 503 and "not answering" in r.text, r.text
+            headers = {"Host": host, "Cookie": "jupyterhub-session-id=secret"}
+            gone = "/user/gone/api/contents?type=file&x=a%20b"
+            page, post = await asyncio.gather(
+                client.get(gone, headers=headers), client.post(gone, headers=headers)
+            )
+            assert page.status_code == 503 and page.text == "hub", page.text
+            assert page.headers["x-seen-uri"] == (
+                "/hub/error/503?url=%2Fuser%2Fgone%2Fapi%2Fcontents%3Ftype%3Dfile%26x%3Da%2520b"
+            )
+            assert page.headers["x-seen-cookie"] == ""
+            assert post.status_code == 503 and "not answering" in post.text, post.text
+            if host_routing:
+                # the hub down too: HAProxy says so
+                await proxy.add_route("/", f"http://127.0.0.1:{random_port()}", {"hub": True})
+                r = await client.get(gone, headers=headers)
+                assert r.status_code == 503 and "neither is the hub" in r.text, r.text
     finally:
         await proxy.stop()
 
