@@ -95,7 +95,7 @@ NO_DATABASE := tests/browser tests/localhub tests/test_kubernetes_objects.py \
   tests/test_collector.py tests/test_viewer.py tests/test_origin_routes.py \
   tests/test_secrets_in_logs.py tests/test_sso.py tests/test_openapi.py \
   tests/test_autograde_docker.py tests/test_autograde_feedback.py tests/test_haproxy.py \
-  tests/test_haproxy_tls.py tests/test_course_snapshots.py \
+  tests/test_haproxy_tls.py tests/test_haproxy_traffic.py tests/test_course_snapshots.py \
   tests/test_move.py::test_move_from_local_to_docker_and_back \
   tests/test_move.py::test_move_from_docker_to_a_swarm_machine_and_back \
   tests/test_access_matrix.py::test_removed_collaborator_loses_server_access_within_60s \
@@ -113,6 +113,18 @@ NO_DATABASE := tests/browser tests/localhub tests/test_kubernetes_objects.py \
 ON_POSTGRES_ONLY := tests/test_courses.py::test_a_class_of_100_with_a_failing_student \
   tests/test_course_jobs.py tests/test_class_actions.py tests/test_autograde_class.py
 
+# What goes through the proxy most (project servers, origins, websockets, terminals,
+# restarts, the browser's journey) runs again with HAProxy in front instead of
+# configurable-http-proxy (SMCHUB_TEST_PROXY, tests/hubfixture.py), on SQLite.
+BOTH_PROXIES := tests/test_haproxy_traffic.py::test_the_test_hubs_run_behind_the_proxy_asked_for \
+  tests/test_project_servers.py tests/test_origin_routes.py tests/test_servers.py \
+  tests/test_revocation.py tests/test_invites.py tests/test_terminals_exec.py \
+  tests/test_faults.py::test_a_killed_server_is_noticed_and_starts_again \
+  tests/test_access_matrix.py::test_access_matrix tests/test_access_matrix.py::test_pages_matrix \
+  tests/test_bad_input.py tests/test_load.py tests/test_restart.py \
+  tests/browser/test_journey.py tests/browser/test_origins.py \
+  tests/browser/test_collaboration.py tests/browser/test_invitations.py
+
 # The whole suite on SQLite (the embedded default), then what touches the database again
 # on a real PostgreSQL; both with two Docker Engines as compute nodes and a two-machine
 # Docker Swarm in network namespaces (Debian's docker.io, started here and stopped
@@ -123,6 +135,8 @@ test: setup
 	tests/services/with-docker.sh tests/services/with-swarm.sh bash -c \
 	  '$(VENV)/bin/pytest --durations=25 $(PYTEST_ARGS) \
 	     $(addprefix --deselect=,$(ON_POSTGRES_ONLY)) && \
+	   SMCHUB_TEST_PROXY=haproxy $(VENV)/bin/pytest --durations=10 $(PYTEST_ARGS) \
+	     $(BOTH_PROXIES) && \
 	   tests/services/with-postgres.sh $(VENV)/bin/pytest --durations=25 $(PYTEST_ARGS) \
 	     $(foreach t,$(NO_DATABASE),$(if $(findstring ::,$t),--deselect,--ignore)=$t)'
 

@@ -1,4 +1,5 @@
-"""Fixtures: a real SMCHub in this process, behind the real configurable-http-proxy.
+"""Fixtures: a real SMCHub in this process, behind the real configurable-http-proxy
+(or HAProxy, with SMCHUB_TEST_PROXY=haproxy: see hubfixture.proxy_under_test).
 
 The hub runs on pytest's (session-wide) event loop, so tests talk to it with an async
 HTTP client over loopback, exactly as a browser or script would, and can still look at

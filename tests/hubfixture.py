@@ -58,6 +58,16 @@ def new_database_url(root):
     return server + name
 
 
+def proxy_under_test():
+    """The proxy test hubs run behind: configurable-http-proxy ("chp", JupyterHub's
+    default), or HAProxy when SMCHUB_TEST_PROXY=haproxy (make test runs the files that
+    exercise the proxy most once more that way)."""
+    proxy = os.environ.get("SMCHUB_TEST_PROXY", "chp").lower() or "chp"
+    if proxy not in ("chp", "haproxy"):
+        raise ValueError(f"SMCHUB_TEST_PROXY={proxy!r}: 'chp' or 'haproxy'")
+    return proxy
+
+
 def hub_config(root, **overrides):
     c = Config()
     c.SMCHub.data_dir = os.path.join(root, "data")
@@ -69,6 +79,10 @@ def hub_config(root, **overrides):
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{random_port()}"
     c.ConfigurableHTTPProxy.pid_file = os.path.join(root, "proxy.pid")
     c.ConfigurableHTTPProxy.auth_token = secrets.token_hex(16)
+    if proxy_under_test() == "haproxy":
+        c.JupyterHub.proxy_class = "haproxy"
+        c.HAProxyProxy.state_dir = os.path.join(root, "haproxy")
+        c.HAProxyProxy.check_running_interval = 1
     c.Authenticator.admin_users = {"admin"}
     c.JupyterHub.log_level = "INFO"
     c.SMCHub.idle_check_interval = 1
@@ -321,7 +335,7 @@ async def run_in_kernel(person, project_id, code, timeout=60):
     kernel_id = r.json()["id"]
     url = hub.project_url(project_id, f"api/kernels/{kernel_id}/channels", scheme="ws")
     ws = await websocket_connect(
-        HTTPRequest(url, headers={"Authorization": f"token {person.token}"})
+        HTTPRequest(url, headers={"Authorization": f"token {person.token}"}, ssl_options=TLS)
     )
     msg_id = secrets.token_hex(8)
     header = {"msg_id": msg_id, "msg_type": "execute_request", "username": person.name,

@@ -15,7 +15,7 @@ from jupyterhub.utils import random_port, subdomain_hook_idna
 
 from smchub.origins import project_url
 
-from .hubfixture import PASSWORD, Person, new_database_url
+from .hubfixture import PASSWORD, Person, new_database_url, proxy_under_test
 
 SMCHUB = os.path.join(os.path.dirname(sys.executable), "smchub")
 
@@ -48,6 +48,9 @@ class HubProcess:
             "c.SMCHub.data_dir": os.path.join(root, "data"),
             "c.Authenticator.admin_users": {"admin"},
         }
+        if proxy_under_test() == "haproxy":
+            settings["c.JupyterHub.proxy_class"] = "haproxy"
+            settings["c.HAProxyProxy.state_dir"] = os.path.join(root, "haproxy")
         with open(self.config_file, "w") as f:
             f.write("c = get_config()\n")
             for key, value in settings.items():

@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 import httpx
 import psutil
 import pytest
-import tornado.netutil
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -71,10 +70,9 @@ def make_certificate(folder):
 
 
 def trust(cert_file):
-    """Make the test clients trust a certificate: httpx through the fixture's shared
-    context, kernels' websockets through Tornado's default client context."""
+    """Make the test clients trust a certificate: httpx and kernels' websockets use the
+    fixture's shared context."""
     hubfixture.TLS.load_verify_locations(cert_file)
-    tornado.netutil._client_ssl_defaults().load_verify_locations(cert_file)
 
 
 @pytest.fixture(scope="module")
