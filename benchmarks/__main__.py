@@ -23,8 +23,9 @@ from tests import loopback_names
 from .api import api_benchmark
 from .autograde import autograde_benchmark
 from .course_page import course_page_benchmark
-from .hubs import SMCHubUnderTest, StockJupyterHub, make_root, remove_root
+from .hubs import SMCHubUnderTest, SMCHubWithHAProxy, StockJupyterHub, make_root, remove_root
 from .proxy import proxy_overhead
+from .proxy_load import raise_open_files_limit
 from .report import table
 from .snapshots import snapshot_benchmark
 from .startup import cold_starts, starts_at_once
@@ -74,7 +75,7 @@ async def measure_hub(hub, options, parts):
     await hub.start()
     try:
         async with hub.client() as client:
-            if "startup" in parts:
+            if "startup" in parts and not hub.proxy_only:
                 say(f"{hub.kind}: cold starts")
                 results["cold_start"] = await cold_starts(hub, client, options.runs)
                 for count in (10, 50):
@@ -104,7 +105,13 @@ async def run(options):
     root = make_root("smchub-bench-")
     try:
         if parts & {"startup", "proxy"}:
-            for cls in (SMCHubUnderTest, StockJupyterHub):
+            hubs = [SMCHubUnderTest, StockJupyterHub]
+            if "proxy" in parts:
+                # 5,000 websockets: a descriptor each here, two each in the proxy, which
+                # the hubs started next inherit
+                results["open_files_limit"] = raise_open_files_limit()
+                hubs.insert(1, SMCHubWithHAProxy)
+            for cls in hubs:
                 hub = cls(os.path.join(root, cls.kind))
                 results[hub.kind] = await measure_hub(hub, options, parts)
         if "api" in parts:

@@ -2,6 +2,8 @@
 
 Both run from this Python environment, on random loopback ports, with their own SQLite
 database, the same configurable-http-proxy and an admin API token given in the config.
+For the proxy rows, a second smchub differs from the first only by its proxy class
+(`c.JupyterHub.proxy_class = "haproxy"`).
 """
 
 import asyncio
@@ -19,25 +21,30 @@ import httpx
 import psutil
 from jupyterhub.utils import random_port
 
+from smchub import haproxy_config
 from smchub.app import _find_chp
 from smchub.names import unix_name
 from smchub.origins import EMBEDDED_HUB_HOST
 
 BIN = os.path.dirname(sys.executable)
 ADMIN = "admin"
+# the host, under the hub's, that smchub's proxy routes to the websocket echo server
+ECHO_NAME = "bench-echo"
 
 
 class Hub:
     """A hub process under test; subclasses say how servers are created and started."""
 
     kind = "abstract"
+    proxy_only = False
 
     def __init__(self, root):
         self.root = root
         os.makedirs(root, mode=0o711, exist_ok=True)
         os.chmod(root, 0o711)
-        # three different ports: random_port() can hand out the same free port twice
-        self.port, self.hub_port, proxy_api_port = _distinct_ports(3)
+        # different ports: random_port() can hand out the same free port twice; the last
+        # one is for the websocket echo server behind the proxy (benchmarks.proxy_load)
+        self.port, self.hub_port, proxy_api_port, self.echo_port = _distinct_ports(4)
         self.url = f"http://127.0.0.1:{self.port}"
         self.hub_url = f"http://127.0.0.1:{self.hub_port}"
         self.proxy_api_url = f"http://127.0.0.1:{proxy_api_port}"
@@ -230,6 +237,39 @@ class Hub:
             r.raise_for_status()
             return {path: route["target"] for path, route in r.json().items()}
 
+    async def server_target(self, name):
+        """The URL the proxy forwards `name`'s server to (its own port)."""
+        return (await self.routes())[self.route_key(name)]
+
+    @property
+    def echo_host(self):
+        """The Host header the proxy routes to the echo server; None: no such route."""
+        return None
+
+    async def proxy_info(self):
+        """What the proxy says of itself (HAProxy's `show info`); {} for CHP."""
+        return {}
+
+    def proxy_processes(self):
+        """The proxy's processes (configurable-http-proxy, started by the hub)."""
+        return self._descendants(lambda p: "configurable-http-proxy" in " ".join(p.cmdline()))
+
+    def _descendants(self, match):
+        if self.proc is None:
+            return []
+        try:
+            children = psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.Error:
+            return []
+        found = []
+        for child in children:
+            try:
+                if match(child):
+                    found.append(child)
+            except psutil.Error:
+                pass
+        return found
+
     def helper_processes(self):
         """Processes a node keeps for all its servers (counted in memory per server)."""
         return []
@@ -255,9 +295,18 @@ class SMCHubUnderTest(Hub):
                 "c.SMCHub.overcommit": {"memory": 1.0, "cpu": 30.0},
                 # every stall over 100 ms in the log, with its stack (--keep-logs)
                 "c.LoopWatch.stall_threshold": 0.1,
+                # a host routed to the bench's websocket echo server (the idle websockets
+                # of the proxy rows); the hub keeps it in the proxy as its own routes
+                "c.Proxy.extra_routes": {
+                    f"{ECHO_NAME}.{EMBEDDED_HUB_HOST}/": f"http://127.0.0.1:{self.echo_port}"
+                },
             }
         )
         return settings
+
+    @property
+    def echo_host(self):
+        return f"{ECHO_NAME}.{EMBEDDED_HUB_HOST}:{self.port}"
 
     @property
     def command(self):
@@ -306,6 +355,53 @@ class SMCHubUnderTest(Hub):
             return
         for name in self.servers:
             subprocess.run(["userdel", unix_name(name)], capture_output=True)
+
+
+class SMCHubWithHAProxy(SMCHubUnderTest):
+    """The same smchub behind HAProxy: only the proxy class differs.
+
+    HAProxy's config, maps and admin socket are where smchub puts them, in
+    <data_dir>/haproxy.
+    """
+
+    kind = "smchub-haproxy"
+    # the proxy rows only: starts are the hub's and the project servers' work
+    proxy_only = True
+
+    def settings(self):
+        settings = super().settings()
+        settings["c.JupyterHub.proxy_class"] = "haproxy"
+        return settings
+
+    @property
+    def haproxy_dir(self):
+        return os.path.join(self.root, "data", "haproxy")
+
+    async def _admin(self, command):
+        """One command on HAProxy's admin socket (runtime API); its answer."""
+        reader, writer = await asyncio.open_unix_connection(
+            os.path.join(self.haproxy_dir, haproxy_config.ADMIN_SOCKET)
+        )
+        try:
+            writer.write(f"{command}\n".encode())
+            return (await reader.read()).decode()
+        finally:
+            writer.close()
+
+    async def server_target(self, name):
+        # HAProxy has no REST API: its data map holds each route's target URL as
+        # JupyterHub gave it
+        path = os.path.join(self.haproxy_dir, haproxy_config.DATA_MAP)
+        entries = haproxy_config.parse_show_map(await self._admin(f"show map {path}"))
+        key = haproxy_config.route_key(f"{name}.{EMBEDDED_HUB_HOST}/user/{name}/")
+        return haproxy_config.decode_data(entries[key])["target"]
+
+    async def proxy_info(self):
+        lines = (await self._admin("show info")).splitlines()
+        return dict(line.split(": ", 1) for line in lines if ": " in line)
+
+    def proxy_processes(self):
+        return self._descendants(lambda p: p.name() == "haproxy")
 
 
 class StockJupyterHub(Hub):

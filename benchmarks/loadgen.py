@@ -99,12 +99,12 @@ def percentile(values, fraction):
     return ordered[index]
 
 
-async def closed_loop(host, port, next_request, clients, seconds):
+async def closed_loop(host, port, next_request, clients, seconds, host_header=None):
     """Throughput with `clients` concurrent clients for `seconds`.
 
     next_request(client_index) -> (path, header bytes).
     """
-    connections = [await Connection(host, port).open() for _ in range(clients)]
+    connections = [await Connection(host, port, host_header).open() for _ in range(clients)]
     done = errors = 0
     stop_at = time.perf_counter() + seconds
 
@@ -138,11 +138,11 @@ async def closed_loop(host, port, next_request, clients, seconds):
     }
 
 
-async def open_loop(host, port, next_request, rate, seconds, pool_size=20):
+async def open_loop(host, port, next_request, rate, seconds, pool_size=20, host_header=None):
     """Latency percentiles with `rate` requests per second offered for `seconds`."""
     idle = asyncio.Queue()
     for _ in range(pool_size):
-        idle.put_nowait(await Connection(host, port).open())
+        idle.put_nowait(await Connection(host, port, host_header).open())
     latencies, errors = [], 0
     # how late this generator sent each request: on a busy machine it is starved too, and
     # what it loses is charged to the server (latency counts from when a request was due)
@@ -152,7 +152,7 @@ async def open_loop(host, port, next_request, rate, seconds, pool_size=20):
 
     async def one(index, due):
         nonlocal errors
-        connection = idle.get_nowait() if not idle.empty() else Connection(host, port)
+        connection = idle.get_nowait() if not idle.empty() else Connection(host, port, host_header)
         path, headers = next_request(index)
         send_lateness.append(time.perf_counter() - due)
         try:

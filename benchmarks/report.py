@@ -1,4 +1,6 @@
-"""The table: each figure for smchub and stock JupyterHub, their ratio, and the target."""
+"""The tables: each figure for smchub and stock JupyterHub, their ratio, and the target;
+then the proxy rows, smchub behind configurable-http-proxy and behind HAProxy side by
+side (with stock JupyterHub, behind configurable-http-proxy, where it was measured)."""
 
 TARGETS = {
     "cold_start_ratio": 0.15,
@@ -9,6 +11,8 @@ TARGETS = {
     "api_p99_ms": 50.0,
     "loop_stall_ms": 50.0,
     "proxy_ratio": 1.3,
+    # issue 20: what HAProxy is chosen for
+    "proxy_contents_ratio": 1.15,
     "incremental_snapshot_seconds": 5.0,
     "course_page_ms": 1000.0,
     "autograde_seconds": 60.0,
@@ -104,22 +108,6 @@ def rows(results):
             "longest event-loop stall of the API hub, warm-up included (ms)",
             _fmt(longest), "", "", "", None,
         ))  # fmt: skip
-    # the issue sets the 1.3x target for the first two; the terminal is for comparison
-    for key, label, targeted in (("contents_get", "contents GET", True),
-                                 ("kernel_execute", "kernel execute", True),
-                                 ("terminal_command", "terminal command", False)):  # fmt: skip
-        a = smc.get("proxy", {}).get(key)
-        if not a:
-            continue
-        b = stock.get("proxy", {}).get(key, {})
-        out.append((
-            f"proxy overhead, {label}: through/straight",
-            f"{_fmt(a['ratio'], 'x')} ({_fmt(a['through_ms'])}/{_fmt(a['straight_ms'])} ms)",
-            f"{_fmt(b.get('ratio'), 'x')} ({_fmt(b.get('through_ms'))}/"
-            f"{_fmt(b.get('straight_ms'))} ms)",
-            "", "<= 1.3x" if targeted else "",
-            a["ratio"] <= TARGETS["proxy_ratio"] if targeted else None,
-        ))  # fmt: skip
     out += _snapshot_rows(results.get("snapshots"))
     out += _course_rows(results.get("course_page"))
     out += _autograde_rows(results.get("autograde"))
@@ -195,6 +183,154 @@ def _snapshot_rows(snap):
     return out
 
 
+PROXIES = (("smchub", "CHP"), ("smchub-haproxy", "HAProxy"))
+
+
+def proxy_rows(results):
+    """[(measurement, CHP, HAProxy, stock, target, met, better)] for the proxy rows.
+
+    `met` is a pair (CHP's, HAProxy's), None where there is no target; `better` names
+    the proxy with the better figure of the two smchub hubs.
+    """
+    figures = [results.get(kind, {}).get("proxy") or {} for kind, _ in PROXIES]
+    stock = results.get("stock", {}).get("proxy") or {}
+    if not any(figures) and not stock:
+        return []
+    out = []
+    # contents GET: issue 20's 1.15x; kernel execute: the first round's 1.3x; the
+    # terminal is there to compare
+    for key, label, limit in (("contents_get", "contents GET", TARGETS["proxy_contents_ratio"]),
+                              ("kernel_execute", "kernel execute", TARGETS["proxy_ratio"]),
+                              ("terminal_command", "terminal command", None)):  # fmt: skip
+        each = [f.get(key) for f in (*figures, stock)]
+        if not any(each):
+            continue
+        out.append((
+            f"proxy overhead, {label}: through/straight",
+            *(_overhead(x) for x in each),
+            f"<= {limit:g}x" if limit else "",
+            tuple(x["ratio"] <= limit if x else None for x in each[:2]) if limit else None,
+            _better([x["ratio"] if x else None for x in each[:2]], lower=True),
+        ))  # fmt: skip
+    loads = [f.get("load") or {} for f in figures]
+    if not any(loads):
+        return out
+    runs = [x.get("throughput", {}) for x in loads]
+    clients = next((x["through"]["clients"] for x in runs if x), 0)
+    out.append((
+        f"{clients} clients, contents GET: req/s through / errors (straight req/s, ratio)",
+        *(_throughput(x) for x in runs), "-", "0 errors",
+        tuple(not x["through"]["errors"] if x else None for x in runs),
+        # against the same server's straight rate: one project server is the limit, and
+        # what the machine's other work leaves it differs from hub to hub
+        _better([_rate_ratio(x) if x else None for x in runs], lower=False),
+    ))  # fmt: skip
+    cpu = [x["through"]["proxy_cpu_ms_per_1000"] if x else None for x in runs]
+    out.append((
+        f"{clients} clients: the proxy's CPU per 1,000 requests (ms)",
+        *(_fmt(x) for x in cpu), "-", "", None, _better(cpu, lower=True),
+    ))  # fmt: skip
+    sockets = [x.get("websockets") for x in loads]
+    wanted = next((x["wanted"] for x in sockets if x), 0)
+    out.append((
+        f"{wanted:,} idle websockets: opened / still echoing (s to open)",
+        *(_sockets(x) for x in sockets), "-", f"{wanted:,}, 0 failures",
+        tuple(x["opened"] == x["echoed_after"] == x["wanted"] if x else None
+              for x in sockets),
+        "-",
+    ))  # fmt: skip
+    out.append((
+        f"the proxy's RSS / PSS (MiB), idle -> {wanted:,} websockets open",
+        *(_memory(x) for x in loads), "-", "", None,
+        _better([x.get("memory_with", {}).get("pss_mib") for x in loads], lower=True),
+    ))  # fmt: skip
+    per_socket = [_pss_per_websocket(x) for x in loads]
+    out.append((
+        "  the proxy's PSS per open websocket (KiB)",
+        *(_fmt(x) for x in per_socket), "-", "", None, _better(per_socket, lower=True),
+    ))  # fmt: skip
+    out.append((
+        f"contents GET through the proxy at 50 req/s, p50/p95 ms: {wanted:,} open (none)",
+        *(_latency(x) for x in loads), "-", "", None,
+        _better([x.get("latency_with", {}).get("p95_ms") for x in loads], lower=True),
+    ))  # fmt: skip
+    # the machine is shared: a window the other work kept busy is slower whatever the proxy
+    out.append((
+        "  in those windows: machine busy % / the proxy's CPU %: open (none)",
+        *(_window_cpu(x) for x in loads), "-", "", None, "-",
+    ))  # fmt: skip
+    return out
+
+
+def _pss_per_websocket(load):
+    before, with_ = load.get("memory_before"), load.get("memory_with")
+    opened = load.get("websockets", {}).get("opened")
+    if not before or not with_ or not opened:
+        return None
+    return round((with_["pss_mib"] - before["pss_mib"]) * 1024 / opened, 1)
+
+
+def _window_cpu(load):
+    before, with_ = load.get("latency_before"), load.get("latency_with")
+    if not before or "machine_busy_percent" not in before or not with_:
+        return "-"
+    return "{}/{} ({}/{})".format(
+        *(_fmt(window[key]) for window in (with_, before)
+          for key in ("machine_busy_percent", "proxy_cpu_percent"))
+    )  # fmt: skip
+
+
+def _overhead(x):
+    if not x:
+        return "-"
+    return f"{_fmt(x['ratio'], 'x')} ({_fmt(x['through_ms'])}/{_fmt(x['straight_ms'])} ms)"
+
+
+def _throughput(run):
+    if not run:
+        return "-"
+    through, straight = run["through"], run["straight"]
+    rates = (_fmt(through["requests_per_second"]), _fmt(straight["requests_per_second"]))
+    return f"{rates[0]} / {through['errors']} ({rates[1]}, {_fmt(_rate_ratio(run), 'x')})"
+
+
+def _rate_ratio(run):
+    return round(run["through"]["requests_per_second"]
+                 / max(run["straight"]["requests_per_second"], 0.1), 2)  # fmt: skip
+
+
+def _sockets(x):
+    if not x:
+        return "-"
+    return f"{x['opened']} / {x.get('echoed_after', '-')} ({_fmt(x['open_seconds'])} s)"
+
+
+def _memory(load):
+    before, with_ = load.get("memory_before"), load.get("memory_with")
+    if not before or not with_:
+        return "-"
+    return (f"{_fmt(before['rss_mib'])} / {_fmt(before['pss_mib'])} -> "
+            f"{_fmt(with_['rss_mib'])} / {_fmt(with_['pss_mib'])}")  # fmt: skip
+
+
+def _latency(load):
+    before, with_ = load.get("latency_before"), load.get("latency_with")
+    if not before or not with_:
+        return "-"
+    errors = before["errors"] + with_["errors"]
+    return (f"{_fmt(with_['p50_ms'])}/{_fmt(with_['p95_ms'])} "
+            f"({_fmt(before['p50_ms'])}/{_fmt(before['p95_ms'])})"
+            + (f", {errors} errors" if errors else ""))  # fmt: skip
+
+
+def _better(pair, lower):
+    """Which proxy has the better figure ("-" when one is missing or they tie)."""
+    a, b = pair
+    if a is None or b is None or a == b:
+        return "-"
+    return "CHP" if (a < b) == lower else "HAProxy"
+
+
 def _stall_bound(stalls):
     """The longest stall in a window: exact if it was the hub's longest yet, else the
     upper bound of the histogram bucket it fell in."""
@@ -205,10 +341,26 @@ def _stall_bound(stalls):
     return f"<= {_fmt(stalls['longest_at_most_ms'])} ms"
 
 
+def _met(ok):
+    return "-" if ok is None else "yes" if ok else "NO"
+
+
 def table(results):
     header = ("measurement", "smchub", "stock JupyterHub", "ratio", "target", "met?")
-    lines = [(m, a, b, r, t, "-" if ok is None else "yes" if ok else "NO")
-             for m, a, b, r, t, ok in rows(results)]  # fmt: skip
+    lines = [(m, a, b, r, t, _met(ok)) for m, a, b, r, t, ok in rows(results)]
+    tables = [_markdown(header, lines)] if lines else []
+    proxy_lines = [
+        (m, a, b, c, t, "-" if met is None else " / ".join(_met(ok) for ok in met), better)
+        for m, a, b, c, t, met, better in proxy_rows(results)
+    ]
+    if proxy_lines:
+        header = ("proxy", "smchub (CHP)", "smchub (HAProxy)", "stock JupyterHub (CHP)",
+                  "target", "met? CHP / HAProxy", "better")  # fmt: skip
+        tables.append(_markdown(header, proxy_lines))
+    return "\n\n".join(tables)
+
+
+def _markdown(header, lines):
     widths = [max(len(str(row[i])) for row in [header, *lines]) for i in range(len(header))]
 
     def fmt(row):
