@@ -96,6 +96,7 @@ NO_DATABASE := tests/browser tests/localhub tests/test_kubernetes_objects.py \
   tests/test_secrets_in_logs.py tests/test_sso.py tests/test_openapi.py \
   tests/test_autograde_docker.py tests/test_autograde_feedback.py tests/test_haproxy.py \
   tests/test_haproxy_tls.py tests/test_haproxy_traffic.py tests/test_course_snapshots.py \
+  tests/test_environments_docker.py \
   tests/test_move.py::test_move_from_local_to_docker_and_back \
   tests/test_move.py::test_move_from_docker_to_a_swarm_machine_and_back \
   tests/test_access_matrix.py::test_removed_collaborator_loses_server_access_within_60s \

@@ -38,6 +38,7 @@ from .course_policy import ExamWindows, student_project_ids
 from .coursework import CourseJobs
 from .culler import cull_idle_projects
 from .deadlines import Deadlines
+from .environments import check_environments
 from .handlers import origins as origins_handlers
 from .health import check_nodes
 from .loopwatch import LoopWatch
@@ -268,6 +269,36 @@ class SMCHub(JupyterHub):
         return self.snapshot_password_file or os.path.join(
             os.path.abspath(self.data_dir), "snapshot-password"
         )
+
+    environments = List(
+        Dict(),
+        help="""Software environments people choose from for their projects (and
+        instructors for their courses), like JupyterHub's profile lists.
+
+        Each is a dict: name (a short slug, kept in the database), display_name,
+        description, image (for docker, swarm and kubernetes nodes: one image name, or a
+        dict by node kind, e.g. {"docker": "smchub/full:1", "kubernetes":
+        "registry.example.org/full:1"}), kernels (for local nodes: the kernelspec names
+        offered, out of those the node has), and default (True on exactly one, for
+        projects that choose none). Left out: image runs the node's own configured
+        image, kernels offers every kernel. The image of an environment is pinned to its
+        digest at a project's first start with it. Default: one environment, "minimal",
+        which is the node's image (or all its kernels), as before environments existed.
+        """,
+    ).tag(config=True)
+
+    @validate("environments")
+    def _validate_environments(self, proposal):
+        try:
+            check_environments(proposal.value)
+        except ValueError as e:
+            raise ValueError(f"c.SMCHub.environments: {e}") from None
+        return proposal.value
+
+    @property
+    def environment_choices(self):
+        """c.SMCHub.environments, checked, as a tuple of environments.Environment."""
+        return check_environments(self.environments)
 
     placement_spread = Integer(
         3,

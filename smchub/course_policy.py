@@ -218,6 +218,9 @@ def settings_model(course, now=None):
         if model[name] is not None:
             model[name] = model[name].isoformat() + "Z"
     model["exam_open"] = exam_open(course, now or utcnow(with_tz=False))
+    # the software environment of its students' projects (null: the hub's default); set
+    # apart from the other settings, with environments.set_environment
+    model["environment"] = course.environment
     return model
 
 

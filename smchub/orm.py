@@ -55,7 +55,20 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-class Project(Base):
+class PinnedEnvironment:
+    """A software environment chosen for a project or a course (smchub/environments.py),
+    and the image it was pinned to at its first start: the reference the node resolved
+    it to (a RepoDigest, or the image ID of an image built on the node), the image name
+    it was resolved from and the kind of node. A null environment is the hub's default.
+    """
+
+    environment: Mapped[str | None] = mapped_column(Unicode(64), nullable=True)
+    image_digest: Mapped[str | None] = mapped_column(Unicode(512), nullable=True)
+    image_source: Mapped[str | None] = mapped_column(Unicode(512), nullable=True)
+    image_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class Project(PinnedEnvironment, Base):
     """A workspace with its own files, terminals and kernels.
 
     Served by the JupyterHub user whose name is the project's id; its last activity is
@@ -310,7 +323,7 @@ class ComputeNode(Base):
         return f"<ComputeNode {self.name} {self.backend} {self.state}>"
 
 
-class Course(Base):
+class Course(PinnedEnvironment, Base):
     """A class run from an instructor's project.
 
     The course project's collaborators are the course's instructors and assistants; its

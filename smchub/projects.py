@@ -162,23 +162,27 @@ def invitation_model(invitation):
     }
 
 
-def create_project(db, owner, title, description=""):
-    """Add the project row and its owner; the caller creates the serving user."""
+def create_project(db, owner, title, description="", environment=None):
+    """Add the project row and its owner; the caller creates the serving user.
+
+    `environment` is a checked environment name (environments.check_choice), or None
+    for the hub's default."""
     project = orm.Project(
         id=new_project_id(),
         title=check_title(title),
         description=check_description(description),
         quota_overrides={},
+        environment=environment,
     )
     project.collaborators.append(orm.Collaborator(user_id=owner.id, role="owner"))
     db.add(project)
     return project
 
 
-def new_project(app, owner, title, description="", collaborators=()):
+def new_project(app, owner, title, description="", collaborators=(), environment=None):
     """Create a project (already-checked title) with its serving JupyterHub user; commits."""
     db = app.db
-    project = create_project(db, owner, title, description)
+    project = create_project(db, owner, title, description, environment)
     project_user = app.servers.user_for(project)
     grant_server_access(db, project_user, owner, OWNER)
     for person in collaborators:

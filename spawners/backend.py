@@ -144,6 +144,19 @@ class NodeBackend(LoggingConfigurable):
         """
         raise SnapshotFailed(f"snapshots are not supported on {self.kind} nodes yet")
 
+    async def resolve_image(self, image):
+        """What `image` (a name from c.SMCHub.environments) is on this node now, as the
+        reference that pins it (a digest or an image ID), for every later start.
+
+        None: this kind of node cannot pin, and starts the image by its name. Raises
+        environments.PinnedImageMissing when the node has no such image.
+        """
+        return None
+
+    async def has_image(self, reference):
+        """Whether the node still has the image a project was pinned to."""
+        return True
+
     def takes_network_away(self):
         """Whether a server this backend starts for an exam without network
         (smchub.course_policy) really has none but its way to the hub."""

@@ -43,6 +43,7 @@ from jupyterhub.utils import url_path_join
 from requests.exceptions import RequestException
 from traitlets import Float, Integer, List, Unicode, default
 
+from ..environments import PinnedImageMissing
 from ..extensions.localhub.permissions import NETWORK
 from . import docker_homes, docker_snapshots
 from .backend import NodeBackend
@@ -383,7 +384,32 @@ class DockerBackend(NodeBackend):
     async def check(self):
         return await self.in_thread(self._ping)
 
-    def _create_and_start(self, project_id, env, quotas, args, network):
+    def _image_reference(self, image):
+        try:
+            attrs = self.client.images.get(image).attrs
+        except NotFound:
+            raise PinnedImageMissing(
+                f"node {self.node_name} has no image {image}: ask the hub's admin to build "
+                "or pull it there"
+            ) from None
+        # a pulled image's digest in its registry, else (built on this node) its own ID
+        digests = attrs.get("RepoDigests") or []
+        return digests[0] if digests else attrs["Id"]
+
+    async def resolve_image(self, image):
+        return await self.in_thread(self._image_reference, image)
+
+    def _image_exists(self, reference):
+        try:
+            self.client.images.get(reference)
+        except NotFound:
+            return False
+        return True
+
+    async def has_image(self, reference):
+        return await self.in_thread(self._image_exists, reference)
+
+    def _create_and_start(self, project_id, env, quotas, args, network, image=None):
         client = self.client
         name = self.container_name(project_id)
         try:
@@ -394,7 +420,7 @@ class DockerBackend(NodeBackend):
         volume = self.ensure_volume(project_id)
         memory = f"{int(quotas['memory_mb'])}m"
         container = client.containers.create(
-            self.image,
+            image or self.image,
             command=self.command + args,
             user=self.project_user,
             name=name,
@@ -433,8 +459,9 @@ class DockerBackend(NodeBackend):
         env["JUPYTERHUB_ROOT_DIR"] = HOME
         self.log.info("Starting project %s as a container on node %s", project.id, self.node_name)
         container_id, (ip, port) = await self.in_thread(
-            self._create_and_start, project.id, env, quotas, spawner.get_args(), network["Name"]
-        )
+            self._create_and_start, project.id, env, quotas, spawner.get_args(), network["Name"],
+            spawner.environment_image,
+        )  # fmt: skip
         handle = {"container": container_id, "volume": self.volume_name(project.id)}
         return ip, port, handle
 

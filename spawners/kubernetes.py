@@ -336,8 +336,9 @@ class KubernetesBackend(NodeBackend):
             labels=project_labels(project_id),
         )
 
-    def server_objects(self, project_id, hub_env, args, quotas, home):
-        """(Secret, Pod) running the project's server, `home` the size of its volume."""
+    def server_objects(self, project_id, hub_env, args, quotas, home, image=""):
+        """(Secret, Pod) running the project's server, `home` the size of its volume,
+        from `image` (the project's environment's) or the node's own."""
         names = project_names(project_id)
         resources = project_resources(quotas, self.cpu_fraction, self.memory_fraction)
         note = limits_note(resources, self.node_name, home, self.storage_class)
@@ -348,7 +349,7 @@ class KubernetesBackend(NodeBackend):
         secret = make_token_secret(names.secret, secret_data, project_labels(project_id))
         pod = make_project_pod(
             names=names,
-            image=self.image,
+            image=image or self.image,
             command=self.command + list(args),
             env=pod_env,
             resources=resources,
@@ -557,8 +558,9 @@ class KubernetesBackend(NodeBackend):
         # the server listens on every address of its pod; the hub reaches it at the pod's
         spawner.ip, spawner.port = "0.0.0.0", PORT
         secret, pod = self.server_objects(
-            project.id, spawner.get_env(), spawner.get_args(), quotas, home
-        )
+            project.id, spawner.get_env(), spawner.get_args(), quotas, home,
+            spawner.environment_image,
+        )  # fmt: skip
         self.log.info(
             "Starting project %s as pod %s/%s on node %s",
             project.id, namespace, names.pod, self.node_name,

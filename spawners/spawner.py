@@ -10,6 +10,15 @@ from traitlets import Bool, Dict, Integer, List, Unicode, default
 
 from .. import orm
 from ..course_policy import course_place, restrictions_for_project
+from ..environments import (
+    PinnedImageMissing,
+    UnknownEnvironment,
+    current_pin,
+    effective_environment,
+    environment_holder,
+    missing_pin_message,
+    record_pin,
+)
 from ..extensions.localhub.labconfig import STUDENT_ENV
 from ..extensions.localhub.permissions import EXAM_ENV, NETWORK, TERMINALS, exam_env_value
 from ..names import is_project_name
@@ -109,6 +118,12 @@ class ProjectSpawner(Spawner):
     handle = Dict(help="the backend's handle on the running server")
     exam_restrictions = List(help="what an exam window took away when the server started")
     student_project = Bool(False, help="whether the server is a student's course project")
+    environment_name = Unicode(
+        allow_none=True, default_value=None, help="the software environment the server runs"
+    )
+    # what the environment gives this start (not kept: a restarted hub only needs its name)
+    environment_image = Unicode("", help="the pinned image to run; empty: the node's own")
+    environment_kernels = List(help="the kernelspecs offered; empty: every one installed")
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -133,6 +148,8 @@ class ProjectSpawner(Spawner):
             state["handle"] = self.handle
         if self.exam_restrictions:
             state["exam"] = self.exam_restrictions
+        if self.environment_name:
+            state["environment"] = self.environment_name
         return state
 
     def load_state(self, state):
@@ -141,12 +158,14 @@ class ProjectSpawner(Spawner):
         self.allocated = state.get("quotas") or {}
         self.handle = state.get("handle") or {}
         self.exam_restrictions = state.get("exam") or []
+        self.environment_name = state.get("environment")
 
     def clear_state(self):
         super().clear_state()
         self.handle = {}
         self.allocated = {}
         self.exam_restrictions = []
+        self.environment_name = None
 
     def _project(self):
         if not is_project_name(self.user.name):
@@ -206,11 +225,62 @@ class ProjectSpawner(Spawner):
                 "Project %s is in an exam without network, which node %s cannot take away: "
                 "its server has the network it always has", project.id, node.name,
             )  # fmt: skip
+        await self._take_environment(project, node, backend)
         self._progress(20, f"Starting the project server on {node.name}")
         ip, port, handle = await backend.start(self, project, quotas)
         self.handle = handle
         self._progress(60, "Waiting for the project server to answer")
         return ip, port
+
+    async def _take_environment(self, project, node, backend):
+        """Set what the project's environment gives this start: its kernels, and its
+        image pinned (resolved on the node at the first start with it, then reused).
+
+        A student's course project takes its course's environment and pin
+        (smchub/environments.py says why).
+        """
+        db = self.user.db
+        holder, course = environment_holder(db, project)
+        try:
+            environment = effective_environment(
+                self.hub_app.environment_choices, holder.environment
+            )
+        except UnknownEnvironment as e:
+            raise web.HTTPError(409, str(e))
+        self.environment_name = environment.name
+        self.environment_kernels = list(environment.kernels or ())
+        self.environment_image = ""
+        source = environment.image_for(node.backend)
+        if source is None:
+            return
+        pinned = current_pin(holder, node.backend)
+        if pinned is not None:
+            if not await backend.has_image(pinned):
+                message = missing_pin_message(
+                    environment.name, node.name, pinned, holder.image_source, course is not None
+                )
+                raise web.HTTPError(409, message)
+            self.environment_image = pinned
+            return
+        try:
+            reference = await backend.resolve_image(source)
+        except PinnedImageMissing as e:
+            raise web.HTTPError(409, f"Environment {environment.name!r}: {e}")
+        if reference is None:
+            # a kind of node that cannot pin starts the image by its name
+            self.environment_image = source
+            return
+        # another start (a classmate's, in this hub's session) may have pinned the course
+        # while the node answered: keep theirs, so the whole class runs one image
+        pinned = current_pin(holder, node.backend)
+        if pinned is None:
+            record_pin(holder, node.backend, source, reference)
+            db.commit()
+            self.log.info("Project %s: environment %s pinned to %s (from %s) on %s nodes",
+                          project.id, environment.name, reference, source,
+                          node.backend)  # fmt: skip
+            pinned = reference
+        self.environment_image = pinned
 
     def get_env(self):
         env = super().get_env()
@@ -226,6 +296,10 @@ class ProjectSpawner(Spawner):
             # the authorizer refuses terminals anyway; without them JupyterLab's launcher
             # and menus offer none
             args.append("--ServerApp.terminals_enabled=False")
+        if self.environment_kernels:
+            # the environment's kernels only; its default kernel is the first of them
+            args.append(f"--KernelSpecManager.allowed_kernelspecs={self.environment_kernels!r}")
+            args.append(f"--MultiKernelManager.default_kernel_name={self.environment_kernels[0]}")
         return args
 
     async def poll(self):

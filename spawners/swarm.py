@@ -504,6 +504,9 @@ class SwarmMachineBackend(SwarmBackend):
         # a service left from a hub that lost track of it (its state was not saved)
         await self.remove_service(self.service_name(project.id), wait=self.stop_timeout + 5)
         kwargs = self.service_kwargs(project.id, env, quotas, spawner.get_args(), port)
+        if spawner.environment_image:
+            # the project's software environment (smchub/environments.py)
+            kwargs["image"] = spawner.environment_image
         service = await self.in_thread(self.create_service, **kwargs)
         try:
             await self._wait_running(project.id, service, deadline)

@@ -1,5 +1,6 @@
 from . import (
     courses,
+    environments,
     files,
     invitations,
     invites,
@@ -13,6 +14,7 @@ from . import (
 
 default_handlers = []
 # snapshots first: /api/projects/deleted before /api/projects/<id>
-_modules = (snapshots, projects, files, courses, invitations, invites, nodes, users, oauth, openapi)
+_modules = (snapshots, projects, files, courses, environments, invitations, invites, nodes, users,
+            oauth, openapi)  # fmt: skip
 for _module in _modules:
     default_handlers.extend(_module.default_handlers)

@@ -9,6 +9,7 @@ from jupyterhub.scopes import has_scope
 from tornado import web
 
 from .. import orm
+from ..environments import course_environments, default_environment, environment_model
 from ..jsonapi import JSONAPIHandler
 from ..names import is_project_name
 from ..projects import (
@@ -158,8 +159,8 @@ class SMCAPIHandler(JSONAPIHandler):
             raise web.HTTPError(status, f"No such user: {name}")
         return user
 
-    def new_project(self, owner, title, description="", collaborators=()):
-        return new_project(self.smchub, owner, title, description, collaborators)
+    def new_project(self, owner, title, description="", collaborators=(), environment=None):
+        return new_project(self.smchub, owner, title, description, collaborators, environment)
 
     def add_collaborator(self, project, person):
         return add_collaborator(self.smchub, project, person)
@@ -182,16 +183,20 @@ class SMCAPIHandler(JSONAPIHandler):
         found = {name: (uid, last_activity) for name, uid, last_activity in rows}
         collaborators = collaborator_lists(self.db, names)
         defaults = self.smchub.default_quotas
+        from_courses = course_environments(self.db, names)
+        default_name = default_environment(self.smchub.environment_choices).name
+        admin = self.is_admin()
         models = []
         for project in projects:
             uid, last_activity = found.get(project.id, (None, None))
             user = dict.get(self.users, uid)
-            models.append(
-                project_model(
-                    project, user, self.smchub.project_url(project.id), defaults, last_activity,
-                    collaborators=collaborators[project.id],
-                )
+            model = project_model(
+                project, user, self.smchub.project_url(project.id), defaults, last_activity,
+                collaborators=collaborators[project.id],
             )  # fmt: skip
+            running = user.spawner.environment_name if model["state"] != "stopped" else None
+            model.update(environment_model(project, from_courses, running, default_name, admin))
+            models.append(model)
         return models
 
     def project_model(self, project):

@@ -40,6 +40,7 @@ from ..coursework import (
     work_row,
 )
 from ..deadlines import sharing_the_date
+from ..environments import check_choice, default_environment, set_environment
 from ..grading import (
     answers,
     assignment_scores,
@@ -160,12 +161,25 @@ class CourseAPIHandler(CourseAPIHandlerBase):
         person = self.current_caller()
         course = self.find_course(course_id, person)
         model = self.json_object_body({"title", "settings"})
+        changes = model.get("settings")
+        environment = None
         try:
             title = check_title(model["title"]) if "title" in model else course.title
-            settings = check_settings(course, model["settings"]) if "settings" in model else None
+            if isinstance(changes, dict) and "environment" in changes:
+                # the students' projects' environment: checked against the hub's list
+                changes = {k: v for k, v in changes.items() if k != "environment"}
+                environment = check_choice(
+                    self.smchub.environment_choices, model["settings"]["environment"]
+                )
+            settings = check_settings(course, changes) if "settings" in model else None
         except InvalidInput as e:
             self.invalid(e)
         course.title = title
+        current = course.environment or default_environment(self.smchub.environment_choices).name
+        if environment is not None and environment != current:
+            # students' projects take it (and pin it anew) at their next start; the same one
+            # again (the page sends it with every save) keeps the course's pin
+            set_environment(course, environment)
         if settings is not None:
             apply_settings(self.smchub, course, settings)
         self.db.commit()

@@ -2,7 +2,8 @@
 
 from tornado import web
 
-from ..course_policy import check_may_add_people, sharing_refusal
+from ..course_policy import check_may_add_people, course_place, sharing_refusal
+from ..environments import check_choice, set_environment
 from ..moving import move_project
 from ..person_limits import LimitReached
 from ..projects import (
@@ -91,10 +92,15 @@ class ProjectListAPIHandler(SMCAPIHandler):
 
     def post(self):
         caller = self.current_caller()
-        model = self.json_object_body({"title", "description", "owner"}, required=("title",))
+        model = self.json_object_body(
+            {"title", "description", "owner", "environment"}, required=("title",)
+        )
         try:
             title = check_title(model["title"])
             description = check_description(model.get("description", ""))
+            environment = None
+            if "environment" in model:
+                environment = check_choice(self.smchub.environment_choices, model["environment"])
         except InvalidInput as e:
             self.invalid(e)
         if "owner" in model:
@@ -113,7 +119,7 @@ class ProjectListAPIHandler(SMCAPIHandler):
             self.smchub.check_can_create_project(owner)
         except LimitReached as e:
             raise web.HTTPError(403, str(e))
-        project = self.new_project(owner, title, description)
+        project = self.new_project(owner, title, description, environment=environment)
         self.log.info("%s created project %s (%r) for %s", caller.name, project.id, title,
                       owner.name)  # fmt: skip
         self.write_json(self.project_model(project), status=201)
@@ -140,7 +146,9 @@ class ProjectAPIHandler(SMCAPIHandler):
     def patch(self, project_id):
         caller = self.current_caller()
         project = self.find_project(project_id, caller)
-        model = self.json_object_body({"title", "description", "quotas", "node_labels"})
+        model = self.json_object_body(
+            {"title", "description", "quotas", "node_labels", "environment"}
+        )
         if not self.manages_projects():
             with service_errors():
                 check_not_viewer(project, caller.id, "change it")
@@ -160,6 +168,8 @@ class ProjectAPIHandler(SMCAPIHandler):
                 if not self.is_admin():
                     raise web.HTTPError(403, "Only admins can choose a project's nodes.")
                 project.node_labels = check_node_labels(model["node_labels"])
+            if "environment" in model:
+                self._set_environment(project, model["environment"])
         except InvalidInput as e:
             self.db.rollback()
             self.invalid(e)
@@ -168,6 +178,19 @@ class ProjectAPIHandler(SMCAPIHandler):
             raise
         self.db.commit()
         self.write_json(self.project_model(project))
+
+    def _set_environment(self, project, value):
+        """Choose the project's environment for its next start (its pin is dropped, so
+        choosing the same one again takes that environment's current image)."""
+        name = check_choice(self.smchub.environment_choices, value)
+        if course_place(self.db, project.id) is not None:
+            raise web.HTTPError(
+                409,
+                "This is a student's course project: it runs its course's environment, "
+                "which the course's instructors choose in the course's settings.",
+            )
+        set_environment(project, name)
+        self.log.info("Project %s: environment %s from its next start", project.id, name)
 
     async def delete(self, project_id):
         caller = self.current_caller()

@@ -93,5 +93,28 @@
     return `${bytes.toFixed(i ? 1 : 0)} ${units[i]}`;
   }
 
-  window.smchub = { api, el, showError, guard, when, size, base };
+  // The hub's software environments in a <select>, shown (with its `wrapper`) only when
+  // there is a choice; `current` is selected, else the default. Resolves to whether shown.
+  let environments = null;
+  async function fillEnvironments(select, wrapper, current) {
+    environments = environments || api("GET", "environments");
+    let list;
+    try {
+      list = await environments;
+    } catch (e) {
+      environments = null;
+      throw e;
+    }
+    select.replaceChildren(
+      ...list.map((env) =>
+        el("option", { value: env.name, title: env.description }, env.display_name)
+      )
+    );
+    const chosen = list.find((env) => env.name === current) || list.find((env) => env.default);
+    if (chosen) select.value = chosen.name;
+    wrapper.hidden = list.length < 2;
+    return !wrapper.hidden;
+  }
+
+  window.smchub = { api, el, showError, guard, when, size, base, fillEnvironments };
 })();

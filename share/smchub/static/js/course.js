@@ -1,7 +1,7 @@
 // One course: students with their status per assignment, the steps, grades, progress.
 (function () {
   "use strict";
-  const { api, el, guard, when, base } = window.smchub;
+  const { api, el, guard, when, base, fillEnvironments } = window.smchub;
   const courseId = document.getElementById("course").dataset.courseId;
   const errorBox = document.getElementById("course-error");
   let course = null;
@@ -553,6 +553,12 @@
     for (const [name, id] of Object.entries(FLAGS)) document.getElementById(id).checked = settings[name];
     document.getElementById("setting-exam-start").value = localInput(settings.exam_start);
     document.getElementById("setting-exam-end").value = localInput(settings.exam_end);
+    // null: the hub's default, which fillEnvironments selects
+    fillEnvironments(
+      document.getElementById("setting-environment"),
+      document.getElementById("setting-environment-field"),
+      settings.environment
+    ).catch(() => {});
   }
 
   for (const type of ["input", "change"]) {
@@ -568,6 +574,8 @@
       exam_end: isoOrNull(document.getElementById("setting-exam-end").value),
     };
     for (const [name, id] of Object.entries(FLAGS)) settings[name] = document.getElementById(id).checked;
+    const environment = document.getElementById("setting-environment");
+    if (!environment.parentElement.hidden) settings.environment = environment.value;
     guard(document.getElementById("settings-error"), async () => {
       course = await api("PATCH", `courses/${courseId}`, { settings });
       settingsEdited = false;

@@ -1,7 +1,7 @@
 // One project's page: state, settings, collaborators and invitations, invite links.
 (function () {
   "use strict";
-  const { api, el, showError, guard, when, size, base } = window.smchub;
+  const { api, el, showError, guard, when, size, base, fillEnvironments } = window.smchub;
   const page = document.getElementById("project");
   const projectId = page.dataset.projectId;
   const me = page.dataset.me;
@@ -127,6 +127,25 @@
     }
   }
 
+  // filled once (a refresh must not undo a choice being made), then kept to the project
+  let environmentsFilled = null;
+  function renderEnvironment() {
+    const select = byId("environment");
+    if (!environmentsFilled) {
+      environmentsFilled = fillEnvironments(select, byId("environment-field"), project.environment)
+        .catch(() => false);
+    }
+    // a student's course project runs its course's environment
+    select.disabled = project.environment_from_course;
+    let note = "Takes effect at the project's next start.";
+    if (project.environment_from_course) {
+      note = "This course project runs its course's environment, which its instructors choose.";
+    } else if (project.running_environment && project.running_environment !== project.environment) {
+      note = `The server runs ${project.running_environment}; restart it to switch to ${project.environment}.`;
+    }
+    byId("environment-note").textContent = note;
+  }
+
   function render() {
     byId("project-title").textContent = project.title;
     byId("project-state").textContent = project.state;
@@ -139,6 +158,7 @@
     const running = project.state === "running" || project.state === "starting";
     byId("start").hidden = running;
     byId("stop").hidden = !running;
+    renderEnvironment();
     renderCollaborators();
     renderInvited();
   }
@@ -217,10 +237,14 @@
     guard(
       errors.settings,
       async () => {
-        project = await api("PATCH", `projects/${projectId}`, {
-          title: byId("title").value,
-          description: byId("description").value,
-        });
+        const body = { title: byId("title").value, description: byId("description").value };
+        const environment = byId("environment");
+        // sent only when changed: choosing an environment again drops its pinned image
+        if (!byId("environment-field").hidden && !environment.disabled &&
+            environment.value !== project.environment) {
+          body.environment = environment.value;
+        }
+        project = await api("PATCH", `projects/${projectId}`, body);
         render();
         saved.hidden = false;
       },

@@ -2,7 +2,7 @@
 // delete; the recently deleted projects, to undelete.
 (function () {
   "use strict";
-  const { api, el, showError, guard, when, base } = window.smchub;
+  const { api, el, showError, guard, when, base, fillEnvironments } = window.smchub;
   const table = document.getElementById("projects-body");
   const errorBox = document.getElementById("projects-error");
   const filterInput = document.getElementById("project-filter");
@@ -241,10 +241,14 @@
     event.preventDefault();
     const title = document.getElementById("new-title");
     const description = document.getElementById("new-description");
+    const environment = document.getElementById("new-environment");
     guard(
       document.getElementById("create-error"),
       async () => {
-        await api("POST", "projects", { title: title.value, description: description.value });
+        const body = { title: title.value, description: description.value };
+        // only a choice the person saw: a hidden select leaves it to the hub's default
+        if (!environment.parentElement.hidden) body.environment = environment.value;
+        await api("POST", "projects", body);
         title.value = "";
         description.value = "";
         await refresh();
@@ -253,6 +257,11 @@
     );
   });
   filterInput.addEventListener("input", render);
+  // a failure leaves the select hidden: projects get the hub's default environment
+  fillEnvironments(
+    document.getElementById("new-environment"),
+    document.getElementById("new-environment-field")
+  ).catch(() => {});
   // every sign-in lands here: course places reserved for this person's email are
   // claimed by this POST (listing projects never writes), then the list shows them;
   // a failed claim must not keep the list from loading (the next visit tries again)
