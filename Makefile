@@ -97,6 +97,7 @@ NO_DATABASE := tests/browser tests/localhub tests/test_kubernetes_objects.py \
   tests/test_autograde_docker.py tests/test_autograde_feedback.py tests/test_haproxy.py \
   tests/test_haproxy_tls.py tests/test_haproxy_traffic.py tests/test_course_snapshots.py \
   tests/test_environments_docker.py \
+  tests/test_restart.py::test_a_server_starting_when_the_hub_dies_is_not_lost \
   tests/test_move.py::test_move_from_local_to_docker_and_back \
   tests/test_move.py::test_move_from_docker_to_a_swarm_machine_and_back \
   tests/test_access_matrix.py::test_removed_collaborator_loses_server_access_within_60s \
@@ -122,7 +123,7 @@ BOTH_PROXIES := tests/test_haproxy_traffic.py::test_the_test_hubs_run_behind_the
   tests/test_revocation.py tests/test_invites.py tests/test_terminals_exec.py \
   tests/test_faults.py::test_a_killed_server_is_noticed_and_starts_again \
   tests/test_access_matrix.py::test_access_matrix tests/test_access_matrix.py::test_pages_matrix \
-  tests/test_bad_input.py tests/test_load.py tests/test_restart.py \
+  tests/test_bad_input.py tests/test_load.py tests/test_restart.py::test_projects_survive_a_hub_restart \
   tests/browser/test_journey.py tests/browser/test_origins.py \
   tests/browser/test_collaboration.py tests/browser/test_invitations.py
 

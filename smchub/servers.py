@@ -243,13 +243,23 @@ class ProjectServers:
             while wait and spawner.pending == "stop":
                 await asyncio.sleep(0.1)
             return
-        if not spawner.active:
+        if spawner.pending == "check":
+            # the hub is polling it (a restarted hub waits for the servers it found to
+            # answer, for up to their http_timeout): stop it when that is done
+            future = asyncio.ensure_future(self._stop_after_check(user))
+        elif not spawner.active:
             return
-        future = self.begin_stop(user)
+        else:
+            future = self.begin_stop(user)
         if wait:
             await future
         else:
             await asyncio.wait([future], timeout=grace)
+
+    async def _stop_after_check(self, user):
+        while user.spawner.pending == "check":
+            await asyncio.sleep(0.1)
+        await self.stop(user, wait=True)
 
     # --- talking to a server ------------------------------------------------------
 

@@ -246,6 +246,7 @@ class LocalBackend(NodeBackend):
             handle["uid"] = account.uid
         if group is not None:
             handle["cgroup"] = group.version
+        spawner.keep_handle(handle)
         await self._wait_until_listening(spawner, handle, timeout=spawner.http_timeout)
         return spawner.ip, spawner.port, handle
 

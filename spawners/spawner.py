@@ -160,6 +160,16 @@ class ProjectSpawner(Spawner):
         self.exam_restrictions = state.get("exam") or []
         self.environment_name = state.get("environment")
 
+    def keep_handle(self, handle):
+        """The backend has started the server's process and waits for it to answer: keep
+        its handle in the database now. JupyterHub saves a spawner's state only once
+        start() returns: a hub that died in between left the process running, and the
+        next hub, with no handle to poll, called the server stopped and never stopped it.
+        With the handle, it polls the process and keeps it or stops it."""
+        self.handle = handle
+        self.orm_spawner.state = self.get_state()
+        self.user.db.commit()
+
     def clear_state(self):
         super().clear_state()
         self.handle = {}

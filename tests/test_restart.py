@@ -1,13 +1,17 @@
-"""Restarting the hub keeps running projects running and reachable."""
+"""Restarting the hub keeps running projects running and reachable; a start the hub's end
+cut short leaves no server behind."""
 
+import asyncio
 import json
 import os
 import signal
+import sys
 
+import psutil
 import pytest
 from sqlalchemy import create_engine, text
 
-from .hubfixture import remove_project_accounts
+from .hubfixture import remove_accounts_under, remove_project_accounts
 from .hubprocess import HubProcess
 
 pytestmark = pytest.mark.timeout(300)
@@ -77,3 +81,48 @@ async def test_projects_survive_a_hub_restart(restartable_hub):
     assert r.json()["content"] == f"work of {killed}"
     for pid in (kept, killed):
         await alice.stop_project(pid)
+
+
+def recorded_handle(hub, project_id):
+    """The pid of the project's server as the hub recorded it, or None."""
+    try:
+        return server_pid(hub, project_id)
+    except (KeyError, TypeError):
+        return None
+
+
+async def test_a_server_starting_when_the_hub_dies_is_not_lost(hub_root):
+    """JupyterHub records a server's state once its start is done: a hub killed before
+    then left a server running that the next hub, finding no process to look at, called
+    stopped (and never stopped). The handle is recorded as soon as the process exists."""
+    # project servers that take a few seconds to answer, so the hub dies while one starts
+    slow = ["/bin/sh", "-c", 'sleep 5; exec "$0" -m jupyterhub.singleuser "$@"', sys.executable]
+    config = f"c.LocalBackend.use_fork_server = False\nc.ProjectSpawner.cmd = {slow!r}\n"
+    hub = HubProcess(os.path.join(hub_root, "cut-short"), config)
+    await hub.start()
+    try:
+        alice = await hub.person("alice")
+        project = (await alice.create_project("Starting when the hub dies"))["id"]
+        assert (await alice.api("POST", f"projects/{project}/start")).status_code == 202
+        for _ in range(50):
+            pid = recorded_handle(hub, project)
+            if pid:
+                break
+            await asyncio.sleep(0.1)
+        assert pid and psutil.pid_exists(pid), "the hub recorded no server while it started"
+        hub.proc.send_signal(signal.SIGKILL)
+        hub.proc.wait()
+        server = psutil.Process(pid)
+        assert server.is_running()  # it outlives the hub
+        await hub.start()
+        # the hub that comes back finds the server, waits for it to answer and keeps it
+        alice = await hub.person("alice")
+        assert (await alice.wait_for_state(project, "running", timeout=60))["node"] == "local"
+        assert recorded_handle(hub, project) == pid
+        # stopped as soon as it is back (while the hub may still be waiting for it)
+        await alice.stop_project(project)
+        gone, _ = await asyncio.to_thread(psutil.wait_procs, [server], timeout=15)
+        assert gone, f"the server {pid} still runs after its project stopped"
+    finally:
+        await hub.stop()
+        remove_accounts_under(hub.root)
