@@ -96,7 +96,7 @@ NO_DATABASE := tests/browser tests/localhub tests/test_kubernetes_objects.py \
   tests/test_secrets_in_logs.py tests/test_sso.py tests/test_openapi.py \
   tests/test_autograde_docker.py tests/test_autograde_feedback.py tests/test_haproxy.py \
   tests/test_haproxy_tls.py tests/test_haproxy_traffic.py tests/test_course_snapshots.py \
-  tests/test_environments_docker.py \
+  tests/test_environments_docker.py tests/test_full_environment.py \
   tests/test_restart.py::test_a_server_starting_when_the_hub_dies_is_not_lost \
   tests/test_move.py::test_move_from_local_to_docker_and_back \
   tests/test_move.py::test_move_from_docker_to_a_swarm_machine_and_back \
@@ -130,11 +130,13 @@ BOTH_PROXIES := tests/test_haproxy_traffic.py::test_the_test_hubs_run_behind_the
 # The whole suite on SQLite (the embedded default), then what touches the database again
 # on a real PostgreSQL; both with two Docker Engines as compute nodes and a two-machine
 # Docker Swarm in network namespaces (Debian's docker.io, started here and stopped
-# afterwards, with the project image built when its inputs changed).
+# afterwards, with the project image, and the full one with SageMath, R and LaTeX, built
+# when their inputs changed: the full one's first build takes 5 to 8 minutes).
 test: setup
 	tests/browser/ensure-chromium.sh
 	$(VENV)/bin/ruff check .
-	tests/services/with-docker.sh tests/services/with-swarm.sh bash -c \
+	tests/services/with-docker.sh tests/services/with-swarm.sh tests/services/with-full-image.sh \
+	  bash -c \
 	  '$(VENV)/bin/pytest --durations=25 $(PYTEST_ARGS) \
 	     $(addprefix --deselect=,$(ON_POSTGRES_ONLY)) && \
 	   SMCHUB_TEST_PROXY=haproxy $(VENV)/bin/pytest --durations=10 $(PYTEST_ARGS) \

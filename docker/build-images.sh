@@ -4,17 +4,20 @@
 #   smchub/base:bookworm      Debian bookworm (minbase) from debootstrap, via `docker import`
 #   smchub/project:<hash>     a project's Jupyter server (docker/Dockerfile.project)
 #   smchub/hub:<hash>         the hub and configurable-http-proxy (docker/Dockerfile.hub)
+#   smchub/project-full:<hash> the project image with SageMath, R, LaTeX and the scientific
+#                             Python stack (docker/Dockerfile.full); only with --only full
 #
 # <hash> is a hash of the image's inputs (its Dockerfile, this script, the files that make
 # the smchub wheel, the versions pinned from the hub's environment, the proxy's version), so
 # an image whose inputs did not change is found on the daemon and reused, not rebuilt. The
 # base image is built once per daemon and reused (copy it with docker/load-image.sh).
 #
-# Usage: docker/build-images.sh [-H DOCKER_HOST] [--only base|project|hub]... [--rebuild]
+# Usage: docker/build-images.sh [-H DOCKER_HOST] [--only base|project|hub|full]... [--rebuild]
 #                               [--print-names]
 #   -H, --host URL    the daemon to build on (default: $DOCKER_HOST, else Docker's default)
 #   --only NAME       build only this image (repeatable, or comma-separated); its base is
-#                     built too when the daemon lacks it
+#                     built too when the daemon lacks it. Without --only: base, project and
+#                     hub; `full` (its first build takes many minutes) only when named
 #   --rebuild         build even if an image with the same tag exists
 #   --print-names     print the image names the inputs give, build nothing
 # Prints the requested image names, one per line, on stdout; progress goes to stderr.
@@ -78,8 +81,8 @@ done
 ((${#want[@]})) || want=(base project hub)
 for name in "${want[@]}"; do
     case "$name" in
-        base | project | hub) ;;
-        *) die "unknown image '$name': choose base, project or hub" ;;
+        base | project | hub | full) ;;
+        *) die "unknown image '$name': choose base, project, hub or full" ;;
     esac
 done
 
@@ -352,11 +355,13 @@ write_constraints
 chp=$(chp_version)
 project_image="smchub/project:$(tag_of project "$src_hash")"
 hub_image="smchub/hub:$(tag_of hub "$src_hash" "chp=$chp")"
+full_image="smchub/project-full:$(tag_of full "$src_hash")"
 
 names=()
 wanted base && names+=("$BASE_IMAGE")
 wanted project && names+=("$project_image")
 wanted hub && names+=("$hub_image")
+wanted full && names+=("$full_image")
 
 if ((print_only)); then
     printf '%s\n' "${names[@]}"
@@ -369,5 +374,6 @@ fi
 wanted base && ensure_base
 wanted project && build_image project "$project_image"
 wanted hub && build_image hub "$hub_image" "CHP_VERSION=$chp"
+wanted full && build_image full "$full_image"
 
 printf '%s\n' "${names[@]}"

@@ -325,12 +325,11 @@ async def running_hub(root, **config):
         HubUnderTest.clear_instance()
 
 
-async def run_in_kernel(person, project_id, code, timeout=60):
-    """Start a kernel in the project with the person's token, run code, return stdout."""
+async def run_in_kernel(person, project_id, code, timeout=60, kernel="python3", results=False):
+    """Start a kernel in the project with the person's token, run code, return stdout
+    (and with `results`, the text/plain of its results, as a notebook cell shows them)."""
     hub = person.hub
-    r = await person.client.post(
-        hub.project_url(project_id, "api/kernels"), json={"name": "python3"}
-    )
+    r = await person.client.post(hub.project_url(project_id, "api/kernels"), json={"name": kernel})
     assert r.status_code == 201, r.text
     kernel_id = r.json()["id"]
     url = hub.project_url(project_id, f"api/kernels/{kernel_id}/channels", scheme="ws")
@@ -349,13 +348,15 @@ async def run_in_kernel(person, project_id, code, timeout=60):
         while True:
             raw = await asyncio.wait_for(ws.read_message(), timeout)
             if raw is None:
-                raise AssertionError("the kernel's websocket closed")
+                raise AssertionError(f"the {kernel} kernel's websocket closed")
             message = json.loads(raw)
             if message["parent_header"].get("msg_id") != msg_id:
                 continue
             kind = message["msg_type"]
             if kind == "stream":
                 out.append(message["content"]["text"])
+            elif results and kind in ("execute_result", "display_data"):
+                out.append(message["content"]["data"].get("text/plain", ""))
             elif kind == "error":
                 raise AssertionError("\n".join(message["content"]["traceback"]))
             elif kind == "status" and message["content"]["execution_state"] == "idle":
