@@ -73,6 +73,7 @@ async def test_settings_are_checked_and_shown(hub, course):
         "students_can_share": False, "assistants_view_only": False, "exam_start": None,
         "exam_end": None,
         "no_terminals": False, "no_downloads": False, "no_network": False, "exam_open": False,
+        "environment": None,
     }  # fmt: skip
 
     async def refused(settings):
@@ -98,7 +99,7 @@ async def test_settings_are_checked_and_shown(hub, course):
         "students_can_share": False, "assistants_view_only": False,
         "exam_start": "2030-01-01T09:00:00Z",
         "exam_end": "2030-01-01T09:30:00Z", "no_terminals": False, "no_downloads": False,
-        "no_network": True, "exam_open": False,
+        "no_network": True, "exam_open": False, "environment": None,
     }  # fmt: skip
     # and nothing a refused update named was kept
     assert "must be after" in await refused(

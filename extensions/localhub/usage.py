@@ -30,10 +30,10 @@ def process_tree(pid: int) -> list[dict]:
     for process in processes:
         try:
             with process.oneshot():
-                try:
-                    command = " ".join(process.cmdline()) or process.name()
-                except psutil.ZombieProcess:
-                    command = process.name()
+                if process.status() == psutil.STATUS_ZOMBIE:
+                    # it has ended and holds nothing, only not reaped yet
+                    continue
+                command = " ".join(process.cmdline()) or process.name()
                 tree.append(
                     {
                         "pid": process.pid,
@@ -43,7 +43,7 @@ def process_tree(pid: int) -> list[dict]:
                     }
                 )
         except psutil.Error:
-            # it ended while we were looking
+            # it ended while we were looking (a zombie's cmdline raises ZombieProcess)
             continue
     return tree
 
