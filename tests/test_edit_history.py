@@ -103,8 +103,15 @@ def type_source(notebook, text):
 
 
 async def source_on_disk(person, project_id):
-    model = await server(person, project_id, "GET", f"api/contents/{NAME}")
-    return model["content"]["cells"][0]["source"]
+    """The cell's source as saved; None while a save is writing the file: jupyter-server's
+    atomic_writing writes the file in place (keeping a copy aside), so a read in the
+    middle of a save finds it empty."""
+    path = f"api/contents/{NAME}"
+    r = await person.client.get(person.hub.project_url(project_id, path))
+    if r.status_code == 400 and "Unreadable Notebook" in r.text:
+        return None
+    assert r.status_code == 200, f"GET {path}: {r.status_code} {r.text}"
+    return r.json()["content"]["cells"][0]["source"]
 
 
 async def eventually(read, expected, timeout=SAVE_TIMEOUT):

@@ -7,6 +7,7 @@ running as the project, snapshotted by a helper next to the volume, then restore
 """
 
 import asyncio
+import contextlib
 import os
 import time
 import uuid
@@ -369,7 +370,9 @@ async def test_a_swarm_project_is_snapshotted_at_stop_and_restored_through_the_h
         for url in MACHINES.values():
             machine = docker.DockerClient(base_url=url)
             for container in machine.containers.list(all=True, filters={"label": "smchub.project"}):
-                container.remove(force=True)
+                # a service's task container may go between listing and removing
+                with contextlib.suppress(docker.errors.NotFound):
+                    container.remove(force=True)
             for volume in machine.volumes.list(filters={"label": "smchub.project"}):
                 volume.remove(force=True)
             machine.close()
