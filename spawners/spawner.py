@@ -50,7 +50,7 @@ class ProjectSpawner(Spawner):
         # JupyterHub's 'server' role, and reading this server's shares: they say what
         # each collaborator's role allows (extensions/localhub/authorizer.py)
         def scopes(spawner):
-            server_role = hub_orm.Role.find(spawner.db, "server")
+            server_role = hub_orm.Role.find(spawner.user.db, "server")
             return [*server_role.scopes, "read:shares!server"]
 
         return scopes
@@ -165,9 +165,13 @@ class ProjectSpawner(Spawner):
         its handle in the database now. JupyterHub saves a spawner's state only once
         start() returns: a hub that died in between left the process running, and the
         next hub, with no handle to poll, called the server stopped and never stopped it.
-        With the handle, it polls the process and keeps it or stops it."""
+        With the handle, it polls the process and keeps it or stops it; with the
+        address the server will listen on, it checks the right one (JupyterHub records
+        it also only once start() returns)."""
         self.handle = handle
         self.orm_spawner.state = self.get_state()
+        if self.server is not None:
+            self.server.ip, self.server.port = self.ip, self.port
         self.user.db.commit()
 
     def clear_state(self):

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+import time
 
 import psutil
 import pytest
@@ -119,7 +120,32 @@ async def test_a_server_starting_when_the_hub_dies_is_not_lost(hub_root):
         alice = await hub.person("alice")
         assert (await alice.wait_for_state(project, "running", timeout=60))["node"] == "local"
         assert recorded_handle(hub, project) == pid
-        # stopped as soon as it is back (while the hub may still be waiting for it)
+        # at the address the server listens on: the next hub checked that one, and the
+        # project answers without waiting out JupyterHub's 60 s check of a wrong one
+        tic = time.monotonic()
+        while True:
+            r = await alice.client.get(hub.project_url(project, "api/status"))
+            if r.status_code == 200:
+                break
+            assert time.monotonic() - tic < 30, (r.status_code, r.text[:300])
+            await asyncio.sleep(0.5)
+        assert psutil.Process(pid).is_running()
+        # once more, and this time stopped as soon as the hub is back (while it may still
+        # be waiting for the server)
+        await alice.stop_project(project)
+        gone, _ = await asyncio.to_thread(psutil.wait_procs, [server], timeout=15)
+        assert gone, f"the server {pid} still runs after its project stopped"
+        assert (await alice.api("POST", f"projects/{project}/start")).status_code == 202
+        for _ in range(50):
+            pid = recorded_handle(hub, project)
+            if pid:
+                break
+            await asyncio.sleep(0.1)
+        server = psutil.Process(pid)
+        hub.proc.send_signal(signal.SIGKILL)
+        hub.proc.wait()
+        await hub.start()
+        alice = await hub.person("alice")
         await alice.stop_project(project)
         gone, _ = await asyncio.to_thread(psutil.wait_procs, [server], timeout=15)
         assert gone, f"the server {pid} still runs after its project stopped"
