@@ -52,9 +52,10 @@ from docker.types import (
 from requests.exceptions import RequestException
 from traitlets import Bool, Dict, Float, Integer, Tuple, Unicode, default, validate
 
+from ..environments import PinnedImageMissing
 from . import swarm_homes, swarm_snapshots
 from .backend import HomeTransferError, SnapshotFailed
-from .docker import HOME, SERVER_PORT, DockerBackend
+from .docker import HOME, SERVER_PORT, STARTING, DockerBackend
 
 # task states (swarmkit's api.TaskState) on the way to running, and after it
 TASK_STARTING = {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready",
@@ -163,6 +164,21 @@ class SwarmBackend(DockerBackend):
     """
 
     kind = "swarm"
+
+    async def resolve_image(self, image):
+        # a service's task runs on whichever machine of the swarm, each holding its own
+        # copy of the image: only a registry digest names the same image on all of them.
+        # An image built on the machines (an ID, different on each) is started by name.
+        try:
+            reference = await super().resolve_image(image)
+        except PinnedImageMissing:
+            # the manager lacks it, a worker may have it: the task's start says
+            return None
+        return reference if "@sha256:" in reference else None
+
+    async def has_image(self, reference):
+        # a digest pin: a machine without it pulls it from its registry
+        return True
 
     port_range = Tuple(
         Integer(),
@@ -503,6 +519,9 @@ class SwarmMachineBackend(SwarmBackend):
         deadline = asyncio.get_running_loop().time() + max(spawner.start_timeout - 5, 10)
         # a service left from a hub that lost track of it (its state was not saved)
         await self.remove_service(self.service_name(project.id), wait=self.stop_timeout + 5)
+        # the service by its name, kept before it exists: a hub killed before start()
+        # returns leaves the next hub a service to remove, not one no one knows of
+        spawner.keep_handle({"service": self.service_name(project.id), STARTING: True})
         kwargs = self.service_kwargs(project.id, env, quotas, spawner.get_args(), port)
         if spawner.environment_image:
             # the project's software environment (smchub/environments.py)
@@ -540,6 +559,8 @@ class SwarmMachineBackend(SwarmBackend):
         return exit_code or 1
 
     async def poll(self, spawner, handle):
+        if handle.get(STARTING):
+            return 1  # a start a killed hub never finished: not kept (stop removes it)
         try:
             return await self.in_thread(self._service_status, handle["service"])
         except (DockerException, RequestException) as e:

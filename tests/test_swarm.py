@@ -236,12 +236,23 @@ def project_task(manager, project_id):
 
 
 @needs_swarm
+def tag_on_every_machine(image, tag):
+    """`tag` for `image` on each machine: an image built there, with no registry digest."""
+    for url in MACHINES.values():
+        engine = docker.DockerClient(base_url=url)
+        engine.images.get(image).tag(tag)
+        engine.close()
+
+
 async def test_projects_on_the_machines_of_a_swarm(hub_root, swarm):
     cpu = project_cpu(swarm)
-    hub = HubProcess(
-        os.path.join(hub_root, "swarm"),
-        swarm_config(cpu, "c.JupyterHub.cleanup_servers = False\n"),
-    )
+    # an environment whose image each machine built for itself (as the test image is)
+    alt = f"smchub-test/swarm-env:{os.getpid()}"
+    tag_on_every_machine(IMAGE, alt)
+    environments = [{"name": "standard", "display_name": "Standard", "default": True},
+                    {"name": "alt", "display_name": "Alt", "image": {"swarm": alt}}]  # fmt: skip
+    extra = f"c.JupyterHub.cleanup_servers = False\nc.SMCHub.environments = {environments!r}\n"
+    hub = HubProcess(os.path.join(hub_root, "swarm"), swarm_config(cpu, extra))
     await hub.start()
     try:
         ids = swarm_ids(swarm)
@@ -269,7 +280,8 @@ async def test_projects_on_the_machines_of_a_swarm(hub_root, swarm):
         # a project on each machine, chosen by the machines' labels
         placed = {}
         for m in ("m0", "m1"):
-            pid = (await alice.create_project(f"On {m}"))["id"]
+            environment = "alt" if m == "m0" else "standard"
+            pid = (await alice.create_project(f"On {m}", environment=environment))["id"]
             r = await admin.api("PATCH", f"projects/{pid}", {"node_labels": {"machine": m}})
             assert r.status_code == 200, r.text
             running = await alice.start_project(pid)
@@ -277,6 +289,12 @@ async def test_projects_on_the_machines_of_a_swarm(hub_root, swarm):
             service, task = project_task(swarm, pid)
             assert task["NodeID"] == ids[m] and task["Status"]["State"] == "running"
             placed[m] = pid
+        # the environment's image is started by its name on the machine the task runs
+        # on: an image ID names a different image on each machine, so it is not pinned
+        service, _ = project_task(swarm, placed["m0"])
+        assert service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == alt
+        model = (await admin.api("GET", f"projects/{placed['m0']}")).json()
+        assert model["environment"] == "alt" and model["environment_pin"] is None, model
         # each machine's CPUs hold one project: a third fits nowhere, and is told so
         third = (await alice.create_project("No room"))["id"]
         r = await alice.api("POST", f"projects/{third}/start")
