@@ -111,9 +111,11 @@ NO_DATABASE := tests/browser tests/localhub tests/test_kubernetes_objects.py \
 # CPUs, two snapshots at a time), the restarted-hub tests kill a hub under a 30-student
 # step three times, the class-wide actions start, run in and stop 20 projects, and a class
 # of 100 is autograded (four minutes). The code they run is the same on SQLite, which
-# repeating them would not tell more about.
+# repeating them would not tell more about. Two hubs elect the active one on PostgreSQL
+# only.
 ON_POSTGRES_ONLY := tests/test_courses.py::test_a_class_of_100_with_a_failing_student \
-  tests/test_course_jobs.py tests/test_class_actions.py tests/test_autograde_class.py
+  tests/test_course_jobs.py tests/test_class_actions.py tests/test_autograde_class.py \
+  tests/test_two_hubs.py
 
 # What goes through the proxy most (project servers, origins, websockets, terminals,
 # restarts, the browser's journey) runs again with HAProxy in front instead of

@@ -22,6 +22,7 @@ from . import (
     dbutil,
     handlers,
     isolation,
+    leader,
     log,
     nodes,
     origins,
@@ -386,6 +387,28 @@ class SMCHub(JupyterHub):
         help="Seconds between checks for projects idle past their idle_timeout_s quota.",
     ).tag(config=True)
 
+    active_hub_lease = Float(
+        10,
+        help="""On PostgreSQL, seconds within which a hub that froze, lost its network or
+        lost the database gives up being the active hub (smchub/leader.py). Two hubs
+        configured alike on one database elect the active one; the other stands by,
+        answering /hub/health with 503, and takes over when the lock is free. A longer
+        lease rides out longer stalls of the active hub; the standby waits as long.""",
+    ).tag(config=True)
+
+    @validate("active_hub_lease")
+    def _validate_active_hub_lease(self, proposal):
+        least = leader.FENCE_MARGIN + leader.KEEP_EVERY
+        if proposal.value <= least:
+            raise ValueError(f"active_hub_lease must be more than {least:g} seconds")
+        return proposal.value
+
+    @default("init_spawners_timeout")
+    def _init_spawners_timeout_default(self):
+        # serve at once: a hub taking over finds every running project, and polling
+        # them all (up to each one's http_timeout) goes on in the background
+        return 1
+
     subcommands = {
         **JupyterHub.subcommands,
         "node": ("smchub.cli.NodeApp", "Manage compute nodes: list, add, drain, remove"),
@@ -402,6 +425,11 @@ class SMCHub(JupyterHub):
     exam_windows = None
     # the deadline timer (deadlines.py), made by init_db
     deadlines = None
+    # the active hub's lock on PostgreSQL (leader.py), taken by init_db
+    leadership = None
+    # False for tools that open the hub's database beside the running hub (`smchub node`):
+    # they neither wait to be the active hub nor hold up one that would take over
+    elects = True
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -495,6 +523,8 @@ class SMCHub(JupyterHub):
     # --- start-up steps ------------------------------------------------------
 
     def init_db(self):
+        if self.elects and leader.elects(self.db_url):
+            self._become_active()
         # the database holds every account's email and password hash, and projects run
         # code as other accounts on this machine: only the hub's account may read it,
         # whatever folder it is in (SQLite gives its -wal and -journal files the mode of
@@ -511,6 +541,8 @@ class SMCHub(JupyterHub):
             for suffix in ("", "-wal", "-shm", "-journal"):
                 if os.path.exists(url.database + suffix):
                     os.chmod(url.database + suffix, 0o600)
+        if self.leadership is not None:
+            self.leadership.fence(self.db.get_bind())
         nodes.sync_config_nodes(self.db, self.compute_nodes, self.log)
         self._backends = {}
         # the hub's own services, for handlers and for work no request starts
@@ -521,6 +553,25 @@ class SMCHub(JupyterHub):
         # deadlines that collect students' work by themselves
         self.deadlines = Deadlines(self)
         self.snapshots = Snapshots(self)
+
+    def _become_active(self):
+        """Wait, as the standby, until this hub is the active one (smchub/leader.py).
+        Nothing else runs meanwhile: JupyterHub has not touched the database, bound a
+        port or started the proxy yet."""
+        self.leadership = leader.Leadership(self.db_url, self.active_hub_lease)
+        stop_answering = []
+
+        def on_standby():
+            bind = urlsplit(self.hub_bind_url) if self.hub_bind_url else None
+            address = bind.hostname if bind else (self.hub_ip or "0.0.0.0")
+            port = bind.port if bind else self.hub_port
+            stop_answering.append(leader.standby_answer(address, port, self.base_url))
+
+        self.leadership.wait(on_standby)
+        for stop in stop_answering:
+            stop()
+        self.leadership.keep()
+        self.log.info("This hub is the active one on its database")
 
     def init_data_dir(self):
         os.makedirs(self.projects_root, mode=0o711, exist_ok=True)
@@ -751,6 +802,7 @@ class SMCHub(JupyterHub):
         if self.subapp or self.generate_config or self.generate_certs:
             return
         self._warm_backends()
+        asyncio.ensure_future(self.servers.route_when_checked())
         self.loop_watch = LoopWatch(parent=self, log=self.log)
         self.loop_watch.start(asyncio.get_running_loop())
         # /hub/metrics reads this hub's projects, nodes and snapshots when scraped
@@ -828,6 +880,9 @@ class SMCHub(JupyterHub):
             # its unfinished students as they are, for the next start to run again
             await self.course_jobs.close()
         await super().cleanup()
+        if self.leadership is not None:
+            # the standby takes over as soon as this hub is done
+            self.leadership.release()
         if self.snapshots is not None:
             await self.snapshots.close(self.snapshot_shutdown_wait)
         if self.loop_watch is not None:

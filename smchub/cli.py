@@ -20,6 +20,7 @@ class NodeCommand(Application):
         hub = SMCHub(parent=self, log=self.log)
         hub.config_file = self.config_file
         hub.load_config_file(hub.config_file)
+        hub.elects = False
         hub.init_db()
         return hub
 

@@ -98,10 +98,11 @@ def server_state(user):
     pending = spawner.pending
     if pending == "stop":
         return "stopping"
-    if pending == "spawn" or spawner._proxy_pending:
+    # 'check': a hub that has just started (or taken over) found the server and waits
+    # for it to answer before it keeps it and routes it (ProjectServers.route_when_checked)
+    if pending in ("spawn", "check") or spawner._proxy_pending:
         return "starting"
-    # a running server can be briefly 'check'-pending while the hub polls it
-    if spawner.server is not None and (spawner.ready or pending):
+    if spawner.server is not None and spawner.ready:
         return "running"
     return "stopped"
 

@@ -194,6 +194,29 @@ class ProjectServers:
                 raise ServerError(503, f"project {user.name} did not start in time")
             await asyncio.sleep(0.1)
 
+    async def route_when_checked(self):
+        """Route each server the hub found at start as soon as its check ends.
+
+        JupyterHub checks the servers a hub finds in the background and adds the
+        missing routes once all the checks are done: a server whose start a killed hub
+        cut short (running, never routed) would wait for the slowest check.
+        """
+        found = [
+            user for user in self.app.users.values()
+            if (spawner := user.spawners.get("")) is not None and spawner.pending == "check"
+        ]  # fmt: skip
+
+        async def route(user):
+            while user.spawner.pending == "check":
+                await asyncio.sleep(0.2)
+            if user.spawner.ready:
+                try:
+                    await self.app.proxy.add_user(user)
+                except Exception:
+                    self.log.exception("Routing project %s after its check failed", user.name)
+
+        await asyncio.gather(*(route(user) for user in found))
+
     async def _settled(self, user):
         """Wait out a stop, or the check a restarted hub makes of a server it found (up
         to the server's http_timeout): a start asked for meanwhile starts the server

@@ -54,6 +54,9 @@ from .hub_relay import HubRelay
 HOME = "/home/user"
 # each container has its own network namespace: every server listens on the same port
 SERVER_PORT = 8888
+# in a handle kept while a start is under way (ProjectSpawner.keep_handle): what it names
+# is removed, never kept, by a hub that finds it after the one starting it died
+STARTING = "starting"
 
 
 class DockerStartFailed(RuntimeError):
@@ -458,6 +461,9 @@ class DockerBackend(NodeBackend):
         env.update(HOME=HOME, SHELL="/bin/bash", USER="user", LANG="C.UTF-8")
         env["JUPYTERHUB_ROOT_DIR"] = HOME
         self.log.info("Starting project %s as a container on node %s", project.id, self.node_name)
+        # the container by its name, kept before it exists: a hub killed before start()
+        # returns leaves the next hub a container to remove, not one no one knows of
+        spawner.keep_handle({"container": self.container_name(project.id), STARTING: True})
         container_id, (ip, port) = await self.in_thread(
             self._create_and_start, project.id, env, quotas, spawner.get_args(), network["Name"],
             spawner.environment_image,
@@ -481,6 +487,8 @@ class DockerBackend(NodeBackend):
         return self.client.containers.get(container_id)
 
     async def poll(self, spawner, handle):
+        if handle.get(STARTING):
+            return 1  # a start a killed hub never finished: not kept (stop removes it)
         try:
             container = await self.in_thread(self._container, handle["container"])
         except NotFound:

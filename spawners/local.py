@@ -233,6 +233,16 @@ class LocalBackend(NodeBackend):
         self.log.info("Starting project %s on node %s as %s", project.id, self.node_name,
                       account.name if account else "the hub's user")  # fmt: skip
         self._children.pop(project.id, None)
+        # what holds the server's processes, kept before there is one: a hub killed
+        # before it learns the pid (the fork server may fork after its death) leaves the
+        # next hub this to stop, not a server no one knows of
+        holder = {}
+        if account is not None:
+            holder["uid"] = account.uid
+        if group is not None:
+            holder["cgroup"] = group.version
+        if holder:
+            spawner.keep_handle(holder)
         with self._open_log(project.id) as log:
             pid = None
             if self.use_fork_server:

@@ -161,13 +161,17 @@ class ProjectSpawner(Spawner):
         self.environment_name = state.get("environment")
 
     def keep_handle(self, handle):
-        """The backend has started the server's process and waits for it to answer: keep
-        its handle in the database now. JupyterHub saves a spawner's state only once
-        start() returns: a hub that died in between left the process running, and the
-        next hub, with no handle to poll, called the server stopped and never stopped it.
-        With the handle, it polls the process and keeps it or stops it; with the
-        address the server will listen on, it checks the right one (JupyterHub records
-        it also only once start() returns)."""
+        """Keep the handle of a server being started in the database now, from within
+        the backend's start(). JupyterHub saves a spawner's state only once start()
+        returns: a hub that died in between left the server running, and the next hub,
+        with no handle to poll, called it stopped and never stopped it.
+
+        Backends keep a handle twice: before the server exists, one naming what will
+        hold it (the project's account or cgroup, the container's or service's name),
+        which the next hub stops; then, once the server runs and the hub waits for it
+        to answer, the real one, which the next hub polls to keep or stop the server.
+        With the address the server listens on, it checks the right one (JupyterHub
+        records that, too, only once start() returns)."""
         self.handle = handle
         self.orm_spawner.state = self.get_state()
         if self.server is not None:

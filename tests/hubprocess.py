@@ -23,7 +23,7 @@ SMCHUB = os.path.join(os.path.dirname(sys.executable), "smchub")
 class HubProcess:
     """`smchub -f <root>/jupyterhub_config.py`, with everything under `root`."""
 
-    def __init__(self, root, extra_config="", account=None):
+    def __init__(self, root, extra_config="", account=None, db_url=None):
         self.root = root
         # the Unix account the hub runs as (pwd entry), or None for this process's own
         self.account = account
@@ -35,7 +35,8 @@ class HubProcess:
         self.hub_port = random_port()
         self.config_file = os.path.join(root, "jupyterhub_config.py")
         self.log_file = os.path.join(root, "hub.log")
-        self.db_url = db_url = new_database_url(root)
+        # a database of its own, or the one of another hub it stands by for
+        self.db_url = db_url = db_url or new_database_url(root)
         settings = {
             "c.JupyterHub.port": self.port,
             "c.JupyterHub.hub_port": self.hub_port,
@@ -62,7 +63,8 @@ class HubProcess:
         self.proc = None
         self.people = {}
 
-    async def start(self, timeout=60):
+    async def start(self, timeout=60, answer=True):
+        """Start the hub; with answer=False, do not wait for it to answer (a standby)."""
         log = open(self.log_file, "ab")
         become = {}
         if self.account is not None:
@@ -76,6 +78,8 @@ class HubProcess:
             **become,
         )
         log.close()
+        if not answer:
+            return
         async with httpx.AsyncClient(base_url=self.url, timeout=10) as client:
             for _ in range(int(timeout * 10)):
                 if self.proc.poll() is not None:

@@ -97,7 +97,7 @@ async def test_a_server_starting_when_the_hub_dies_is_not_lost(hub_root):
     then left a server running that the next hub, finding no process to look at, called
     stopped (and never stopped). The handle is recorded as soon as the process exists."""
     # project servers that take a few seconds to answer, so the hub dies while one starts
-    slow = ["/bin/sh", "-c", 'sleep 5; exec "$0" -m jupyterhub.singleuser "$@"', sys.executable]
+    slow = ["/bin/sh", "-c", 'sleep 3; exec "$0" -m jupyterhub.singleuser "$@"', sys.executable]
     config = f"c.LocalBackend.use_fork_server = False\nc.ProjectSpawner.cmd = {slow!r}\n"
     hub = HubProcess(os.path.join(hub_root, "cut-short"), config)
     await hub.start()
