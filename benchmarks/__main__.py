@@ -23,6 +23,7 @@ from tests import loopback_names
 from .api import api_benchmark
 from .autograde import autograde_benchmark
 from .course_page import course_page_benchmark
+from .failover import failover_benchmark
 from .hubs import SMCHubUnderTest, SMCHubWithHAProxy, StockJupyterHub, make_root, remove_root
 from .proxy import proxy_overhead
 from .proxy_load import raise_open_files_limit
@@ -33,7 +34,7 @@ from .startup import cold_starts, starts_at_once
 HERE = os.path.dirname(os.path.abspath(__file__))
 # smchub's projects are on origins of their own, <id>.localhost, as a browser finds them
 loopback_names.install()
-PARTS = ("startup", "proxy", "api", "snapshots", "course", "autograde")
+PARTS = ("startup", "proxy", "api", "snapshots", "course", "autograde", "failover")
 
 
 def say(message):
@@ -132,6 +133,12 @@ async def run(options):
             # smchub only: stock JupyterHub has no courses
             say("autograde: 50 students' notebooks with 10 test cells each")
             results["autograde"] = await autograde_benchmark(root)
+        if "failover" in parts:
+            # smchub only: stock JupyterHub cannot share its database with a standby
+            say("failover: two hubs on PostgreSQL, the active one killed or cut off")
+            results["failover"] = await failover_benchmark(
+                root, say, projects=options.failover_projects
+            )
     finally:
         if options.keep_logs:
             keep_logs(root, options.keep_logs)
@@ -156,6 +163,9 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=7, help="cold starts per hub (median)")
     parser.add_argument("--proxy-rounds", type=int, default=300, help="requests each way")
     parser.add_argument("--api-seconds", type=float, default=5, help="throughput run length")
+    parser.add_argument(
+        "--failover-projects", type=int, default=200, help="running projects at the kill"
+    )
     parser.add_argument("--keep-logs", default="", help="copy the hubs' logs to this folder")
     parser.add_argument(
         "--output", default=os.path.join(HERE, "results", "latest.json"), help="JSON file"

@@ -111,7 +111,28 @@ def rows(results):
     out += _snapshot_rows(results.get("snapshots"))
     out += _course_rows(results.get("course_page"))
     out += _autograde_rows(results.get("autograde"))
+    out += _failover_rows(results.get("failover"))
     return out
+
+
+def _failover_rows(failover):
+    """smchub only: stock JupyterHub has no standby ("-" in its column)."""
+    if not failover:
+        return []
+    many = failover["with_running_projects"]
+    lease = failover["lease_seconds"]
+    return [
+        (f"failover: API back through HAProxy after SIGKILL of the active hub, median of "
+         f"{len(failover['sigkill_seconds'])} (s)",
+         _fmt(failover["sigkill_median"]), "-", "", "", None),
+        (f"failover: API back after the active hub's database traffic is dropped (lease "
+         f"{lease} s), median of {len(failover['database_cut_seconds'])} (s)",
+         _fmt(failover["database_cut_median"]), "-", "", "", None),
+        (f"failover with {many['projects']} running projects: API back / all running "
+         "again (s)",
+         f"{_fmt(many['api_seconds'])} / {_fmt(many['all_running_seconds'])}", "-", "",
+         f"< {failover['target_seconds']} s", failover["target_met"]),
+    ]  # fmt: skip
 
 
 def _autograde_rows(grading):

@@ -10,6 +10,7 @@ import ssl
 import subprocess
 
 import httpx
+import psutil
 from jupyterhub import orm as hub_orm
 from jupyterhub.utils import random_port
 from tornado.httpclient import HTTPRequest
@@ -372,9 +373,21 @@ def remove_accounts_under(folder):
     if os.geteuid() != 0:
         return
     folder = os.path.join(os.path.abspath(folder), "")
-    for account in pwd.getpwall():
-        if account.pw_dir.startswith(folder):
-            subprocess.run(["userdel", account.pw_name], capture_output=True)
+    accounts = [a for a in pwd.getpwall() if a.pw_dir.startswith(folder)]
+    # a server a failed test left running (hubs that leave servers at exit, a hub
+    # killed mid-start) would keep its account: userdel refuses a user in use
+    uids = {a.pw_uid for a in accounts} - {0, os.getuid()}
+    killed = []
+    for process in psutil.process_iter(["uids"]):
+        try:
+            if process.info["uids"] and process.info["uids"].real in uids:
+                process.kill()
+                killed.append(process)
+        except psutil.Error:
+            pass
+    psutil.wait_procs(killed, timeout=5)
+    for account in accounts:
+        subprocess.run(["userdel", account.pw_name], capture_output=True)
 
 
 def remove_project_accounts(project_ids):

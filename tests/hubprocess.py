@@ -62,6 +62,8 @@ class HubProcess:
             os.chown(self.config_file, account.pw_uid, account.pw_gid)
         self.proc = None
         self.people = {}
+        # a network namespace (`ip netns` name) to run the hub in, or None
+        self.netns = None
 
     async def start(self, timeout=60, answer=True):
         """Start the hub; with answer=False, do not wait for it to answer (a standby)."""
@@ -69,8 +71,10 @@ class HubProcess:
         become = {}
         if self.account is not None:
             become = {"user": self.account.pw_uid, "group": self.account.pw_gid, "extra_groups": []}
+        # `ip netns exec` enters the namespace and execs the hub: the pid is the hub's
+        inside = ["ip", "netns", "exec", self.netns] if self.netns else []
         self.proc = subprocess.Popen(
-            [SMCHUB, "-f", self.config_file],
+            [*inside, SMCHUB, "-f", self.config_file],
             cwd=self.root,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -37,13 +37,15 @@ pytestmark = [
 LEASE = 6
 
 
-def haproxy_config(port, hubs):
+def haproxy_config(port, hubs, also_on=None):
     """HAProxy in front of the hubs' own ports, as examples/two_hubs has it: a hub is
-    sent traffic while its /hub/health answers 200 (the standby answers 503)."""
+    sent traffic while its /hub/health answers 200 (the standby answers 503). `hubs`:
+    name -> (address, port); `also_on`: a second address to listen on."""
     servers = "\n".join(
-        f"    server {name} 127.0.0.1:{hub_port} check inter 200ms fall 1 rise 1"
-        for name, hub_port in hubs.items()
+        f"    server {name} {host}:{hub_port} check inter 200ms fall 1 rise 1"
+        for name, (host, hub_port) in hubs.items()
     )
+    extra_bind = f"    bind {also_on}:{port}\n" if also_on else ""
     return f"""global
     log stdout format raw local0 warning
 defaults
@@ -54,7 +56,7 @@ defaults
     timeout tunnel 1h
 frontend hubs
     bind 127.0.0.1:{port}
-    default_backend active_hub
+{extra_bind}    default_backend active_hub
 backend active_hub
     option httpchk GET /hub/health
     http-check expect status 200
@@ -125,6 +127,91 @@ class Kernel:
         self.ws.close()
 
 
+class Terminal:
+    """One terminal's websocket through the proxy: every 200 ms a command whose answer
+    the shell computes (`echo T-$((n + 1000))`), each answer awaited and counted."""
+
+    def __init__(self, person, project_id):
+        self.person, self.project_id = person, project_id
+        self.answers = 0
+        self.longest = 0.0
+        self.failure = None
+        self.halt = False
+
+    async def open(self):
+        hub = self.person.hub
+        r = await self.person.client.post(hub.project_url(self.project_id, "api/terminals"))
+        assert r.status_code == 200, r.text
+        name = r.json()["name"]
+        url = hub.project_url(self.project_id, f"terminals/websocket/{name}", "ws")
+        headers = {"Authorization": f"token {self.person.token}"}
+        self.ws = await websocket_connect(HTTPRequest(url, headers=headers, ssl_options=TLS))
+        self.task = asyncio.ensure_future(self._run())
+
+    async def _answer(self, n):
+        # the marker is computed by the shell: the echoed command line never holds it
+        self.ws.write_message(json.dumps(["stdin", f"echo T-$(({n} + 1000))\r"]))
+        marker, text = f"T-{n + 1000}", ""
+        while marker not in text:
+            raw = await asyncio.wait_for(self.ws.read_message(), 10)
+            assert raw is not None, "the terminal's websocket closed"
+            message = json.loads(raw)
+            if message[0] == "stdout":
+                text += message[1]
+
+    async def _run(self):
+        try:
+            while not self.halt:
+                tic = time.monotonic()
+                await self._answer(self.answers)
+                self.answers += 1
+                self.longest = max(self.longest, time.monotonic() - tic)
+                await asyncio.sleep(0.2)
+        except BaseException as e:
+            self.failure = e
+
+    async def close(self):
+        self.halt = True
+        await asyncio.wait_for(self.task, 30)
+        assert self.failure is None, f"the terminal stopped answering: {self.failure!r}"
+        self.ws.close()
+
+
+class Load:
+    """20 requests a second through the proxy and HAProxy (GET /hub/api/projects), open
+    loop, whatever the answers: the hubs fail over under traffic."""
+
+    def __init__(self, person):
+        self.person = person
+        self.answered = self.failed = 0
+        self.tasks = set()
+        self.task = None
+
+    async def _one(self):
+        try:
+            r = await self.person.client.get("/hub/api/projects", timeout=5)
+            if r.status_code == 200:
+                self.answered += 1
+            else:
+                self.failed += 1
+        except httpx.HTTPError:
+            self.failed += 1
+
+    async def _run(self):
+        while True:
+            task = asyncio.ensure_future(self._one())
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+            await asyncio.sleep(0.05)
+
+    def start(self):
+        self.task = asyncio.ensure_future(self._run())
+
+    async def stop(self):
+        self.task.cancel()
+        await asyncio.gather(self.task, *self.tasks, return_exceptions=True)
+
+
 class Probes:
     """/hub/health of each hub, on its own port, every 100 ms: never two 200 at once."""
 
@@ -136,7 +223,7 @@ class Probes:
 
     async def _probe(self, client, hub):
         try:
-            r = await client.get(f"http://127.0.0.1:{hub.hub_port}/hub/health")
+            r = await client.get(f"http://{hub.hub_host}:{hub.hub_port}/hub/health")
             return r.status_code == 200
         except httpx.HTTPError:
             return False
@@ -163,7 +250,8 @@ class Probes:
 async def health(hub):
     try:
         async with httpx.AsyncClient(timeout=2) as client:
-            return (await client.get(f"http://127.0.0.1:{hub.hub_port}/hub/health")).status_code
+            url = f"http://{hub.hub_host}:{hub.hub_port}/hub/health"
+            return (await client.get(url)).status_code
     except httpx.HTTPError:
         return None
 
@@ -180,15 +268,16 @@ class Relay:
     drop: while dropping, bytes are held in both directions (as by a dead link: no
     answer, no reset)."""
 
-    def __init__(self, target_port):
+    def __init__(self, target_port, host="127.0.0.1"):
         self.target_port = target_port
+        self.host = host
         self.port = random_port()
         self.dropping = False
         self.server = None
         self.tasks = set()
 
     async def start(self):
-        self.server = await asyncio.start_server(self._connection, "127.0.0.1", self.port)
+        self.server = await asyncio.start_server(self._connection, self.host, self.port)
 
     async def _pipe(self, reader, writer):
         try:
@@ -227,29 +316,45 @@ async def two_hubs(hub_root):
 
 
 @contextlib.asynccontextmanager
-async def two_hub_site(hub_root, extra_config=""):
+async def two_hub_site(hub_root, extra_config="", a_netns=None):
     """Two hubs (a, b) configured alike on one new database, HAProxy in front of their
-    own ports, configurable-http-proxy outside both; neither started yet."""
+    own ports, configurable-http-proxy outside both; neither started yet.
+
+    With `a_netns` (hub_namespace()), hub A runs in that network namespace, reaching
+    the database, the proxy's API and HAProxy through the namespace's link, by relays
+    (they listen on loopback here)."""
     root = os.path.join(hub_root, "two-hubs-" + secrets.token_hex(3))
     os.makedirs(root, mode=0o711)
     public, balancer = random_port(), random_port()
     proxy_api, token = random_port(), secrets.token_hex(16)
+    # where each hub binds, and where HAProxy, the probes and the other hub reach it
+    here = a_netns["host"] if a_netns else "127.0.0.1"
+    hosts = {"a": a_netns["inside"] if a_netns else "127.0.0.1", "b": "127.0.0.1"}
     ports = {"a": random_port(), "b": random_port()}
     with open(os.path.join(root, "haproxy.cfg"), "w") as f:
-        f.write(haproxy_config(balancer, ports))
+        servers = {name: (hosts[name], port) for name, port in ports.items()}
+        f.write(haproxy_config(balancer, servers, also_on=here if a_netns else None))
     db_url = new_database_url(root)
     # hub A reaches the database through a relay whose traffic a test drops
-    relay = Relay(urlsplit(db_url).port)
+    relay = Relay(urlsplit(db_url).port, host=here)
     await relay.start()
+    api_relay = None
+    if a_netns:
+        api_relay = Relay(proxy_api, host=here)
+        await api_relay.start()
     processes, hubs = [], {}
     for name, hub_port in ports.items():
+        reach = here if name == "a" else "127.0.0.1"
+        api = f"http://{here}:{api_relay.port}" if name == "a" and api_relay else (
+            f"http://127.0.0.1:{proxy_api}"
+        )  # fmt: skip
         shared = (
             f"""
 c.JupyterHub.port = {public}
-c.JupyterHub.hub_bind_url = "http://127.0.0.1:{hub_port}"
-c.JupyterHub.hub_connect_url = "http://127.0.0.1:{balancer}"
+c.JupyterHub.hub_bind_url = "http://{hosts[name]}:{hub_port}"
+c.JupyterHub.hub_connect_url = "http://{reach}:{balancer}"
 c.ConfigurableHTTPProxy.should_start = False
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api}"
+c.ConfigurableHTTPProxy.api_url = "{api}"
 c.ConfigurableHTTPProxy.auth_token = {token!r}
 c.JupyterHub.cookie_secret_file = {os.path.join(root, "cookie_secret")!r}
 c.SMCHub.data_dir = {os.path.join(root, "data")!r}
@@ -261,9 +366,14 @@ c.SMCHub.default_quotas = {{"memory_mb": 300, "cpu": 0.1}}
 """
             + extra_config
         )
-        url = db_url.replace(f":{relay.target_port}/", f":{relay.port}/") if name == "a" else db_url
+        url = (
+            db_url.replace(f"127.0.0.1:{relay.target_port}/", f"{here}:{relay.port}/")
+            if name == "a" else db_url
+        )  # fmt: skip
         hub = HubProcess(os.path.join(root, name), shared, db_url=url)
-        hub.port, hub.hub_port = public, hub_port
+        hub.port, hub.hub_port, hub.hub_host = public, hub_port, hosts[name]
+        if name == "a" and a_netns:
+            hub.netns = a_netns["name"]
         hub.url = f"http://hub.localhost:{public}"
         hubs[name] = hub
     hubs["a"].relay = relay
@@ -300,6 +410,8 @@ c.SMCHub.default_quotas = {{"memory_mb": 300, "cpu": 0.1}}
             process.terminate()
             process.wait(10)
         await relay.close()
+        if api_relay is not None:
+            await api_relay.close()
         remove_accounts_under(root)
 
 
@@ -307,7 +419,7 @@ async def test_the_standby_takes_over_and_a_frozen_hub_never_acts(two_hubs):
     a, b = two_hubs["a"], two_hubs["b"]
     await a.start()
     await b.start(answer=False)
-    await until(lambda: _is(health(b), 503), 60, "the second hub standing by")
+    await until(lambda: equals(health(b), 503), 60, "the second hub standing by")
     assert await health(a) == 200
     probes = Probes(two_hubs)
     probes.start()
@@ -320,13 +432,17 @@ async def test_the_standby_takes_over_and_a_frozen_hub_never_acts(two_hubs):
     assert r.status_code in (200, 201), r.text
     kernel = Kernel(alice, project)
     await kernel.open()
+    terminal = Terminal(alice, project)
+    await terminal.open()
+    load = Load(alice)
+    load.start()
     servers_before = project_server_pids(a.root, project)
 
     # the active hub dies: the standby is active, the API answers through the balancer
     tic = time.monotonic()
     a.proc.send_signal(signal.SIGKILL)
     a.proc.wait()
-    await until(lambda: _api_answers(alice), 60, "the API through the standby")
+    await until(lambda: api_answers(alice), 20, "the API through the standby")
     took_sigkill = time.monotonic() - tic
     assert await health(b) == 200
     # the running project was adopted as it was, not restarted
@@ -337,13 +453,13 @@ async def test_the_standby_takes_over_and_a_frozen_hub_never_acts(two_hubs):
 
     # the killed hub comes back as the standby
     await a.start(answer=False)
-    await until(lambda: _is(health(a), 503), 60, "the restarted hub standing by")
+    await until(lambda: equals(health(a), 503), 60, "the restarted hub standing by")
 
     # the active hub freezes past its lease: the standby takes over; continued, the
     # frozen one exits at once rather than act on what it knew
     b.proc.send_signal(signal.SIGSTOP)
     tic = time.monotonic()
-    await until(lambda: _api_answers(alice), 60, "the API after the active hub froze")
+    await until(lambda: api_answers(alice), 30, "the API after the active hub froze")
     took_frozen = time.monotonic() - tic
     await asyncio.sleep(max(0, 20 - took_frozen))
     b.proc.send_signal(signal.SIGCONT)
@@ -353,6 +469,8 @@ async def test_the_standby_takes_over_and_a_frozen_hub_never_acts(two_hubs):
     assert await health(a) == 200
 
     await kernel.close()
+    await terminal.close()
+    await load.stop()
     await probes.stop()
     assert probes.samples > 50 and probes.both_active == [], probes.both_active
     r = await alice.client.get(a.project_url(project, "api/contents/work.txt"))
@@ -360,15 +478,17 @@ async def test_the_standby_takes_over_and_a_frozen_hub_never_acts(two_hubs):
     assert project_server_pids(a.root, project) == servers_before
     print(f"API back after SIGKILL in {took_sigkill:.1f} s, after SIGSTOP in "
           f"{took_frozen:.1f} s (lease {LEASE} s); longest kernel reply "
-          f"{kernel.longest:.2f} s over {kernel.replies} executions")  # fmt: skip
+          f"{kernel.longest:.2f} s over {kernel.replies} executions, longest terminal "
+          f"answer {terminal.longest:.2f} s over {terminal.answers}; under load "
+          f"{load.answered} answered, {load.failed} not")  # fmt: skip
     await alice.stop_project(project)
 
 
-async def _is(awaitable, value):
+async def equals(awaitable, value):
     return (await awaitable) == value
 
 
-async def _api_answers(person):
+async def api_answers(person):
     try:
         # not person.api: HAProxy's own 503 while no hub is up is no answer of smchub's
         r = await person.client.get("/hub/api/projects", timeout=3)
@@ -410,7 +530,7 @@ async def test_a_hub_cut_off_from_its_database_gives_way(two_hubs):
     a, b = two_hubs["a"], two_hubs["b"]
     await a.start()
     await b.start(answer=False)
-    await until(lambda: _is(health(b), 503), 60, "the second hub standing by")
+    await until(lambda: equals(health(b), 503), 60, "the second hub standing by")
     probes = Probes(two_hubs)
     probes.start()
     alice = await a.person("alice")
@@ -425,7 +545,7 @@ async def test_a_hub_cut_off_from_its_database_gives_way(two_hubs):
     gave_up = time.monotonic() - tic
     assert code == 3, f"the cut-off hub exited with {code}:\n{a.log()[-3000:]}"
     assert gave_up < LEASE, f"it acted on for {gave_up:.1f} s, past its lease"
-    await until(lambda: _api_answers(alice), 60, "the API after the cut")
+    await until(lambda: api_answers(alice), 30, "the API after the cut")
     took = time.monotonic() - tic
     assert await health(b) == 200
     assert (await alice.wait_for_state(project, "running", timeout=30))["state"] == "running"
@@ -445,7 +565,7 @@ async def test_a_hub_killed_during_20_starts_leaves_each_project_running_or_stop
     a, b = two_hubs["a"], two_hubs["b"]
     await a.start()
     await b.start(answer=False)
-    await until(lambda: _is(health(b), 503), 60, "the second hub standing by")
+    await until(lambda: equals(health(b), 503), 60, "the second hub standing by")
     alice = await a.person("alice")
     projects = [(await alice.create_project(f"Start {i}"))["id"] for i in range(20)]
     answers = await asyncio.gather(*(alice.api("POST", f"projects/{p}/start") for p in projects))
@@ -454,7 +574,7 @@ async def test_a_hub_killed_during_20_starts_leaves_each_project_running_or_stop
     await asyncio.sleep(1)
     a.proc.send_signal(signal.SIGKILL)
     a.proc.wait()
-    await until(lambda: _api_answers(alice), 60, "the API through the standby")
+    await until(lambda: api_answers(alice), 60, "the API through the standby")
 
     states = {}
     deadline = time.monotonic() + 120
@@ -525,7 +645,7 @@ async def test_containers_outlive_the_active_hub_and_a_start_it_cut_short_leaves
             a, b = hubs["a"], hubs["b"]
             await a.start()
             await b.start(answer=False)
-            await until(lambda: _is(health(b), 503), 60, "the second hub standing by")
+            await until(lambda: equals(health(b), 503), 60, "the second hub standing by")
             alice = await a.person("alice")
             project = (await alice.create_project("In a container"))["id"]
             made.append(project)
@@ -540,7 +660,7 @@ async def test_containers_outlive_the_active_hub_and_a_start_it_cut_short_leaves
 
             a.proc.send_signal(signal.SIGKILL)
             a.proc.wait()
-            await until(lambda: _api_answers(alice), 60, "the API through the standby")
+            await until(lambda: api_answers(alice), 60, "the API through the standby")
             running = await alice.wait_for_state(project, "running", timeout=60)
             assert running["node"] == "dock0"
             # the same container, never restarted, reaching the hub now active (its
@@ -555,7 +675,7 @@ async def test_containers_outlive_the_active_hub_and_a_start_it_cut_short_leaves
             # the hub now active is killed while three containers start: the other
             # keeps or removes each, and leaves no container it does not know of
             await a.start(answer=False)
-            await until(lambda: _is(health(a), 503), 60, "the restarted hub standing by")
+            await until(lambda: equals(health(a), 503), 60, "the restarted hub standing by")
             starting = [(await alice.create_project(f"Cut {i}"))["id"] for i in range(3)]
             made.extend(starting)
             for p in starting:
@@ -563,7 +683,7 @@ async def test_containers_outlive_the_active_hub_and_a_start_it_cut_short_leaves
             await asyncio.sleep(0.5)
             b.proc.send_signal(signal.SIGKILL)
             b.proc.wait()
-            await until(lambda: _api_answers(alice), 60, "the API through the other hub")
+            await until(lambda: api_answers(alice), 60, "the API through the other hub")
             for p in starting:
                 deadline = time.monotonic() + 120
                 while (state := (await alice.api("GET", f"projects/{p}")).json()["state"]) not in (
@@ -589,3 +709,60 @@ async def test_containers_outlive_the_active_hub_and_a_start_it_cut_short_leaves
         for network in engine.networks.list(names=[DOCKER_NETWORK]):
             network.remove()
         engine.close()
+
+
+@pytest.fixture
+def hub_namespace():
+    """A network namespace for hub A, linked to this one by a veth pair on TEST-NET-1
+    (192.0.2.200/30): the test cuts the link by taking this side down."""
+    name = "smchub-2h-" + secrets.token_hex(3)
+    outside, inside = f"s2h{name[-6:]}o", f"s2h{name[-6:]}i"
+    host, guest = "192.0.2.201", "192.0.2.202"
+
+    def ip(*args, ns=None):
+        prefix = ["ip", "netns", "exec", ns] if ns else []
+        subprocess.run([*prefix, "ip", *args], check=True, capture_output=True)
+
+    ip("netns", "add", name)
+    try:
+        ip("link", "add", outside, "type", "veth", "peer", "name", inside)
+        ip("link", "set", inside, "netns", name)
+        ip("addr", "add", f"{host}/30", "dev", outside)
+        ip("link", "set", outside, "up")
+        ip("addr", "add", f"{guest}/30", "dev", inside, ns=name)
+        ip("link", "set", inside, "up", ns=name)
+        ip("link", "set", "lo", "up", ns=name)
+        yield {"name": name, "host": host, "inside": guest,
+               "cut": lambda: ip("link", "set", outside, "down")}  # fmt: skip
+    finally:
+        subprocess.run(["ip", "link", "del", outside], capture_output=True)
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+async def test_a_hub_whose_network_link_is_cut_gives_way(hub_root, hub_namespace):
+    """Hub A, in a network namespace of its own, loses its link: it exits (it cannot
+    prove it holds the lock), PostgreSQL ends its session, and hub B answers within 20 s."""
+    async with two_hub_site(hub_root, a_netns=hub_namespace) as hubs:
+        a, b = hubs["a"], hubs["b"]
+        await a.start()
+        await b.start(answer=False)
+        await until(lambda: equals(health(b), 503), 60, "the second hub standing by")
+        assert await health(a) == 200
+        alice = await a.person("alice")
+        assert await api_answers(alice)
+        probes = Probes(hubs)
+        probes.start()
+
+        tic = time.monotonic()
+        hub_namespace["cut"]()
+        await until(lambda: api_answers(alice), 20, "the API after the cut")
+        took = time.monotonic() - tic
+        code = await asyncio.to_thread(a.proc.wait, 20)
+        gave_up = time.monotonic() - tic
+        assert code == 3, f"the cut-off hub exited with {code}:\n{a.log()[-3000:]}"
+        assert "may have lost the active hub's lock" in a.log()
+        assert await health(b) == 200
+        await probes.stop()
+        assert probes.both_active == [], probes.both_active
+        print(f"link cut: the API answered after {took:.1f} s, the cut-off hub had exited "
+              f"by {gave_up:.1f} s (lease {LEASE} s)")  # fmt: skip

@@ -1,0 +1,131 @@
+"""(i) Two hubs, one active (README, "Two hubs, one active"), on smchub only.
+
+The site tests/test_two_hubs.py runs, on a PostgreSQL server of the bench's own
+(tests/services/postgres.sh, on loopback): two hubs configured alike, HAProxy in front of
+their own ports, configurable-http-proxy outside both, at smchub's default lease (10 s).
+Each figure is the time from the fault to the first successful `GET /hub/api/projects`
+through the proxy and HAProxy (polled every 100 ms, 3 s per request at most):
+
+- SIGKILL of the active hub, `runs` times;
+- its database traffic dropped (a relay on loopback that stops passing bytes, as a dead
+  link would), `runs` times;
+- SIGKILL of the active hub running `projects` projects (local node): when the API
+  answers, and when every project is listed running again (checked by the new hub).
+
+The issue's target: the new active hub serves requests within 5 s with 200 running
+projects.
+"""
+
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import time
+
+from tests.test_two_hubs import api_answers, equals, health, two_hub_site, until
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+POSTGRES = os.path.join(HERE, "..", "tests", "services", "postgres.sh")
+TARGET_SECONDS = 5
+# many projects on one 2-core node: small quotas, no per-person cap
+SITE = """
+c.SMCHub.active_hub_lease = 10
+c.SMCHub.max_running_per_person = 0
+c.SMCHub.default_quotas = {"memory_mb": 300, "cpu": 0.05}
+c.SMCHub.overcommit = {"memory": 4.0, "cpu": 8.0}
+c.SMCHub.snapshot_interval = 0
+"""
+
+
+async def _site_ready(hubs):
+    a, b = hubs["a"], hubs["b"]
+    await a.start()
+    await b.start(answer=False)
+    await until(lambda: equals(health(b), 503), 60, "the second hub standing by")
+    return a, b, await a.person("alice")
+
+
+async def _api_back(person, tic):
+    await until(lambda: api_answers(person), 120, "the API through the other hub")
+    return time.monotonic() - tic
+
+
+async def _sigkill(root):
+    async with two_hub_site(root, SITE) as hubs:
+        a, _, alice = await _site_ready(hubs)
+        tic = time.monotonic()
+        a.proc.send_signal(signal.SIGKILL)
+        a.proc.wait()
+        return await _api_back(alice, tic)
+
+
+async def _database_cut(root):
+    async with two_hub_site(root, SITE) as hubs:
+        a, _, alice = await _site_ready(hubs)
+        tic = time.monotonic()
+        a.relay.dropping = True
+        try:
+            return await _api_back(alice, tic)
+        finally:
+            a.relay.dropping = False
+
+
+async def _many_running(root, count, say):
+    async with two_hub_site(root, SITE) as hubs:
+        a, _, alice = await _site_ready(hubs)
+        projects = [(await alice.create_project(f"Running {i}"))["id"] for i in range(count)]
+        for i in range(0, count, 20):
+            batch = projects[i : i + 20]
+            await asyncio.gather(*(alice.start_project(p) for p in batch))
+            say(f"failover: {i + len(batch)} of {count} projects running")
+        tic = time.monotonic()
+        a.proc.send_signal(signal.SIGKILL)
+        a.proc.wait()
+        api = await _api_back(alice, tic)
+        deadline = time.monotonic() + 600
+        while True:
+            listed = (await alice.api("GET", "projects")).json()
+            running = sum(1 for p in listed if p["state"] == "running")
+            if running == count:
+                break
+            assert time.monotonic() < deadline, f"{running} of {count} running again"
+            await asyncio.sleep(0.5)
+        all_running = time.monotonic() - tic
+        for i in range(0, count, 20):
+            await asyncio.gather(*(alice.stop_project(p) for p in projects[i : i + 20]))
+        return {"projects": count, "api_seconds": round(api, 2),
+                "all_running_seconds": round(all_running, 2)}  # fmt: skip
+
+
+async def failover_benchmark(root, say, runs=3, projects=200):
+    folder = os.path.join(root, "failover-pg")
+    url = subprocess.run(
+        [POSTGRES, "start", folder, "55498"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    before = os.environ.get("SMCHUB_TEST_PG_URL")
+    os.environ["SMCHUB_TEST_PG_URL"] = url
+    try:
+        kills, cuts = [], []
+        for i in range(runs):
+            say(f"failover: SIGKILL, run {i + 1} of {runs}")
+            kills.append(round(await _sigkill(root), 2))
+            say(f"failover: database traffic dropped, run {i + 1} of {runs}")
+            cuts.append(round(await _database_cut(root), 2))
+        many = await _many_running(root, projects, say)
+    finally:
+        if before is None:
+            os.environ.pop("SMCHUB_TEST_PG_URL", None)
+        else:
+            os.environ["SMCHUB_TEST_PG_URL"] = before
+        subprocess.run([POSTGRES, "stop", folder], capture_output=True)
+    return {
+        "lease_seconds": 10,
+        "sigkill_seconds": kills,
+        "sigkill_median": statistics.median(kills),
+        "database_cut_seconds": cuts,
+        "database_cut_median": statistics.median(cuts),
+        "with_running_projects": many,
+        "target_seconds": TARGET_SECONDS,
+        "target_met": many["api_seconds"] <= TARGET_SECONDS,
+    }
