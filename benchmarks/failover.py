@@ -9,6 +9,8 @@ through the proxy and HAProxy (polled every 100 ms, 3 s per request at most):
 - SIGKILL of the active hub, `runs` times;
 - its database traffic dropped (a relay on loopback that stops passing bytes, as a dead
   link would), `runs` times;
+- its network link cut (the hub in a network namespace of the bench's, behind a veth
+  pair on TEST-NET-1 taken down), `runs` times;
 - SIGKILL of the active hub running `projects` projects (local node): when the API
   answers, and when every project is listed running again (checked by the new hub).
 
@@ -23,7 +25,14 @@ import statistics
 import subprocess
 import time
 
-from tests.test_two_hubs import api_answers, equals, health, two_hub_site, until
+from tests.test_two_hubs import (
+    api_answers,
+    equals,
+    health,
+    network_namespace,
+    two_hub_site,
+    until,
+)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 POSTGRES = os.path.join(HERE, "..", "tests", "services", "postgres.sh")
@@ -71,6 +80,15 @@ async def _database_cut(root):
             a.relay.dropping = False
 
 
+async def _link_cut(root):
+    with network_namespace() as namespace:
+        async with two_hub_site(root, SITE, a_netns=namespace) as hubs:
+            _, _, alice = await _site_ready(hubs)
+            tic = time.monotonic()
+            namespace["cut"]()
+            return await _api_back(alice, tic)
+
+
 async def _many_running(root, count, say):
     async with two_hub_site(root, SITE) as hubs:
         a, _, alice = await _site_ready(hubs)
@@ -106,12 +124,14 @@ async def failover_benchmark(root, say, runs=3, projects=200):
     before = os.environ.get("SMCHUB_TEST_PG_URL")
     os.environ["SMCHUB_TEST_PG_URL"] = url
     try:
-        kills, cuts = [], []
+        kills, cuts, links = [], [], []
         for i in range(runs):
             say(f"failover: SIGKILL, run {i + 1} of {runs}")
             kills.append(round(await _sigkill(root), 2))
             say(f"failover: database traffic dropped, run {i + 1} of {runs}")
             cuts.append(round(await _database_cut(root), 2))
+            say(f"failover: network link cut, run {i + 1} of {runs}")
+            links.append(round(await _link_cut(root), 2))
         many = await _many_running(root, projects, say)
     finally:
         if before is None:
@@ -125,6 +145,8 @@ async def failover_benchmark(root, say, runs=3, projects=200):
         "sigkill_median": statistics.median(kills),
         "database_cut_seconds": cuts,
         "database_cut_median": statistics.median(cuts),
+        "link_cut_seconds": links,
+        "link_cut_median": statistics.median(links),
         "with_running_projects": many,
         "target_seconds": TARGET_SECONDS,
         "target_met": many["api_seconds"] <= TARGET_SECONDS,

@@ -128,6 +128,9 @@ def _failover_rows(failover):
         (f"failover: API back after the active hub's database traffic is dropped (lease "
          f"{lease} s), median of {len(failover['database_cut_seconds'])} (s)",
          _fmt(failover["database_cut_median"]), "-", "", "", None),
+        (f"failover: API back after the active hub's network link is cut (lease {lease} s), "
+         f"median of {len(failover['link_cut_seconds'])} (s)",
+         _fmt(failover["link_cut_median"]), "-", "", "", None),
         (f"failover with {many['projects']} running projects: API back / all running "
          "again (s)",
          f"{_fmt(many['api_seconds'])} / {_fmt(many['all_running_seconds'])}", "-", "",

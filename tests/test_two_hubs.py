@@ -43,6 +43,7 @@ def haproxy_config(port, hubs, also_on=None):
     name -> (address, port); `also_on`: a second address to listen on."""
     servers = "\n".join(
         f"    server {name} {host}:{hub_port} check inter 200ms fall 1 rise 1"
+        " observe layer4 error-limit 1 on-error mark-down"
         for name, (host, hub_port) in hubs.items()
     )
     extra_bind = f"    bind {also_on}:{port}\n" if also_on else ""
@@ -60,6 +61,10 @@ frontend hubs
 backend active_hub
     option httpchk GET /hub/health
     http-check expect status 200
+    option redispatch
+    retries 2
+    # a refused connection is retried after this (at most 1 s): the hubs are near
+    timeout connect 300ms
 {servers}
 """
 
@@ -461,7 +466,8 @@ async def test_the_standby_takes_over_and_a_frozen_hub_never_acts(two_hubs):
     tic = time.monotonic()
     await until(lambda: api_answers(alice), 30, "the API after the active hub froze")
     took_frozen = time.monotonic() - tic
-    await asyncio.sleep(max(0, 20 - took_frozen))
+    # stopped for 30 s in all, long past its lease
+    await asyncio.sleep(max(0, 30 - took_frozen))
     b.proc.send_signal(signal.SIGCONT)
     code = await asyncio.to_thread(b.proc.wait, 10)
     assert code == 3, f"the continued hub exited with {code}:\n{b.log()[-3000:]}"
@@ -538,6 +544,10 @@ async def test_a_hub_cut_off_from_its_database_gives_way(two_hubs):
     await alice.start_project(project)
     kernel = Kernel(alice, project)
     await kernel.open()
+    terminal = Terminal(alice, project)
+    await terminal.open()
+    load = Load(alice)
+    load.start()
 
     tic = time.monotonic()
     a.relay.dropping = True
@@ -550,6 +560,8 @@ async def test_a_hub_cut_off_from_its_database_gives_way(two_hubs):
     assert await health(b) == 200
     assert (await alice.wait_for_state(project, "running", timeout=30))["state"] == "running"
     await kernel.close()
+    await terminal.close()
+    await load.stop()
     await probes.stop()
     assert probes.both_active == [], probes.both_active
     print(f"database traffic dropped: the active hub exited after {gave_up:.1f} s, the API "
@@ -713,8 +725,14 @@ async def test_containers_outlive_the_active_hub_and_a_start_it_cut_short_leaves
 
 @pytest.fixture
 def hub_namespace():
+    with network_namespace() as namespace:
+        yield namespace
+
+
+@contextlib.contextmanager
+def network_namespace():
     """A network namespace for hub A, linked to this one by a veth pair on TEST-NET-1
-    (192.0.2.200/30): the test cuts the link by taking this side down."""
+    (192.0.2.200/30): `cut()` takes this side of the link down."""
     name = "smchub-2h-" + secrets.token_hex(3)
     outside, inside = f"s2h{name[-6:]}o", f"s2h{name[-6:]}i"
     host, guest = "192.0.2.201", "192.0.2.202"
