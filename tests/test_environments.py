@@ -5,23 +5,33 @@ project server on a local node (its kernels)."""
 import json
 import os
 import shlex
+import shutil
+import sys
 
 import pytest
 
 from smchub.app import SMCHub
 from smchub.environments import check_environments
 
-from .hubfixture import running_hub
+from .hubfixture import run_in_kernel, running_hub
 
 pytestmark = pytest.mark.timeout(300)
 
-# two environments of one local node: the first offers only the Python kernel; the
-# second only a kernel its projects have in their own homes (made by the test)
+# a kernel the host has installed for every account, in Jupyter's system folder
+# (where Debian's sagemath-jupyter and r-cran-irkernel put theirs), made by the test
+HOST_KERNEL = "smchub-test-host-kernel"
+HOST_KERNELS = "/usr/local/share/jupyter/kernels"
+
+# environments of one local node: the first offers only the Python kernel; the second
+# only a kernel its projects have in their own homes (made by the test); the third the
+# host's kernel
 ENVIRONMENTS = [
     {"name": "python", "display_name": "Python", "description": "Python only",
      "kernels": ["python3"], "default": True},
     {"name": "bash", "display_name": "Shell", "description": "a project's own kernel",
      "kernels": ["home-kernel"], "image": "smchub/full:1"},
+    {"name": "host", "display_name": "The host's", "description": "installed on the host",
+     "kernels": [HOST_KERNEL]},
 ]  # fmt: skip
 
 
@@ -80,6 +90,8 @@ async def test_environments_are_listed_and_admins_see_what_they_run(env_hub):
          "default": True},
         {"name": "bash", "display_name": "Shell", "description": "a project's own kernel",
          "default": False},
+        {"name": "host", "display_name": "The host's", "description": "installed on the host",
+         "default": False},
     ]  # fmt: skip
     admin = await env_hub.person("admin", admin=True)
     r = await admin.api("GET", "environments")
@@ -92,10 +104,10 @@ async def test_an_unknown_environment_is_refused_with_the_valid_names(env_hub):
     person = await env_hub.person()
     r = await person.api("POST", "projects", {"title": "Sage", "environment": "sage"})
     assert r.status_code == 400
-    assert r.json()["message"] == "unknown environment 'sage'; this hub offers: python, bash"
+    assert r.json()["message"] == "unknown environment 'sage'; this hub offers: python, bash, host"
     project = await person.create_project("Kept")
     r = await person.api("PATCH", f"projects/{project['id']}", {"environment": 3})
-    assert r.status_code == 400 and "python, bash" in r.json()["message"]
+    assert r.status_code == 400 and "python, bash, host" in r.json()["message"]
     r = await person.api("GET", f"projects/{project['id']}")
     assert r.json()["environment"] == "python"
 
@@ -146,6 +158,33 @@ async def test_a_project_takes_its_environment_at_its_next_start(env_hub):
     await person.stop_project(project)
 
 
+@pytest.fixture
+def host_kernel():
+    """A Python kernel installed on the host for all (as an admin installs Sage's or
+    R's), removed afterwards."""
+    folder = os.path.join(HOST_KERNELS, HOST_KERNEL)
+    os.makedirs(folder, exist_ok=True)
+    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "The host's Python", "language": "python"}  # fmt: skip
+    with open(os.path.join(folder, "kernel.json"), "w") as f:
+        json.dump(spec, f)
+    os.chmod(folder, 0o755)
+    yield
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+async def test_a_local_project_runs_a_kernel_the_host_installed(env_hub, host_kernel):
+    person = await env_hub.person()
+    project = (await person.create_project("Host kernel", environment="host"))["id"]
+    await person.start_project(project)
+    specs = await kernelspecs(person, project)
+    assert sorted(specs["kernelspecs"]) == [HOST_KERNEL] and specs["default"] == HOST_KERNEL
+    # it runs, as the project's own account
+    out = await run_in_kernel(person, project, "import os; print(os.getuid())", kernel=HOST_KERNEL)
+    assert int(out) == os.stat(os.path.join(env_hub.app.projects_root, project)).st_uid
+    await person.stop_project(project)
+
+
 async def test_a_project_created_with_an_environment_starts_with_it(env_hub):
     person = await env_hub.person()
     project = await person.create_project("Shell from the start", environment="bash")
@@ -164,7 +203,7 @@ async def test_a_courses_students_get_the_courses_environment(env_hub):
     course = r.json()["id"]
     assert r.json()["settings"]["environment"] is None  # the hub's default
     r = await teacher.api("PATCH", f"courses/{course}", {"settings": {"environment": "nope"}})
-    assert r.status_code == 400 and "python, bash" in r.json()["message"]
+    assert r.status_code == 400 and "python, bash, host" in r.json()["message"]
     r = await teacher.api("PATCH", f"courses/{course}", {"settings": {"environment": "bash"}})
     assert r.status_code == 200 and r.json()["settings"]["environment"] == "bash", r.text
     r = await teacher.api("POST", f"courses/{course}/students", {"students": [student.name]})
