@@ -497,6 +497,12 @@ class _Server:
                     conn, _ = listener.accept()
                 except (TimeoutError, InterruptedError):
                     continue
+                if self.parent_pid and os.getppid() != self.parent_pid:
+                    # a request the hub sent just before it died: the next hub, which
+                    # may already be clearing what that start left, gets no new server
+                    conn.close()
+                    _say("the hub (pid %s) is gone; exiting", self.parent_pid)
+                    break
                 try:
                     self.handle(conn)
                 except Exception:

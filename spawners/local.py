@@ -393,6 +393,14 @@ class LocalBackend(NodeBackend):
             await asyncio.sleep(min(max(waited / 10, 0.005), 0.2))
 
     async def poll(self, spawner, handle):
+        if not handle.get("pid"):
+            if spawner.pending == "spawn":
+                return None  # starting here, the pid comes next
+            # a start a killed hub cut short before it learned the pid: not kept (its
+            # address was never checked), and cleared now, since JupyterHub stops only
+            # what poll calls running
+            await self._clear_cut_short(spawner.project_id, handle)
+            return 1
         proc = self._children.get(spawner.project_id)
         if proc is not None and proc.pid == handle.get("pid"):
             return proc.poll()
@@ -414,8 +422,24 @@ class LocalBackend(NodeBackend):
         proc = self._children.pop(project_id, None)
         if proc is not None:
             proc.poll()  # reaped, so no zombie is left behind
-        # whatever is left of the project (a kernel that left the session, a nohup job)
-        # stops with it: its cgroup, or else its own account, holds only its processes
+        if handle.get("pid"):
+            await self._sweep(project_id, handle)
+        else:
+            await self._clear_cut_short(project_id, handle)
+        kernel_sockets.remove_project_dir(self.kernel_sockets_root, project_id)
+
+    async def _clear_cut_short(self, project_id, handle):
+        """Stop what a start cut short left. A server forked just before its hub died
+        may still be between fork and exec at the first sweep (not yet in the project's
+        cgroup or account); the fork server forks nothing once its hub is gone, so a
+        second sweep a moment later finds what is left."""
+        await self._sweep(project_id, handle)
+        await asyncio.sleep(1)
+        await self._sweep(project_id, handle)
+
+    async def _sweep(self, project_id, handle):
+        """Stop whatever is left of the project (a kernel that left the session, a
+        nohup job): its cgroup and its own account hold only its processes."""
         if handle.get("cgroup"):
             version, roots = self.cgroup_support()
             if version:
@@ -426,9 +450,9 @@ class LocalBackend(NodeBackend):
                         break
                     await asyncio.sleep(0.05)
                 group.remove()
-        elif handle.get("uid"):
+        if handle.get("uid"):
+            # also outside the cgroup: a process that never got into it
             _kill_account_processes(handle["uid"])
-        kernel_sockets.remove_project_dir(self.kernel_sockets_root, project_id)
 
 
 def _signal_group(pgid, sig):

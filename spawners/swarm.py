@@ -560,7 +560,12 @@ class SwarmMachineBackend(SwarmBackend):
 
     async def poll(self, spawner, handle):
         if handle.get(STARTING):
-            return 1  # a start a killed hub never finished: not kept (stop removes it)
+            if spawner.pending == "spawn":
+                return None  # starting here
+            # a start a killed hub never finished: not kept, and removed now, since
+            # JupyterHub stops only what poll calls running
+            await self.stop(spawner, handle, now=True)
+            return 1
         try:
             return await self.in_thread(self._service_status, handle["service"])
         except (DockerException, RequestException) as e:

@@ -566,7 +566,10 @@ async def test_a_hub_cut_off_from_its_database_gives_way(two_hubs):
     assert probes.both_active == [], probes.both_active
     print(f"database traffic dropped: the active hub exited after {gave_up:.1f} s, the API "
           f"answered after {took:.1f} s (lease {LEASE} s)")  # fmt: skip
+    # its link back, the hub that gave way comes back as the standby
     a.relay.dropping = False
+    await a.start(answer=False)
+    await until(lambda: equals(health(a), 503), 60, "the cut-off hub back as the standby")
     await alice.stop_project(project)
 
 
@@ -579,6 +582,8 @@ async def test_a_hub_killed_during_20_starts_leaves_each_project_running_or_stop
     await b.start(answer=False)
     await until(lambda: equals(health(b), 503), 60, "the second hub standing by")
     alice = await a.person("alice")
+    probes = Probes(two_hubs)
+    probes.start()
     projects = [(await alice.create_project(f"Start {i}"))["id"] for i in range(20)]
     answers = await asyncio.gather(*(alice.api("POST", f"projects/{p}/start") for p in projects))
     refused = [r.text for r in answers if r.status_code != 202]
@@ -604,6 +609,8 @@ async def test_a_hub_killed_during_20_starts_leaves_each_project_running_or_stop
         else:
             left = await no_processes_left(a.root, project)
             assert left == [], (project, left)
+    await probes.stop()
+    assert probes.both_active == [], probes.both_active
     # and each can be started (again) and stopped by the hub now active
     for project in projects:
         await alice.start_project(project)
@@ -751,7 +758,8 @@ def network_namespace():
         ip("link", "set", inside, "up", ns=name)
         ip("link", "set", "lo", "up", ns=name)
         yield {"name": name, "host": host, "inside": guest,
-               "cut": lambda: ip("link", "set", outside, "down")}  # fmt: skip
+               "cut": lambda: ip("link", "set", outside, "down"),
+               "restore": lambda: ip("link", "set", outside, "up")}  # fmt: skip
     finally:
         subprocess.run(["ip", "link", "del", outside], capture_output=True)
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
@@ -784,3 +792,8 @@ async def test_a_hub_whose_network_link_is_cut_gives_way(hub_root, hub_namespace
         assert probes.both_active == [], probes.both_active
         print(f"link cut: the API answered after {took:.1f} s, the cut-off hub had exited "
               f"by {gave_up:.1f} s (lease {LEASE} s)")  # fmt: skip
+        # its link back, the hub that gave way comes back as the standby
+        hub_namespace["restore"]()
+        await a.start(answer=False)
+        await until(lambda: equals(health(a), 503), 60, "the cut-off hub back as the standby")
+        assert await health(b) == 200
