@@ -726,7 +726,11 @@ class CourseWork:
         stop_keeps_home), which for a class of students is most of a step's CPU.
         """
         user = self.servers.cached_user(project_id)
-        if user is not None and user.spawner.active and not user.spawner.pending:
+        if user is None:
+            return
+        # a hub that restarted mid-job may still be checking a server the job started
+        await self.servers.settled(user)
+        if user.spawner.active and not user.spawner.pending:
             if only_copied and not await self.servers.used_by_others(user):
                 self.snapshots.stop_keeps_home(project_id)
             try:

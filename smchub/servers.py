@@ -167,7 +167,7 @@ class ProjectServers:
         """Start the server unless it is up or starting; waits `grace` seconds for an
         immediate refusal (no node has room, too many starts) to raise ServerError."""
         spawner = user.spawner
-        await self._settled(user)
+        await self.settled(user)
         if spawner.active:
             return
         future = self.begin_start(user)
@@ -178,7 +178,7 @@ class ProjectServers:
     async def ensure_running(self, user, timeout=START_TIMEOUT):
         """Start the project's server if needed and wait until it answers."""
         spawner = user.spawner
-        await self._settled(user)
+        await self.settled(user)
         if spawner.ready:
             return
         if not spawner.active:
@@ -217,7 +217,7 @@ class ProjectServers:
 
         await asyncio.gather(*(route(user) for user in found))
 
-    async def _settled(self, user):
+    async def settled(self, user):
         """Wait out a stop, or the check a restarted hub makes of a server it found (up
         to the server's http_timeout): a start asked for meanwhile starts the server
         anew if the check stopped it, instead of failing with it."""
