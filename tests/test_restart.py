@@ -92,6 +92,22 @@ def recorded_handle(hub, project_id):
         return None
 
 
+async def kill_hub_while_starting(hub, person, project):
+    """Ask for the project's start, SIGKILL the hub once it has recorded the server's
+    process (while the server is still starting); returns that process."""
+    assert (await person.api("POST", f"projects/{project}/start")).status_code == 202
+    for _ in range(50):
+        pid = recorded_handle(hub, project)
+        if pid:
+            break
+        await asyncio.sleep(0.1)
+    assert pid and psutil.pid_exists(pid), "the hub recorded no server while it started"
+    server = psutil.Process(pid)
+    hub.proc.send_signal(signal.SIGKILL)
+    hub.proc.wait()
+    return server
+
+
 async def test_a_server_starting_when_the_hub_dies_is_not_lost(hub_root):
     """JupyterHub records a server's state once its start is done: a hub killed before
     then left a server running that the next hub, finding no process to look at, called
@@ -104,16 +120,8 @@ async def test_a_server_starting_when_the_hub_dies_is_not_lost(hub_root):
     try:
         alice = await hub.person("alice")
         project = (await alice.create_project("Starting when the hub dies"))["id"]
-        assert (await alice.api("POST", f"projects/{project}/start")).status_code == 202
-        for _ in range(50):
-            pid = recorded_handle(hub, project)
-            if pid:
-                break
-            await asyncio.sleep(0.1)
-        assert pid and psutil.pid_exists(pid), "the hub recorded no server while it started"
-        hub.proc.send_signal(signal.SIGKILL)
-        hub.proc.wait()
-        server = psutil.Process(pid)
+        server = await kill_hub_while_starting(hub, alice, project)
+        pid = server.pid
         assert server.is_running()  # it outlives the hub
         await hub.start()
         # the hub that comes back finds the server, waits for it to answer and keeps it
@@ -135,15 +143,8 @@ async def test_a_server_starting_when_the_hub_dies_is_not_lost(hub_root):
         await alice.stop_project(project)
         gone, _ = await asyncio.to_thread(psutil.wait_procs, [server], timeout=15)
         assert gone, f"the server {pid} still runs after its project stopped"
-        assert (await alice.api("POST", f"projects/{project}/start")).status_code == 202
-        for _ in range(50):
-            pid = recorded_handle(hub, project)
-            if pid:
-                break
-            await asyncio.sleep(0.1)
-        server = psutil.Process(pid)
-        hub.proc.send_signal(signal.SIGKILL)
-        hub.proc.wait()
+        server = await kill_hub_while_starting(hub, alice, project)
+        pid = server.pid
         await hub.start()
         alice = await hub.person("alice")
         await alice.stop_project(project)

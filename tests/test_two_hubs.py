@@ -72,17 +72,55 @@ backend active_hub
 """
 
 
-class Kernel:
-    """One kernel's websocket through the proxy, executing `n += 1` every 200 ms; each
-    reply is counted, and the longest wait for one kept."""
+class EveryFifthOfASecond:
+    """A websocket through the proxy to a project, used every 200 ms by `step(n)`, which
+    waits for its answer: the answers are counted (`count`) and the longest wait kept."""
+
+    what = "websocket"
 
     def __init__(self, person, project_id):
         self.person, self.project_id = person, project_id
-        self.replies = 0
+        self.count = 0
         self.longest = 0.0
         self.failure = None
         self.task = None
         self.halt = False
+
+    async def connect(self, path):
+        url = self.person.hub.project_url(self.project_id, path, "ws")
+        headers = {"Authorization": f"token {self.person.token}"}
+        self.ws = await websocket_connect(HTTPRequest(url, headers=headers, ssl_options=TLS))
+
+    async def message(self):
+        raw = await asyncio.wait_for(self.ws.read_message(), 10)
+        assert raw is not None, f"the {self.what}'s websocket closed"
+        return json.loads(raw)
+
+    def start(self):
+        self.task = asyncio.ensure_future(self._run())
+
+    async def _run(self):
+        try:
+            while not self.halt:
+                tic = time.monotonic()
+                await self.step(self.count)
+                self.count += 1
+                self.longest = max(self.longest, time.monotonic() - tic)
+                await asyncio.sleep(0.2)
+        except BaseException as e:
+            self.failure = e
+
+    async def close(self):
+        # the last answer counted before the count is checked
+        self.halt = True
+        await asyncio.wait_for(self.task, 30)
+        assert self.failure is None, f"the {self.what} stopped answering: {self.failure!r}"
+
+
+class Kernel(EveryFifthOfASecond):
+    """A kernel executing `n += 1` every 200 ms."""
+
+    what = "kernel"
 
     async def open(self):
         hub = self.person.hub
@@ -90,11 +128,9 @@ class Kernel:
             hub.project_url(self.project_id, "api/kernels"), json={"name": "python3"}
         )
         assert r.status_code == 201, r.text
-        url = hub.project_url(self.project_id, f"api/kernels/{r.json()['id']}/channels", "ws")
-        headers = {"Authorization": f"token {self.person.token}"}
-        self.ws = await websocket_connect(HTTPRequest(url, headers=headers, ssl_options=TLS))
+        await self.connect(f"api/kernels/{r.json()['id']}/channels")
         await self.execute("n = 0")
-        self.task = asyncio.ensure_future(self._run())
+        self.start()
 
     async def execute(self, code):
         msg_id = secrets.token_hex(8)
@@ -105,83 +141,44 @@ class Kernel:
             "content": {"code": code, "silent": False}, "buffers": [],
         }))  # fmt: skip
         while True:
-            raw = await asyncio.wait_for(self.ws.read_message(), 10)
-            assert raw is not None, "the kernel's websocket closed"
-            message = json.loads(raw)
+            message = await self.message()
             if message["parent_header"].get("msg_id") == msg_id:
                 if message["msg_type"] == "execute_reply":
                     assert message["content"]["status"] == "ok", message["content"]
                     return
 
-    async def _run(self):
-        try:
-            while not self.halt:
-                tic = time.monotonic()
-                await self.execute("n += 1")
-                self.replies += 1
-                self.longest = max(self.longest, time.monotonic() - tic)
-                await asyncio.sleep(0.2)
-        except asyncio.CancelledError:
-            raise
-        except BaseException as e:
-            self.failure = e
+    async def step(self, n):
+        await self.execute("n += 1")
 
     async def close(self):
-        # the last execution's reply counted before the count is checked
-        self.halt = True
-        await asyncio.wait_for(self.task, 30)
-        assert self.failure is None, f"the kernel stopped answering: {self.failure!r}"
-        await self.execute(f"assert n == {self.replies}, n")
+        await super().close()
+        await self.execute(f"assert n == {self.count}, n")
         self.ws.close()
 
 
-class Terminal:
-    """One terminal's websocket through the proxy: every 200 ms a command whose answer
-    the shell computes (`echo T-$((n + 1000))`), each answer awaited and counted."""
+class Terminal(EveryFifthOfASecond):
+    """A terminal answering a command every 200 ms (`echo T-$((n + 1000))`: the shell
+    computes the marker, so the echoed command line never holds it)."""
 
-    def __init__(self, person, project_id):
-        self.person, self.project_id = person, project_id
-        self.answers = 0
-        self.longest = 0.0
-        self.failure = None
-        self.halt = False
+    what = "terminal"
 
     async def open(self):
         hub = self.person.hub
         r = await self.person.client.post(hub.project_url(self.project_id, "api/terminals"))
         assert r.status_code == 200, r.text
-        name = r.json()["name"]
-        url = hub.project_url(self.project_id, f"terminals/websocket/{name}", "ws")
-        headers = {"Authorization": f"token {self.person.token}"}
-        self.ws = await websocket_connect(HTTPRequest(url, headers=headers, ssl_options=TLS))
-        self.task = asyncio.ensure_future(self._run())
+        await self.connect(f"terminals/websocket/{r.json()['name']}")
+        self.start()
 
-    async def _answer(self, n):
-        # the marker is computed by the shell: the echoed command line never holds it
+    async def step(self, n):
         self.ws.write_message(json.dumps(["stdin", f"echo T-$(({n} + 1000))\r"]))
         marker, text = f"T-{n + 1000}", ""
         while marker not in text:
-            raw = await asyncio.wait_for(self.ws.read_message(), 10)
-            assert raw is not None, "the terminal's websocket closed"
-            message = json.loads(raw)
+            message = await self.message()
             if message[0] == "stdout":
                 text += message[1]
 
-    async def _run(self):
-        try:
-            while not self.halt:
-                tic = time.monotonic()
-                await self._answer(self.answers)
-                self.answers += 1
-                self.longest = max(self.longest, time.monotonic() - tic)
-                await asyncio.sleep(0.2)
-        except BaseException as e:
-            self.failure = e
-
     async def close(self):
-        self.halt = True
-        await asyncio.wait_for(self.task, 30)
-        assert self.failure is None, f"the terminal stopped answering: {self.failure!r}"
+        await super().close()
         self.ws.close()
 
 
@@ -488,8 +485,8 @@ async def test_the_standby_takes_over_and_a_frozen_hub_never_acts(two_hubs):
     assert project_servers(a.root, project) == servers_before
     print(f"API back after SIGKILL in {took_sigkill:.1f} s, after SIGSTOP in "
           f"{took_frozen:.1f} s (lease {LEASE} s); longest kernel reply "
-          f"{kernel.longest:.2f} s over {kernel.replies} executions, longest terminal "
-          f"answer {terminal.longest:.2f} s over {terminal.answers}; under load "
+          f"{kernel.longest:.2f} s over {kernel.count} executions, longest terminal "
+          f"answer {terminal.longest:.2f} s over {terminal.count}; under load "
           f"{load.answered} answered, {load.failed} not")  # fmt: skip
     await alice.stop_project(project)
 
