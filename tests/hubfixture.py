@@ -12,7 +12,6 @@ import subprocess
 import httpx
 import psutil
 from jupyterhub import orm as hub_orm
-from jupyterhub.utils import random_port
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 from traitlets.config import Config
@@ -22,6 +21,7 @@ from smchub.app import SMCHub
 from smchub.names import unix_name
 
 from .openapi_contract import check_response
+from .ports import unused_port
 
 PASSWORD = "correct horse battery staple"
 # one TLS context for every test client: httpx otherwise makes one per client, reading
@@ -75,9 +75,9 @@ def hub_config(root, **overrides):
     c.JupyterHub.db_url = new_database_url(root)
     c.JupyterHub.cookie_secret_file = os.path.join(root, "cookie_secret")
     c.JupyterHub.pid_file = os.path.join(root, "hub.pid")
-    c.JupyterHub.port = random_port()
-    c.JupyterHub.hub_port = random_port()
-    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{random_port()}"
+    c.JupyterHub.port = unused_port()
+    c.JupyterHub.hub_port = unused_port()
+    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{unused_port()}"
     c.ConfigurableHTTPProxy.pid_file = os.path.join(root, "proxy.pid")
     c.ConfigurableHTTPProxy.auth_token = secrets.token_hex(16)
     if proxy_under_test() == "haproxy":

@@ -11,11 +11,12 @@ import textwrap
 from urllib.parse import urlsplit
 
 import httpx
-from jupyterhub.utils import random_port, subdomain_hook_idna
+from jupyterhub.utils import subdomain_hook_idna
 
 from smchub.origins import project_url
 
 from .hubfixture import PASSWORD, Person, new_database_url, proxy_under_test
+from .ports import unused_port
 
 SMCHUB = os.path.join(os.path.dirname(sys.executable), "smchub")
 
@@ -29,10 +30,10 @@ class HubProcess:
         self.account = account
         os.makedirs(root, mode=0o711, exist_ok=True)
         os.chmod(root, 0o711)
-        self.port = random_port()
+        self.port = unused_port()
         # the hub's public name; each project is on its subdomain, as in SMCHub's default
         self.url = f"http://hub.localhost:{self.port}"
-        self.hub_port = random_port()
+        self.hub_port = unused_port()
         self.config_file = os.path.join(root, "jupyterhub_config.py")
         self.log_file = os.path.join(root, "hub.log")
         # a database of its own, or the one of another hub it stands by for
@@ -40,7 +41,7 @@ class HubProcess:
         settings = {
             "c.JupyterHub.port": self.port,
             "c.JupyterHub.hub_port": self.hub_port,
-            "c.ConfigurableHTTPProxy.api_url": f"http://127.0.0.1:{random_port()}",
+            "c.ConfigurableHTTPProxy.api_url": f"http://127.0.0.1:{unused_port()}",
             "c.ConfigurableHTTPProxy.auth_token": secrets.token_hex(16),
             "c.JupyterHub.db_url": db_url,
             "c.JupyterHub.cookie_secret_file": os.path.join(root, "cookie_secret"),

@@ -14,11 +14,11 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from jupyterhub import orm as hub_orm
-from jupyterhub.utils import random_port
 
 from smchub.authenticators.orm import Account, EmailVerification
 
 from .hubfixture import PASSWORD, TLS, Person, running_hub
+from .ports import unused_port
 from .test_accounts import form_xsrf, sign_up, submit, text
 
 
@@ -60,7 +60,7 @@ def link_in(message, hub):
 @contextlib.asynccontextmanager
 async def mail_hub(root, **config):
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=random_port())
+    controller = Controller(inbox, hostname="127.0.0.1", port=unused_port())
     controller.start()
     try:
         async with running_hub(

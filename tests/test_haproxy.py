@@ -12,13 +12,13 @@ import subprocess
 
 import httpx
 import pytest
-from jupyterhub.utils import random_port
 from tornado import httpserver, web
 
 from smchub import haproxy_config
 from smchub.haproxy import HAProxyProxy, _may_raise_file_limit
 
 from .hubfixture import running_hub
+from .ports import unused_port
 
 pytestmark = [
     pytest.mark.timeout(240),
@@ -174,7 +174,7 @@ async def test_routes_survive_a_hub_restart(haproxy_hub):
 async def test_an_haproxy_the_admin_runs(hub_root):
     root = os.path.join(hub_root, "haproxy-admin")
     state = os.path.join(root, "haproxy")
-    port = random_port()
+    port = unused_port()
     # what the admin does once: the hub's config, then their own haproxy on it
     admins = HAProxyProxy(
         state_dir=state, public_url=f"http://127.0.0.1:{port}/", host_routing=True
@@ -225,7 +225,7 @@ async def named_servers(*names):
     """A tiny HTTP server per name, answering its name: {name: its URL}."""
     servers, urls = [], {}
     for name in names:
-        port = random_port()
+        port = unused_port()
         server = httpserver.HTTPServer(web.Application([(r"(.*)", Named, {"name": name})]))
         server.listen(port, "127.0.0.1")
         servers.append(server)
@@ -239,7 +239,7 @@ async def named_servers(*names):
 
 @pytest.mark.parametrize("host_routing", [True, False], ids=["hosts", "paths"])
 async def test_the_longest_route_wins(hub_root, host_routing):
-    port = random_port()
+    port = unused_port()
     proxy = HAProxyProxy(
         state_dir=os.path.join(hub_root, f"haproxy-table-{host_routing}"),
         public_url=f"http://127.0.0.1:{port}/",
@@ -297,7 +297,7 @@ async def test_the_longest_route_wins(hub_root, host_routing):
 
             # a server that is gone while its route is still there: the hub's error page
             # (JupyterHub's /hub/error/<code>), asked as CHP asks it, with a 503
-            await proxy.add_route(f"{prefix}user/gone/", f"http://127.0.0.1:{random_port()}", {})
+            await proxy.add_route(f"{prefix}user/gone/", f"http://127.0.0.1:{unused_port()}", {})
             headers = {"Host": host, "Cookie": "jupyterhub-session-id=secret"}
             gone = "/user/gone/api/contents?type=file&x=a%20b"
             page, post = await asyncio.gather(
@@ -311,7 +311,7 @@ async def test_the_longest_route_wins(hub_root, host_routing):
             assert post.status_code == 503 and "not answering" in post.text, post.text
             if host_routing:
                 # the hub down too: HAProxy says so
-                await proxy.add_route("/", f"http://127.0.0.1:{random_port()}", {"hub": True})
+                await proxy.add_route("/", f"http://127.0.0.1:{unused_port()}", {"hub": True})
                 r = await client.get(gone, headers=headers)
                 assert r.status_code == 503 and "neither is the hub" in r.text, r.text
     finally:

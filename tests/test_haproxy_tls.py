@@ -19,10 +19,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from jupyterhub.utils import random_port
 
 from . import hubfixture
 from .hubfixture import running_hub
+from .ports import unused_port
 from .test_haproxy import NOTE, reachable
 
 pytestmark = pytest.mark.skipif(
@@ -86,7 +86,7 @@ async def tls_hub(hub_root):
         JupyterHub__ssl_cert=cert_file,
         JupyterHub__ssl_key=key_file,
         HAProxyProxy__state_dir=os.path.join(root, "haproxy"),
-        HAProxyProxy__http_redirect_port=random_port(),
+        HAProxyProxy__http_redirect_port=unused_port(),
         HAProxyProxy__check_running_interval=1,
         # the error page test needs the route of a killed server to stay a while
         Spawner__poll_interval=3600,

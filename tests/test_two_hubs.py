@@ -19,12 +19,12 @@ from urllib.parse import urlsplit
 import httpx
 import psutil
 import pytest
-from jupyterhub.utils import random_port
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
 from .hubfixture import TLS, new_database_url, remove_accounts_under
 from .hubprocess import HubProcess
+from .ports import unused_port
 
 pytestmark = [
     pytest.mark.timeout(600),
@@ -276,7 +276,7 @@ class Relay:
     def __init__(self, target_port, host="127.0.0.1"):
         self.target_port = target_port
         self.host = host
-        self.port = random_port()
+        self.port = unused_port()
         self.dropping = False
         self.server = None
         self.tasks = set()
@@ -330,12 +330,12 @@ async def two_hub_site(hub_root, extra_config="", a_netns=None):
     (they listen on loopback here)."""
     root = os.path.join(hub_root, "two-hubs-" + secrets.token_hex(3))
     os.makedirs(root, mode=0o711)
-    public, balancer = random_port(), random_port()
-    proxy_api, token = random_port(), secrets.token_hex(16)
+    public, balancer = unused_port(), unused_port()
+    proxy_api, token = unused_port(), secrets.token_hex(16)
     # where each hub binds, and where HAProxy, the probes and the other hub reach it
     here = a_netns["host"] if a_netns else "127.0.0.1"
     hosts = {"a": a_netns["inside"] if a_netns else "127.0.0.1", "b": "127.0.0.1"}
-    ports = {"a": random_port(), "b": random_port()}
+    ports = {"a": unused_port(), "b": unused_port()}
     with open(os.path.join(root, "haproxy.cfg"), "w") as f:
         servers = {name: (hosts[name], port) for name, port in ports.items()}
         f.write(haproxy_config(balancer, servers, also_on=here if a_netns else None))

@@ -50,7 +50,8 @@ async def test_an_invite_link_is_emailed_from_the_project_page(hub, people):
     from email import policy
 
     from aiosmtpd.controller import Controller
-    from jupyterhub.utils import random_port
+
+    from ..ports import unused_port
 
     received = []
 
@@ -59,7 +60,7 @@ async def test_an_invite_link_is_emailed_from_the_project_page(hub, people):
             received.append(email.message_from_bytes(envelope.content, policy=policy.default))
             return "250 Message accepted"
 
-    controller = Controller(Inbox(), hostname="127.0.0.1", port=random_port())
+    controller = Controller(Inbox(), hostname="127.0.0.1", port=unused_port())
     controller.start()
     mailer = hub.app.mailer
     before = (mailer.host, mailer.port, mailer.security)

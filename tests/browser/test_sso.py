@@ -19,11 +19,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from jupyterhub.utils import random_port
 from playwright.async_api import expect
 
 from ..hubfixture import Person
 from ..hubprocess import HubProcess
+from ..ports import unused_port
 
 # a fixture: an unprivileged Unix account to run a hub as
 from ..test_single_person import hub_account  # noqa: F401
@@ -91,7 +91,7 @@ async def sso_hub_process(root, account=None, extra_config=""):
         (REPO / "node_modules" / "oidc-provider").is_dir(),
         "oidc-provider is not in node_modules (make setup installs it)",
     )
-    issuer = f"http://127.0.0.1:{random_port()}"
+    issuer = f"http://127.0.0.1:{unused_port()}"
     secret = secrets.token_hex(16)
     hub = HubProcess(root, sso_config(issuer, secret) + extra_config, account=account)
     log = open(os.path.join(root, "oidc-provider.log"), "ab")
