@@ -148,9 +148,16 @@ class NodeBackend(LoggingConfigurable):
         """What `image` (a name from c.SMCHub.environments) is on this node now, as the
         reference that pins it (a digest or an image ID), for every later start.
 
-        None: this kind of node cannot pin, and starts the image by its name. Raises
+        None: this kind of node cannot pin before a start; it starts the image by its
+        name, and started_image may give the pin afterwards. Raises
         environments.PinnedImageMissing when the node has no such image.
         """
+        return None
+
+    def started_image(self, handle):
+        """The registry digest of the image a server just started (`handle`, as start()
+        returned it) runs, for a kind of node that can pin only once a server runs (its
+        resolve_image gives None); None when unknown or not a registry's."""
         return None
 
     async def has_image(self, reference):

@@ -570,12 +570,18 @@ class KubernetesBackend(NodeBackend):
             await self._replace(core.create_namespaced_secret, core.delete_namespaced_secret,
                                 namespace, secret)  # fmt: skip
             await self._create_pod(core, namespace, pod)
-            ip = await self._wait_running(core, namespace, names.pod, deadline)
+            running = await self._wait_running(core, namespace, names.pod, deadline)
         except BaseException:
             # the spawner has no handle yet, so nobody else would remove them
             await self._remove(core, handle, now=True)
             raise
-        return ip, PORT, handle
+        if running.image_digest:
+            handle["image"] = running.image_digest
+        return running.ip, PORT, handle
+
+    def started_image(self, handle):
+        # the hub cannot ask a registry what a tag names; the kubelet that pulled it says
+        return handle.get("image")
 
     async def _ensure_network_policy(self, namespace):
         """The namespace's policy for project pods, made once (an existing one is kept:
@@ -650,7 +656,7 @@ class KubernetesBackend(NodeBackend):
                 raise ProjectPodFailed(f"pod {namespace}/{name} was deleted while starting")
             state = pod_state(pod)
             if state.running:
-                return state.ip
+                return state
             if state.finished or state.hopeless:
                 raise ProjectPodFailed(f"pod {namespace}/{name} did not start: {state.reason}")
             if loop.time() >= deadline:

@@ -350,6 +350,9 @@ class PodState:
     reason: str = ""
     # not running and never will be without a change (a bad image name, say)
     hopeless: bool = False
+    # the server's image as its registry names it (repository@sha256:…), once the
+    # kubelet reports it; None for an image the node has only by ID (built there)
+    image_digest: str | None = None
 
     @property
     def finished(self):
@@ -361,6 +364,16 @@ def _server_container(status):
         if container.name == CONTAINER:
             return container
     return None
+
+
+def registry_digest(image_id):
+    """repository@sha256:… from a container status's imageID, which runtimes spell
+    "docker-pullable://repo@sha256:…" (dockershim), "repo@sha256:…" (containerd,
+    CRI-O), or "sha256:…" for an image with no registry digest."""
+    if not image_id:
+        return None
+    _, _, reference = image_id.rpartition("://")
+    return reference if "@sha256:" in reference else None
 
 
 def pod_state(pod):
@@ -389,7 +402,8 @@ def pod_state(pod):
             reason=words or f"the pod {phase.lower()}",
         )
     if phase == "Running" and status.pod_ip:
-        return PodState(running=True, ip=status.pod_ip)
+        digest = registry_digest(container.image_id if container else None)
+        return PodState(running=True, ip=status.pod_ip, image_digest=digest)
     if phase == "Unknown":
         return PodState(reason="the pod's node does not report its state")
     for condition in status.conditions or []:

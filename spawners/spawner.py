@@ -124,6 +124,9 @@ class ProjectSpawner(Spawner):
     # what the environment gives this start (not kept: a restarted hub only needs its name)
     environment_image = Unicode("", help="the pinned image to run; empty: the node's own")
     environment_kernels = List(help="the kernelspecs offered; empty: every one installed")
+    # (holder, source image, environment name) when the node pins only once the server
+    # runs: the image it then reports is pinned (see _take_environment)
+    _pin_after_start = None
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -247,6 +250,8 @@ class ProjectSpawner(Spawner):
         self._progress(20, f"Starting the project server on {node.name}")
         ip, port, handle = await backend.start(self, project, quotas)
         self.handle = handle
+        if self._pin_after_start is not None:
+            self._pin_started_image(backend, handle, node, *self._pin_after_start)
         self._progress(60, "Waiting for the project server to answer")
         return ip, port
 
@@ -268,6 +273,7 @@ class ProjectSpawner(Spawner):
         self.environment_name = environment.name
         self.environment_kernels = list(environment.kernels or ())
         self.environment_image = ""
+        self._pin_after_start = None
         source = environment.image_for(node.backend)
         if source is None:
             return
@@ -285,20 +291,31 @@ class ProjectSpawner(Spawner):
         except PinnedImageMissing as e:
             raise web.HTTPError(409, f"Environment {environment.name!r}: {e}")
         if reference is None:
-            # a kind of node that cannot pin starts the image by its name
+            # a kind of node that cannot pin before a start starts the image by its name,
+            # and may say afterwards what it pulled (Kubernetes)
             self.environment_image = source
+            self._pin_after_start = (holder, source, environment.name)
             return
+        self.environment_image = self._pin(holder, node, source, reference, environment.name)
+
+    def _pin(self, holder, node, source, reference, environment_name):
+        """Pin holder's environment to `reference` on node's kind; the pin that holds."""
         # another start (a classmate's, in this hub's session) may have pinned the course
         # while the node answered: keep theirs, so the whole class runs one image
         pinned = current_pin(holder, node.backend)
         if pinned is None:
             record_pin(holder, node.backend, source, reference)
-            db.commit()
+            self.user.db.commit()
             self.log.info("Project %s: environment %s pinned to %s (from %s) on %s nodes",
-                          project.id, environment.name, reference, source,
+                          self.project_id, environment_name, reference, source,
                           node.backend)  # fmt: skip
             pinned = reference
-        self.environment_image = pinned
+        return pinned
+
+    def _pin_started_image(self, backend, handle, node, holder, source, environment_name):
+        reference = backend.started_image(handle)
+        if reference is not None:
+            self._pin(holder, node, source, reference, environment_name)
 
     def get_env(self):
         env = super().get_env()

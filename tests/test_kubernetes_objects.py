@@ -523,7 +523,9 @@ def test_the_example_config_gives_valid_nodes_and_pods(to_json):
 # --- reading a pod's status -------------------------------------------------------------
 
 
-def pod_answer(phase, ip=None, container_state=None, conditions=(), deleting=False, **status):
+def pod_answer(
+    phase, ip=None, container_state=None, conditions=(), deleting=False, image_id="", **status
+):
     data = {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -534,7 +536,7 @@ def pod_answer(phase, ip=None, container_state=None, conditions=(), deleting=Fal
         data["status"]["podIP"] = ip
     if container_state:
         data["status"]["containerStatuses"] = [
-            {"name": "notebook", "image": "img", "imageID": "", "ready": False,
+            {"name": "notebook", "image": "img", "imageID": image_id, "ready": False,
              "restartCount": 0, "state": container_state}
         ]  # fmt: skip
     if deleting:
@@ -548,6 +550,18 @@ def test_pod_states(api):
 
     running = state(phase="Running", ip="10.1.2.3", container_state={"running": {}})
     assert running.running and running.ip == "10.1.2.3" and not running.finished
+    assert running.image_digest is None
+
+    # the image as its registry names it, however the node's runtime spells it
+    digest = "registry.example.org/smchub/full@sha256:" + "ab" * 32
+    for image_id in (f"docker-pullable://{digest}", digest):
+        pulled = state(phase="Running", ip="10.1.2.3", container_state={"running": {}},
+                       image_id=image_id)  # fmt: skip
+        assert pulled.image_digest == digest
+    # built on the node: an ID only, which names nothing on the other nodes
+    built = state(phase="Running", ip="10.1.2.3", container_state={"running": {}},
+                  image_id="docker://sha256:" + "cd" * 32)  # fmt: skip
+    assert built.running and built.image_digest is None
 
     unschedulable = state(
         phase="Pending",
@@ -688,6 +702,8 @@ async def test_start_makes_home_secret_and_pod_and_waits_for_it(scripted):
     assert (ip, port) == ("10.1.2.3", 8888)
     assert handle == {"namespace": "smchub", "pod": f"smchub-project-{PID}",
                       "secret": f"smchub-token-{PID}"}  # fmt: skip
+    # the kubelet named no registry digest: nothing to pin
+    assert b.started_image(handle) is None
     (pvc,) = [body for m, p, _, body in api.sent if p.endswith("/persistentvolumeclaims")]
     assert pvc["spec"]["resources"]["requests"]["storage"] == "3000Mi"
     (secret,) = [body for m, p, _, body in api.sent if p.endswith("/secrets")]
@@ -696,6 +712,29 @@ async def test_start_makes_home_secret_and_pod_and_waits_for_it(scripted):
     assert TOKEN not in json.dumps(pod)
     assert pod["spec"]["nodeSelector"] == {"pool": "cpu"}
     assert env_of(pod)["JUPYTERHUB_SERVICE_URL"]["value"] == "http://0.0.0.0:8888/"
+
+
+async def test_an_environment_image_by_tag_is_pinned_to_what_the_first_pod_pulled(scripted):
+    """The hub cannot ask a registry what a tag names: the first pod's kubelet says
+    which digest it pulled (started_image, which the spawner pins), and a start with
+    that pin runs the digest, whatever the tag names by then."""
+    digest = "registry.example.org/smchub/full@sha256:" + "ab" * 32
+    pulled = pod_answer("Running", ip="10.1.2.3", container_state={"running": {}},
+                        image_id=f"docker-pullable://{digest}")  # fmt: skip
+    existing_home = ("GET", PVC, 200, pvc_answer("1Gi"))
+    start = [existing_home, ("POST", f"{NS}/secrets", 201, {"kind": "Secret"}),
+             ("POST", f"{NS}/pods", 201, PENDING), ("GET", POD, 200, pulled)]  # fmt: skip
+    b, api = await scripted(start + start)
+    spawner = project_spawner()
+    assert await b.resolve_image("registry.example.org/smchub/full:2026") is None
+    spawner.environment_image = "registry.example.org/smchub/full:2026"
+    _, _, handle = await b.start(spawner, SimpleNamespace(id=PID), QUOTAS)
+    assert b.started_image(handle) == digest
+    spawner.environment_image = digest
+    await b.start(spawner, SimpleNamespace(id=PID), QUOTAS)
+    first, second = [body for m, p, _, body in api.sent if p.endswith("/pods")]
+    assert container(first)["image"] == "registry.example.org/smchub/full:2026"
+    assert container(second)["image"] == digest
 
 
 async def test_start_keeps_an_existing_home_and_reports_its_size(scripted, caplog):
