@@ -154,6 +154,18 @@ class NodeBackend(LoggingConfigurable):
         """
         return None
 
+    def ports_in_use(self):
+        """Ports of the project servers this hub runs or starts on this node."""
+        ports = set()
+        for user in list(self.hub.users.values()):
+            spawner = user.spawners.get("")
+            if spawner is None or spawner.node_name != self.node_name:
+                continue
+            port = spawner.handle.get("port") or spawner.port
+            if (spawner.active or spawner._spawn_pending) and port:
+                ports.add(port)
+        return ports
+
     def started_image(self, handle):
         """The registry digest of the image a server just started (`handle`, as start()
         returned it) runs, for a kind of node that can pin only once a server runs (its

@@ -9,21 +9,34 @@ limited.
 
 import asyncio
 import os
+import pwd
 import signal
 import subprocess
 import sys
 import time
 
 import psutil
-from jupyterhub.utils import random_port
 from tornado import web
-from traitlets import Bool, Float, Integer, List, TraitError, Unicode, default, validate
+from traitlets import (
+    Bool,
+    Float,
+    Integer,
+    List,
+    TraitError,
+    Tuple,
+    Unicode,
+    default,
+    validate,
+)
 
 from ..names import unix_name
 from . import cgroups, forkserver, homes, kernel_sockets, local_snapshots, procfs, unixuser
 from .backend import NodeBackend
+from .ports import NoFreePort, bindable, check_port_range, choose_port, listeners
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# starts of a project's server, each on another port, while other accounts take its port
+PORT_ATTEMPTS = 3
 
 
 class LocalBackend(NodeBackend):
@@ -62,6 +75,42 @@ class LocalBackend(NodeBackend):
         start, and its log says why (turn this off on older kernels).
         """,
     ).tag(config=True)
+
+    port_range = Tuple(
+        Integer(),
+        Integer(),
+        default_value=(20000, 29999),
+        help="""Loopback ports that project servers listen on (first, last).
+
+        Keep it below the machine's ephemeral ports (net.ipv4.ip_local_port_range, 32768
+        and up by default), which the kernel hands to outgoing connections at any time.
+        Projects' own programs may listen on these ports too: the hub takes one that
+        nothing listens on.""",
+    ).tag(config=True)
+
+    @validate("port_range")
+    def _validate_port_range(self, proposal):
+        return check_port_range(proposal.value, "c.LocalBackend.port_range")
+
+    def _pick_port(self, address, exclude=()):
+        """A port of `address` for a new server: no other server of this hub's has it,
+        nor `exclude`, and nothing listens there now."""
+        taken = self.ports_in_use() | set(exclude)
+        for _ in range(50):
+            try:
+                port = choose_port(self.port_range, taken)
+            except NoFreePort as e:
+                raise web.HTTPError(
+                    503, f"Node {self.node_name}: {e}; widen c.LocalBackend.port_range."
+                ) from None
+            if bindable(address, port):
+                return port
+            taken.add(port)
+        raise web.HTTPError(
+            503,
+            f"50 ports of {self.port_range} are in use on node {self.node_name}: widen "
+            "c.LocalBackend.port_range.",
+        )
 
     use_fork_server = Bool(
         True,
@@ -224,7 +273,36 @@ class LocalBackend(NodeBackend):
         account, home = await self.prepare(project.id)
         group, note = self.limits(project.id, quotas)
         spawner.ip = "127.0.0.1"
-        spawner.port = random_port()
+        own_uid = account.uid if account is not None else os.geteuid()
+        squatted = set()
+        for _ in range(PORT_ATTEMPTS):
+            spawner.port = self._pick_port(spawner.ip, squatted)
+            handle = await self._start_server(spawner, project, quotas, account, home, group, note)
+            # Anyone on the machine may listen on a loopback port. One who took this
+            # port between the pick and the server's bind has made the server exit and
+            # answered the hub's check in its place: it must not get the project's
+            # traffic (its people's cookies for the project's origin among it).
+            others = listeners(spawner.ip, spawner.port) - {own_uid}
+            if not others:
+                return spawner.ip, spawner.port, handle
+            squatted.add(spawner.port)
+            self.log.warning(
+                "Project %s: %s listened on port %s of node %s as the project's server "
+                "started there; the server is stopped and started on another port",
+                project.id, ", ".join(_account_name(uid) for uid in sorted(others)),
+                spawner.port, self.node_name,
+            )  # fmt: skip
+            await self.stop(spawner, handle, now=True)
+        raise web.HTTPError(
+            503,
+            f"Another account's program took the port of the project's server on node "
+            f"{self.node_name}, {PORT_ATTEMPTS} times; the hub's log says whose. Start "
+            "the project again in a while.",
+        )
+
+    async def _start_server(self, spawner, project, quotas, account, home, group, note):
+        """Run the project's server on spawner.port; its handle once it accepts
+        connections (or it has had its time)."""
         runtime_dir = self.kernel_runtime_dir(project.id, account)
         env = self.environment(spawner, account, home, runtime_dir)
         env.update(self.limits_env(quotas, group is not None, note))
@@ -258,7 +336,7 @@ class LocalBackend(NodeBackend):
             handle["cgroup"] = group.version
         spawner.keep_handle(handle)
         await self._wait_until_listening(spawner, handle, timeout=spawner.http_timeout)
-        return spawner.ip, spawner.port, handle
+        return handle
 
     def _popen(self, cmd, env, home, account, group, log):
         """The project server as a new process."""
@@ -471,6 +549,13 @@ def _kill_account_processes(uid):
                 process.kill()
         except psutil.Error:
             pass
+
+
+def _account_name(uid):
+    try:
+        return f"account {pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
 
 
 def _create_time(pid):

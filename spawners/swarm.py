@@ -36,7 +36,6 @@ machine's NAT (c.JupyterHub.hub_connect_url, or hub_ip).
 """
 
 import asyncio
-import random
 import re
 import socket
 
@@ -56,6 +55,7 @@ from ..environments import PinnedImageMissing
 from . import swarm_homes, swarm_snapshots
 from .backend import HomeTransferError, SnapshotFailed
 from .docker import HOME, SERVER_PORT, STARTING, DockerBackend
+from .ports import NoFreePort, check_port_range, choose_port
 
 # task states (swarmkit's api.TaskState) on the way to running, and after it
 TASK_STARTING = {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready",
@@ -126,18 +126,6 @@ def machine_specs(entry, nodes):
     return specs
 
 
-def choose_port(port_range, taken, rng=random):
-    """A port in [low, high] that no known project server on the machine uses."""
-    low, high = port_range
-    free = high - low + 1 - sum(1 for p in taken if low <= p <= high)
-    if free <= 0:
-        raise SwarmStartFailed(f"every port from {low} to {high} is taken on this machine")
-    while True:
-        port = rng.randint(low, high)
-        if port not in taken:
-            return port
-
-
 def latest_task(tasks):
     """The task that tells how a service of one replica is doing: the one Swarm wants
     running, else (it stopped, and Swarm made no other) the last one changed."""
@@ -195,13 +183,7 @@ class SwarmBackend(DockerBackend):
 
     @validate("port_range")
     def _validate_port_range(self, proposal):
-        low, high = proposal.value
-        if not 1024 <= low <= high <= 65535:
-            raise ValueError(
-                f"c.SwarmBackend.port_range {proposal.value!r}: give (first, last) with "
-                "1024 <= first <= last <= 65535"
-            )
-        return proposal.value
+        return check_port_range(proposal.value, "c.SwarmBackend.port_range")
 
     network = Unicode(
         "smchub-projects",
@@ -325,18 +307,6 @@ class SwarmMachineBackend(SwarmBackend):
 
     # --- ports ----------------------------------------------------------------------------
 
-    def _ports_in_use(self):
-        """Ports of the project servers this hub runs or starts on this machine."""
-        ports = set()
-        for user in list(self.hub.users.values()):
-            spawner = user.spawners.get("")
-            if spawner is None or spawner.node_name != self.node_name:
-                continue
-            port = spawner.handle.get("port") or spawner.port
-            if (spawner.active or spawner._spawn_pending) and port:
-                ports.add(port)
-        return ports
-
     def _port_answers(self, port):
         try:
             with socket.create_connection((self.host_ip, port), timeout=1):
@@ -348,9 +318,12 @@ class SwarmMachineBackend(SwarmBackend):
 
     async def pick_port(self):
         """A port of this machine for a new server (or transfer) to listen on."""
-        taken = self._ports_in_use()
+        taken = self.ports_in_use()
         for _ in range(20):
-            port = choose_port(self.port_range, taken)
+            try:
+                port = choose_port(self.port_range, taken)
+            except NoFreePort as e:
+                raise SwarmStartFailed(str(e)) from None
             if not await self.in_thread(self._port_answers, port):
                 return port
             taken.add(port)

@@ -14,11 +14,11 @@ import time
 import docker
 import pytest
 
+from smchub.spawners.ports import NoFreePort, choose_port
 from smchub.spawners.swarm import (
     SwarmBackend,
     SwarmMachineBackend,
     SwarmStartFailed,
-    choose_port,
     latest_task,
     machine_specs,
 )
@@ -98,7 +98,7 @@ def test_machines_sharing_a_hostname_get_distinct_names():
 def test_ports_are_chosen_from_the_range_and_never_twice():
     taken = {20000, 20001}
     assert choose_port((20000, 20002), taken) == 20002
-    with pytest.raises(SwarmStartFailed, match="every port from 20000 to 20001"):
+    with pytest.raises(NoFreePort, match="every port from 20000 to 20001"):
         choose_port((20000, 20001), taken)
     with pytest.raises(ValueError, match="port_range"):
         SwarmBackend(port_range=(30000, 20000))

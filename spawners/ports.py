@@ -1,0 +1,88 @@
+"""Ports that project servers listen on, chosen by the hub from a range an admin sets.
+
+Out of the machine's ephemeral range (net.ipv4.ip_local_port_range, 32768 and up by
+default): the kernel hands those to outgoing connections, which can take a port between
+the hub's choice and the server's bind.
+"""
+
+import errno
+import random
+import socket
+import struct
+
+TCP_LISTEN = "0A"  # the state column of /proc/net/tcp for a listening socket
+
+
+class NoFreePort(RuntimeError):
+    """Every port of the range is taken."""
+
+
+def check_port_range(value, setting):
+    low, high = value
+    if not 1024 <= low <= high <= 65535:
+        raise ValueError(
+            f"{setting} {value!r}: give (first, last) with 1024 <= first <= last <= 65535"
+        )
+    return value
+
+
+def choose_port(port_range, taken, rng=random):
+    """A port in [low, high] that no known project server on the machine uses."""
+    low, high = port_range
+    free = high - low + 1 - sum(1 for p in taken if low <= p <= high)
+    if free <= 0:
+        raise NoFreePort(f"every port from {low} to {high} is taken on this machine")
+    while True:
+        port = rng.randint(low, high)
+        if port not in taken:
+            return port
+
+
+def bindable(address, port):
+    """Whether nothing on this machine holds (address, port) now."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((address, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True
+
+
+def _proc_net_address(address):
+    """`address` as /proc/net/tcp spells it: the words of the address in host order."""
+    if ":" in address:
+        words = struct.unpack("=4I", socket.inet_pton(socket.AF_INET6, address))
+    else:
+        words = struct.unpack("=I", socket.inet_aton(address))
+    return "".join(f"{word:08X}" for word in words)
+
+
+def listeners(address, port):
+    """The uids of the accounts listening where a TCP connection to (IPv4 `address`,
+    `port`) on this machine's network namespace arrives: on that address, on any
+    address, or on IPv6's any address or `address` mapped (/proc/net/tcp and tcp6 name
+    each socket's owner)."""
+    wanted = {
+        "/proc/net/tcp": {_proc_net_address(address), _proc_net_address("0.0.0.0")},
+        "/proc/net/tcp6": {_proc_net_address("::"), _proc_net_address("::ffff:" + address)},
+    }
+    uids = set()
+    for table, addresses in wanted.items():
+        try:
+            with open(table) as f:
+                lines = f.read().splitlines()[1:]
+        except FileNotFoundError:  # no IPv6
+            continue
+        for line in lines:
+            fields = line.split()
+            local_address, local_port = fields[1].split(":")
+            if (
+                fields[3] == TCP_LISTEN
+                and int(local_port, 16) == port
+                and local_address in addresses
+            ):
+                uids.add(int(fields[7]))
+    return uids
