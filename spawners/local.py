@@ -32,6 +32,7 @@ from traitlets import (
 from ..names import unix_name
 from . import cgroups, forkserver, homes, kernel_sockets, local_snapshots, procfs, unixuser
 from .backend import NodeBackend
+from .exit_watch import ExitWatch
 from .ports import NoFreePort, bindable, check_port_range, choose_port, listeners
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -181,6 +182,7 @@ class LocalBackend(NodeBackend):
         # project id -> the Popen of a server this backend started itself (not through
         # the fork server): poll and stop reap it, so it never lingers as a zombie
         self._children = {}
+        self._exits = ExitWatch(self.log)
 
     projects_root = Unicode(
         help="""Folder of this node's project homes (node option; default: the hub's,
@@ -284,6 +286,7 @@ class LocalBackend(NodeBackend):
             # traffic (its people's cookies for the project's origin among it).
             others = listeners(spawner.ip, spawner.port) - {own_uid}
             if not others:
+                self._exits.watch(project.id, handle["pid"], spawner)
                 return spawner.ip, spawner.port, handle
             squatted.add(spawner.port)
             self.log.warning(
@@ -400,6 +403,7 @@ class LocalBackend(NodeBackend):
 
     async def close(self):
         """Stop this node's fork server (the hub is stopping); project servers keep running."""
+        self._exits.forget_all()
         path = forkserver.socket_path_for(self.run_dir, self.node_name)
         server = self._fork_servers.pop(path, None)
         if server is not None:
@@ -483,10 +487,15 @@ class LocalBackend(NodeBackend):
         if proc is not None and proc.pid == handle.get("pid"):
             return proc.poll()
         # found again after a hub restart: it is not our child any more
-        return None if _process(handle) is not None else 1
+        if _process(handle) is None:
+            return 1
+        if spawner.pending != "spawn":
+            self._exits.watch(spawner.project_id, handle["pid"], spawner)
+        return None
 
     async def stop(self, spawner, handle, now=False):
         project_id = spawner.project_id
+        self._exits.forget(project_id)
         process = _process(handle)
         if process is not None:
             pgid = handle["pid"]

@@ -39,9 +39,12 @@ def choose_port(port_range, taken, rng=random):
 
 
 def bindable(address, port):
-    """Whether nothing on this machine holds (address, port) now."""
+    """Whether nothing on this machine listens on (address, port) now."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
+        # as the server will bind: a port whose last connections wait out TIME_WAIT is
+        # free to it
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((address, port))
         except OSError as e:

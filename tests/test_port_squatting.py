@@ -14,6 +14,9 @@ import logging
 import os
 import random
 import secrets
+import signal
+import socket
+import threading
 import time
 
 import pytest
@@ -56,6 +59,7 @@ while True:
     held = []
     for port in range(LOW, HIGH + 1):
         sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
             sock.listen(16)
@@ -176,3 +180,83 @@ async def settled_state(person, project_id, timeout=60):
             return state
         assert time.monotonic() < deadline, f"the project is still {state}"
         await asyncio.sleep(0.1)
+
+
+class Impostor:
+    """Another program that listens on a port as soon as it is free, answering
+    everyone like a project server (in a thread of the test: the hub's event loop is
+    this one)."""
+
+    def __init__(self, port):
+        self.port = port
+        self.answered = 0
+        self.sock = None
+        self.halt = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        body = b'{"content": "squatted", "type": "file"}'
+        answer = (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        while not self.halt.is_set() and self.sock is None:
+            sock = socket.socket()
+            # as any server does: the dead server's connections wait out TIME_WAIT
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", self.port))
+                sock.listen(16)
+                self.sock = sock
+            except OSError:
+                sock.close()
+                time.sleep(0.001)
+        if self.sock is None:
+            return
+        self.sock.settimeout(0.05)
+        while not self.halt.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.recv(65536)
+                conn.sendall(answer)
+                self.answered += 1
+        self.sock.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.halt.set()
+        self.thread.join(5)
+
+
+async def test_the_route_of_a_server_that_dies_goes_before_another_program_can_answer(hub_root):
+    """The server dies (as by the OOM killer) and another program takes its port at
+    once: the hub has removed the route by then, though its next poll is minutes away."""
+    root = os.path.join(hub_root, "dying-" + secrets.token_hex(3))
+    async with running_hub(root, Spawner__poll_interval=300) as hub:
+        victim = await hub.person("victim")
+        target = (await victim.create_project("Target"))["id"]
+        await victim.start_project(target)
+        mine = {"type": "file", "format": "text", "content": "the victim's own"}
+        r = await victim.client.put(hub.project_url(target, "api/contents/mine.txt"), json=mine)
+        assert r.status_code in (200, 201), r.text
+        spawner = hub.app.users[target].spawner
+        with Impostor(spawner.port) as impostor:
+            os.killpg(spawner.handle["pid"], signal.SIGKILL)
+            await asyncio.sleep(0.5)
+            assert impostor.sock is not None, "the impostor never had the port"
+            got = await victim.client.get(hub.project_url(target, "api/contents/mine.txt"))
+            assert "squatted" not in got.text, "the dead server's traffic went to its port"
+            assert impostor.answered == 0
+            stopped = await victim.wait_for_state(target, "stopped", timeout=10)
+            assert stopped["state"] == "stopped"
+        # started again, it is the victim's own
+        await victim.start_project(target)
+        got = await victim.client.get(hub.project_url(target, "api/contents/mine.txt"))
+        assert got.status_code == 200 and got.json()["content"] == "the victim's own", got.text
+        await victim.stop_project(target)
