@@ -14,6 +14,7 @@ middle takes the job up again at its next start, or says which students to run a
 """
 
 import asyncio
+import contextlib
 import functools
 import math
 import posixpath
@@ -676,37 +677,25 @@ class CourseWork:
         course = self.db.get(orm.Course, job.course_id)
         assignment = self.db.get(orm.Assignment, job.assignment_id) if job.assignment_id else None
         todo = [e for e in job.students if e.state in UNFINISHED]
-        course_user = course_failure = None
-        # class-wide actions and due-date notes touch only the students' projects
-        if todo and job.step in COPY_STEPS:
-            try:
-                course_user = await self._running(course.project_id, job, "course_server_started")
-                if job.step in ("assign", "autograde"):
-                    self.graded_cells = await self._release(course_user, assignment)
-                if job.step in ("collect", "peer-collect"):
-                    # every student's work lands in the course project: one snapshot before
-                    project = self.db.get(orm.Project, course.project_id)
-                    await self.snapshots.take(project, "course")
-            except StepFailed as e:
-                course_failure = f"the course project: {e}"
-        gate = asyncio.Semaphore(self.parallelism)
-
-        async def one(entry):
-            async with gate:
-                if entry.state in UNFINISHED:
-                    if course_failure:
-                        self.fail(job, entry, course_failure)
-                        self.db.commit()
-                    else:
-                        await self._student(job, entry, course, assignment, course_user)
-                if entry.server_started and entry.student.project_id:
-                    await self._stop(entry.student.project_id, only_copied=job.step in STEPS)
-                    entry.server_started = False
-                    self.db.commit()
-
-        await asyncio.gather(
-            *(one(e) for e in job.students if e.state in UNFINISHED or e.server_started)
-        )
+        with contextlib.ExitStack() as uses:
+            course_user, course_failure = None, None
+            # class-wide actions and due-date notes touch only the students' projects
+            if todo and job.step in COPY_STEPS:
+                uses.enter_context(self.servers.used_by_job(course.project_id))
+                try:
+                    course_user = await self._running(
+                        course.project_id, job, "course_server_started"
+                    )
+                    if job.step in ("assign", "autograde"):
+                        self.graded_cells = await self._release(course_user, assignment)
+                    if job.step in ("collect", "peer-collect"):
+                        # every student's work lands in the course project: one snapshot
+                        # before
+                        project = self.db.get(orm.Project, course.project_id)
+                        await self.snapshots.take(project, "course")
+                except StepFailed as e:
+                    course_failure = f"the course project: {e}"
+            await self._students(job, course, assignment, course_user, course_failure)
         if job.course_server_started:
             # collected work lands in the course project: its stop always takes a snapshot
             await self._stop(course.project_id, only_copied=False)
@@ -715,6 +704,30 @@ class CourseWork:
             job.finished = orm.now()
             job.outcome = "completed"
         self.db.commit()
+
+    async def _students(self, job, course, assignment, course_user, course_failure):
+        """Each student's part of the job, a few at a time; the servers the job started
+        for them stopped after."""
+        gate = asyncio.Semaphore(self.parallelism)
+
+        async def one(entry):
+            async with gate:
+                project_id = entry.student.project_id
+                if entry.state in UNFINISHED:
+                    if course_failure:
+                        self.fail(job, entry, course_failure)
+                        self.db.commit()
+                    else:
+                        with self.servers.used_by_job(project_id):
+                            await self._student(job, entry, course, assignment, course_user)
+                if entry.server_started and project_id:
+                    await self._stop(project_id, only_copied=job.step in STEPS)
+                    entry.server_started = False
+                    self.db.commit()
+
+        await asyncio.gather(
+            *(one(e) for e in job.students if e.state in UNFINISHED or e.server_started)
+        )
 
     async def _stop(self, project_id, only_copied):
         """Stop a server this job started (a student's, needed for a moment).
@@ -725,22 +738,32 @@ class CourseWork:
         the course project can give again: the stop takes no snapshot (Snapshots.
         stop_keeps_home), which for a class of students is most of a step's CPU.
         """
-        user = self.servers.cached_user(project_id)
-        if user is None:
-            return
-        # a hub that restarted mid-job may still be checking a server the job started
-        await self.servers.settled(user)
-        if user.spawner.active and not user.spawner.pending:
-            if only_copied and not await self.servers.used_by_others(user):
-                self.snapshots.stop_keeps_home(project_id)
-            try:
-                await self.servers.stop(user, wait=True)
-            except Exception as e:
-                self.log.warning("Could not stop project %s after a course step: %s",
-                                 project_id, e)  # fmt: skip
-            finally:
-                # a stop that did not happen must not take the next one's snapshot away
-                self.snapshots.forget_expected_stop(project_id)
+        while True:
+            # another job's step may be using it (the server was up when that step came,
+            # so that job will not stop it): the last step done, it stops
+            await self.servers.unused_by_jobs(project_id)
+            user = self.servers.cached_user(project_id)
+            if user is None:
+                return
+            # a hub that restarted mid-job may still be checking a server the job started
+            await self.servers.settled(user)
+            if not user.spawner.active or user.spawner.pending:
+                return
+            keeps_home = only_copied and not await self.servers.used_by_others(user)
+            # decided and begun with no wait between (servers.stop marks the server
+            # pending at once): a step that came meanwhile is waited for
+            if not self.servers.used_by_jobs(project_id) and not user.spawner.pending:
+                break
+        if keeps_home:
+            self.snapshots.stop_keeps_home(project_id)
+        try:
+            await self.servers.stop(user, wait=True)
+        except Exception as e:
+            self.log.warning("Could not stop project %s after a course step: %s",
+                             project_id, e)  # fmt: skip
+        finally:
+            # a stop that did not happen must not take the next one's snapshot away
+            self.snapshots.forget_expected_stop(project_id)
 
 
 class CourseJobs:

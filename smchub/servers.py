@@ -14,6 +14,8 @@ hub's memory.
 """
 
 import asyncio
+import collections
+import contextlib
 import io
 import math
 import posixpath
@@ -58,6 +60,9 @@ class ProjectServers:
 
     def __init__(self, app):
         self.app = app
+        # course steps using each project's server now (project id -> how many): a job
+        # that started a server does not stop it under another job's step
+        self._job_uses = collections.Counter()
 
     @property
     def db(self):
@@ -217,6 +222,25 @@ class ProjectServers:
 
         await asyncio.gather(*(route(user) for user in found))
 
+    @contextlib.contextmanager
+    def used_by_job(self, project_id):
+        """A course step uses the project's server for as long as the block runs."""
+        self._job_uses[project_id] += 1
+        try:
+            yield
+        finally:
+            self._job_uses[project_id] -= 1
+            if not self._job_uses[project_id]:
+                del self._job_uses[project_id]
+
+    def used_by_jobs(self, project_id):
+        return self._job_uses[project_id] > 0
+
+    async def unused_by_jobs(self, project_id):
+        """Wait until no course step uses the project's server."""
+        while self.used_by_jobs(project_id):
+            await asyncio.sleep(0.1)
+
     async def settled(self, user):
         """Wait out a stop, or the check a restarted hub makes of a server it found (up
         to the server's http_timeout): a start asked for meanwhile starts the server
@@ -292,7 +316,10 @@ class ProjectServers:
     @staticmethod
     def url(user, path):
         """The URL of `path` on the project's server, reached directly from the hub."""
-        return user.spawner.server.url.rstrip("/") + "/" + path
+        server = user.spawner.server
+        if server is None:
+            raise ServerError(409, f"project {user.name}'s server stopped meanwhile")
+        return server.url.rstrip("/") + "/" + path
 
     @staticmethod
     def headers(user):

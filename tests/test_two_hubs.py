@@ -7,6 +7,7 @@ through the proxy keeps answering throughout."""
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import os
 import secrets
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 import psutil
 import pytest
+from docker import types as docker_types
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
@@ -656,25 +658,55 @@ def project_containers(engine, project_id):
     return [c for c in found if "smchub.role" not in c.labels]
 
 
-@pytest.mark.skipif(
+needs_docker = pytest.mark.skipif(
     not DOCKER_HOSTS and not os.environ.get("CI"),
     reason="needs a test Docker Engine (tests/services/with-docker.sh starts it)",
 )
-async def test_containers_outlive_the_active_hub_and_a_start_it_cut_short_leaves_none(hub_root):
-    import docker
 
-    assert DOCKER_HOSTS and DOCKER_IMAGE, "SMCHUB_TEST_DOCKER_HOSTS, SMCHUB_TEST_PROJECT_IMAGE"
+
+def docker_node_config(**backend):
+    """Both hubs' configuration for one Docker node, the test engine, on the test's
+    network; `backend`: DockerBackend settings."""
     node = {"name": "dock0", "backend": "docker", "url": DOCKER_HOSTS[0], "cpu": 2,
             "memory_mb": 4000, "options": {"image": DOCKER_IMAGE, "network": DOCKER_NETWORK,
                                            "network_subnet": DOCKER_SUBNET}}  # fmt: skip
-    extra = (
+    settings = "".join(f"c.DockerBackend.{k} = {v!r}\n" for k, v in backend.items())
+    return (
         f"c.SMCHub.compute_nodes = [{node!r}]\n"
-        "c.ProjectSpawner.start_timeout = 120\nc.ProjectSpawner.http_timeout = 120\n"
+        "c.ProjectSpawner.start_timeout = 120\nc.ProjectSpawner.http_timeout = 120\n" + settings
     )
+
+
+@contextlib.contextmanager
+def test_engine():
+    """The test Docker Engine; the containers and volumes of the projects the test adds
+    to the list it is given, and the test's network, go afterwards."""
+    import docker
+
+    assert DOCKER_HOSTS and DOCKER_IMAGE, "SMCHUB_TEST_DOCKER_HOSTS, SMCHUB_TEST_PROJECT_IMAGE"
     engine = docker.DockerClient(base_url=DOCKER_HOSTS[0])
-    made = []  # the test's projects, whose containers and volumes go afterwards
+    made = []
     try:
-        async with two_hub_site(hub_root, extra) as hubs:
+        yield engine, made
+    finally:
+        for container in engine.containers.list(all=True, filters={"label": "smchub.project"}):
+            if container.labels["smchub.project"] in made:
+                # the hub may be removing it too
+                with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                    container.remove(force=True)
+        for volume in engine.volumes.list(filters={"label": "smchub.project"}):
+            if volume.attrs["Labels"]["smchub.project"] in made:
+                with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                    volume.remove(force=True)
+        for network in engine.networks.list(names=[DOCKER_NETWORK]):
+            network.remove()
+        engine.close()
+
+
+@needs_docker
+async def test_containers_outlive_the_active_hub_and_a_start_it_cut_short_leaves_none(hub_root):
+    with test_engine() as (engine, made):
+        async with two_hub_site(hub_root, docker_node_config()) as hubs:
             a, b = hubs["a"], hubs["b"]
             await a.start()
             await b.start(answer=False)
@@ -698,8 +730,7 @@ async def test_containers_outlive_the_active_hub_and_a_start_it_cut_short_leaves
             assert running["node"] == "dock0"
             # the same container, never restarted, reaching the hub now active (its
             # server checks alice's token with the hub: through the new hub's relay)
-            (same,) = project_containers(engine, project)
-            assert same.id == container.id and same.attrs["State"]["StartedAt"] == started_at
+            assert_same_container(engine, project, container.id, started_at)
             alice.client.cookies.clear()
             r = await alice.client.get(a.project_url(project, "api/contents/w.txt"))
             assert r.status_code == 200 and r.json()["content"] == "kept", r.text
@@ -729,19 +760,11 @@ async def test_containers_outlive_the_active_hub_and_a_start_it_cut_short_leaves
             for p in [project, *starting]:
                 await alice.stop_project(p)
                 assert [c for c in project_containers(engine, p) if c.status == "running"] == []
-    finally:
-        for container in engine.containers.list(all=True, filters={"label": "smchub.project"}):
-            if container.labels["smchub.project"] in made:
-                # the hub may be removing it too
-                with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                    container.remove(force=True)
-        for volume in engine.volumes.list(filters={"label": "smchub.project"}):
-            if volume.attrs["Labels"]["smchub.project"] in made:
-                with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                    volume.remove(force=True)
-        for network in engine.networks.list(names=[DOCKER_NETWORK]):
-            network.remove()
-        engine.close()
+
+
+def assert_same_container(engine, project, container_id, started_at):
+    (same,) = project_containers(engine, project)
+    assert same.id == container_id and same.attrs["State"]["StartedAt"] == started_at
 
 
 @pytest.fixture
@@ -750,10 +773,18 @@ def hub_namespace():
         yield namespace
 
 
+def forward(interface):
+    """Let the host forward packets that come in on `interface` (between hub A's
+    namespace and the test engine's bridge; the host may forward nothing else)."""
+    with open(f"/proc/sys/net/ipv4/conf/{interface}/forwarding", "w") as f:
+        f.write("1")
+
+
 @contextlib.contextmanager
 def network_namespace():
     """A network namespace for hub A, linked to this one by a veth pair on TEST-NET-1
-    (192.0.2.200/30): `cut()` takes this side of the link down."""
+    (192.0.2.200/30): `cut()` takes this side of the link down, `route(subnet)` sends
+    the namespace's traffic for a subnet of this side through the link."""
     name = "smchub-2h-" + secrets.token_hex(3)
     outside, inside = f"s2h{name[-6:]}o", f"s2h{name[-6:]}i"
     host, guest = "192.0.2.201", "192.0.2.202"
@@ -761,6 +792,10 @@ def network_namespace():
     def ip(*args, ns=None):
         prefix = ["ip", "netns", "exec", ns] if ns else []
         subprocess.run([*prefix, "ip", *args], check=True, capture_output=True)
+
+    def route(subnet):
+        ip("route", "add", subnet, "via", host, ns=name)
+        forward(outside)
 
     ip("netns", "add", name)
     try:
@@ -771,7 +806,7 @@ def network_namespace():
         ip("addr", "add", f"{guest}/30", "dev", inside, ns=name)
         ip("link", "set", inside, "up", ns=name)
         ip("link", "set", "lo", "up", ns=name)
-        yield {"name": name, "host": host, "inside": guest,
+        yield {"name": name, "host": host, "inside": guest, "route": route,
                "cut": lambda: ip("link", "set", outside, "down"),
                "restore": lambda: ip("link", "set", outside, "up")}  # fmt: skip
     finally:
@@ -779,35 +814,98 @@ def network_namespace():
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
-async def test_a_hub_whose_network_link_is_cut_gives_way(hub_root, hub_namespace):
-    """Hub A, in a network namespace of its own, loses its link: it exits (it cannot
-    prove it holds the lock), PostgreSQL ends its session, and hub B answers within 20 s."""
-    async with two_hub_site(hub_root, a_netns=hub_namespace) as hubs:
-        a, b = hubs["a"], hubs["b"]
-        await a.start()
-        await b.start(answer=False)
-        await until(lambda: equals(health(b), 503), 60, "the second hub standing by")
-        assert await health(a) == 200
-        alice = await a.person("alice")
-        assert await api_answers(alice)
-        probes = Probes(hubs)
-        probes.start()
+def make_projects_network(engine):
+    """The projects' network of the test engine, made as smchub makes it but with a
+    bridge name the test knows (hub A, in its namespace, reaches containers through
+    it), so hub A finds it. Returns its gateway address (on this side)."""
+    gateway = str(next(ipaddress.ip_network(DOCKER_SUBNET).hosts()))
+    bridge = "s2hbr" + secrets.token_hex(3)
+    pool = docker_types.IPAMPool(subnet=DOCKER_SUBNET, gateway=gateway)
+    engine.networks.create(
+        DOCKER_NETWORK, driver="bridge", ipam=docker_types.IPAMConfig(pool_configs=[pool]),
+        options={"com.docker.network.bridge.enable_icc": "false",
+                 "com.docker.network.bridge.name": bridge},
+        labels={"smchub.network": "projects"},
+    )  # fmt: skip
+    forward(bridge)
+    return gateway
 
-        tic = time.monotonic()
-        hub_namespace["cut"]()
-        await until(lambda: api_answers(alice), 20, "the API after the cut")
-        took = time.monotonic() - tic
-        code = await asyncio.to_thread(a.proc.wait, 20)
-        gave_up = time.monotonic() - tic
-        assert code == 3, f"the cut-off hub exited with {code}:\n{a.log()[-3000:]}"
-        assert "may have lost the active hub's lock" in a.log()
-        assert await health(b) == 200
-        await probes.stop()
-        assert probes.both_active == [], probes.both_active
-        print(f"link cut: the API answered after {took:.1f} s, the cut-off hub had exited "
-              f"by {gave_up:.1f} s (lease {LEASE} s)")  # fmt: skip
-        # its link back, the hub that gave way comes back as the standby
-        hub_namespace["restore"]()
-        await a.start(answer=False)
-        await until(lambda: equals(health(a), 503), 60, "the cut-off hub back as the standby")
-        assert await health(b) == 200
+
+@needs_docker
+async def test_a_hub_whose_network_link_is_cut_gives_way(hub_root, hub_namespace):
+    """Hub A, in a network namespace of its own, runs a project on a Docker Engine out
+    of that namespace, and loses its link: it exits (it cannot prove it holds the lock),
+    PostgreSQL ends its session, and hub B answers within 20 s. The project's container,
+    routed by the proxy outside both hubs, keeps its kernel and terminal answering
+    every 200 ms throughout, and hub B adopts it as it is."""
+    with test_engine() as (engine, made):
+        gateway = make_projects_network(engine)
+        hub_namespace["route"](DOCKER_SUBNET)
+        # containers reach the active hub through the proxy, as anyone does: a relay on
+        # their network's gateway to the proxy's public port (no hub can keep one there:
+        # hub A's namespace does not have the gateway's address)
+        to_proxy = Relay(None, host=gateway)
+        config = docker_node_config(hub_api_url=f"http://{gateway}:{to_proxy.port}/hub/api")
+        async with two_hub_site(hub_root, config, a_netns=hub_namespace) as hubs:
+            a, b = hubs["a"], hubs["b"]
+            to_proxy.target_port = a.port
+            await to_proxy.start()
+            try:
+                await a.start()
+                await b.start(answer=False)
+                await until(lambda: equals(health(b), 503), 60, "the second hub standing by")
+                assert await health(a) == 200
+                alice = await a.person("alice")
+                project = (await alice.create_project("Beyond the cut"))["id"]
+                made.append(project)
+                assert (await alice.start_project(project))["node"] == "dock0"
+                (container,) = project_containers(engine, project)
+                started_at = container.attrs["State"]["StartedAt"]
+                kernel = Kernel(alice, project)
+                await kernel.open()
+                terminal = Terminal(alice, project)
+                await terminal.open()
+                load = Load(alice)
+                load.start()
+                probes = Probes(hubs)
+                probes.start()
+
+                tic = time.monotonic()
+                hub_namespace["cut"]()
+                await until(lambda: api_answers(alice), 20, "the API after the cut")
+                took = time.monotonic() - tic
+                code = await asyncio.to_thread(a.proc.wait, 20)
+                gave_up = time.monotonic() - tic
+                assert code == 3, f"the cut-off hub exited with {code}:\n{a.log()[-3000:]}"
+                assert "may have lost the active hub's lock" in a.log()
+                assert await health(b) == 200
+                running = await alice.wait_for_state(project, "running", timeout=60)
+                assert running["node"] == "dock0"
+                assert_same_container(engine, project, container.id, started_at)
+                # a few more answers with hub B active, then the kernel counts them all
+                count = kernel.count
+
+                async def kernel_went_on():
+                    return kernel.count > count + 5
+
+                await until(kernel_went_on, 10, "the kernel answering with hub B active")
+                await kernel.close()
+                await terminal.close()
+                await load.stop()
+                await probes.stop()
+                assert probes.both_active == [], probes.both_active
+                print(f"link cut: the API answered after {took:.1f} s, the cut-off hub had "
+                      f"exited by {gave_up:.1f} s (lease {LEASE} s); longest kernel reply "
+                      f"{kernel.longest:.2f} s over {kernel.count}, longest terminal answer "
+                      f"{terminal.longest:.2f} s over {terminal.count}; under load "
+                      f"{load.answered} answered, {load.failed} not")  # fmt: skip
+                # its link back, the hub that gave way comes back as the standby
+                hub_namespace["restore"]()
+                await a.start(answer=False)
+                await until(lambda: equals(health(a), 503), 60, "hub A back as the standby")
+                assert await health(b) == 200
+                await alice.stop_project(project)
+                running = [c for c in project_containers(engine, project) if c.status == "running"]
+                assert running == []
+            finally:
+                await to_proxy.close()
