@@ -33,7 +33,7 @@ from ..names import unix_name
 from . import cgroups, forkserver, homes, kernel_sockets, local_snapshots, procfs, unixuser
 from .backend import NodeBackend
 from .exit_watch import ExitWatch
-from .ports import NoFreePort, bindable, check_port_range, choose_port, listeners
+from .ports import NoFreePort, bindable, check_port_range, choose_port, holders, listeners
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # starts of a project's server, each on another port, while other accounts take its port
@@ -101,16 +101,24 @@ class LocalBackend(NodeBackend):
             try:
                 port = choose_port(self.port_range, taken)
             except NoFreePort as e:
-                raise web.HTTPError(
-                    503, f"Node {self.node_name}: {e}; widen c.LocalBackend.port_range."
-                ) from None
+                raise self._no_free_port(str(e)) from None
             if bindable(address, port):
                 return port
             taken.add(port)
-        raise web.HTTPError(
+        raise self._no_free_port(f"50 ports of {self.port_range} tried were in use")
+
+    def _no_free_port(self, reason):
+        held = holders(self.port_range)
+        self.log.warning(
+            "Node %s: no free port for a project server (%s); listening in %s: %s",
+            self.node_name, reason, self.port_range,
+            ", ".join(f"{_account_name(uid)} on {n}" for uid, n in held.most_common(10)),
+        )  # fmt: skip
+        return web.HTTPError(
             503,
-            f"50 ports of {self.port_range} are in use on node {self.node_name}: widen "
-            "c.LocalBackend.port_range.",
+            f"Node {self.node_name} has no free port for the project's server ({reason}): "
+            "the hub's admin can widen c.LocalBackend.port_range, and its log says who "
+            "holds the ports.",
         )
 
     use_fork_server = Bool(

@@ -5,6 +5,7 @@ default): the kernel hands those to outgoing connections, which can take a port 
 the hub's choice and the server's bind.
 """
 
+import collections
 import errno
 import random
 import socket
@@ -63,17 +64,10 @@ def _proc_net_address(address):
     return "".join(f"{word:08X}" for word in words)
 
 
-def listeners(address, port):
-    """The uids of the accounts listening where a TCP connection to (IPv4 `address`,
-    `port`) on this machine's network namespace arrives: on that address, on any
-    address, or on IPv6's any address or `address` mapped (/proc/net/tcp and tcp6 name
-    each socket's owner)."""
-    wanted = {
-        "/proc/net/tcp": {_proc_net_address(address), _proc_net_address("0.0.0.0")},
-        "/proc/net/tcp6": {_proc_net_address("::"), _proc_net_address("::ffff:" + address)},
-    }
-    uids = set()
-    for table, addresses in wanted.items():
+def _listening():
+    """(table, local address, port, uid) of each listening TCP socket of this machine's
+    network namespace (/proc/net/tcp and tcp6 name each socket's owner)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             with open(table) as f:
                 lines = f.read().splitlines()[1:]
@@ -81,11 +75,28 @@ def listeners(address, port):
             continue
         for line in lines:
             fields = line.split()
-            local_address, local_port = fields[1].split(":")
-            if (
-                fields[3] == TCP_LISTEN
-                and int(local_port, 16) == port
-                and local_address in addresses
-            ):
-                uids.add(int(fields[7]))
-    return uids
+            if fields[3] == TCP_LISTEN:
+                local_address, local_port = fields[1].split(":")
+                yield table, local_address, int(local_port, 16), int(fields[7])
+
+
+def listeners(address, port):
+    """The uids of the accounts listening where a TCP connection to (IPv4 `address`,
+    `port`) arrives: on that address, on any address, or on IPv6's any address or
+    `address` mapped."""
+    wanted = {
+        "/proc/net/tcp": {_proc_net_address(address), _proc_net_address("0.0.0.0")},
+        "/proc/net/tcp6": {_proc_net_address("::"), _proc_net_address("::ffff:" + address)},
+    }
+    return {
+        uid
+        for table, local_address, local_port, uid in _listening()
+        if local_port == port and local_address in wanted[table]
+    }
+
+
+def holders(port_range):
+    """How many ports of the range each account listens on: {uid: count}."""
+    low, high = port_range
+    ports = {(port, uid) for _, _, port, uid in _listening() if low <= port <= high}
+    return collections.Counter(uid for _, uid in ports)

@@ -161,6 +161,10 @@ async def test_a_project_squatting_server_ports_never_gets_another_projects_traf
         # and the hub's log says whose it is
         assert caught(), (outcomes, warnings.messages[-5:])
         assert unix_name(attacker) in caught()[0], caught()
+        if outcomes["refused"]:
+            # and who holds the range, when a start finds no free port at all
+            full = [m for m in warnings.messages if "no free port" in m]
+            assert full and unix_name(attacker) in full[0], full
 
         # the squatter gone with its project, the victim's project starts as always
         await mallory.stop_project(attacker)
