@@ -8,10 +8,10 @@ CI). Ports below that range are never handed out to outgoing connections or to
 random_port, so a port found free there stays free for the server that asks for it.
 """
 
-import errno
 import itertools
 import os
-import socket
+
+from smchub.spawners.ports import bindable
 
 # below the ephemeral range, and above c.SwarmBackend.port_range's default (20000–29999),
 # where swarm machines publish project servers
@@ -26,18 +26,7 @@ def unused_port():
     """A loopback TCP port nobody listens on and this process has not handed out yet."""
     for _ in range(LAST - FIRST):
         port = FIRST + (next(_next) - FIRST) % (LAST - FIRST)
-        if _free(port):
+        # the tests' servers listen on IPv4 loopback
+        if bindable("127.0.0.1", port):
             return port
     raise RuntimeError(f"no free port between {FIRST} and {LAST}")
-
-
-def _free(port):
-    for family, address in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind((address, port))
-            except OSError as e:
-                if e.errno == errno.EADDRINUSE:
-                    return False
-                # no IPv6 on this machine: IPv4 decides
-    return True

@@ -94,6 +94,20 @@ def free_block(size):
     raise AssertionError("no free block of ports")
 
 
+MINE = "the victim's own"
+
+
+async def write_mine(hub, person, project_id):
+    """A file of the project's own, whose content its server answers with."""
+    body = {"type": "file", "format": "text", "content": MINE}
+    r = await person.client.put(hub.project_url(project_id, "api/contents/mine.txt"), json=body)
+    assert r.status_code in (200, 201), r.text
+
+
+async def read_mine(hub, person, project_id):
+    return await person.client.get(hub.project_url(project_id, "api/contents/mine.txt"))
+
+
 class Warnings(logging.Handler):
     def __init__(self):
         super().__init__(logging.WARNING)
@@ -115,9 +129,7 @@ async def test_a_project_squatting_server_ports_never_gets_another_projects_traf
         target = (await victim.create_project("Target"))["id"]
         await mallory.start_project(attacker)
         await victim.start_project(target)
-        mine = {"type": "file", "format": "text", "content": "the victim's own"}
-        r = await victim.client.put(hub.project_url(target, "api/contents/mine.txt"), json=mine)
-        assert r.status_code in (200, 201), r.text
+        await write_mine(hub, victim, target)
         await victim.stop_project(target)
         code = START_SQUATTER.format(code=SQUATTER.format(low=low, high=high))
         assert "squatting" in await mallory.execute(attacker, code)
@@ -145,12 +157,12 @@ async def test_a_project_squatting_server_ports_never_gets_another_projects_traf
             assert r.status_code == 202, r.text
             state = await settled_state(victim, target)
             if state == "running":
-                got = await victim.client.get(hub.project_url(target, "api/contents/mine.txt"))
+                got = await read_mine(hub, victim, target)
                 if "squatted" in got.text:
                     outcomes["hijacked"] += 1
                     break
                 assert got.status_code == 200, got.text
-                assert got.json()["content"] == "the victim's own"
+                assert got.json()["content"] == MINE
                 outcomes["own server"] += 1
                 await victim.stop_project(target)
             else:
@@ -169,8 +181,8 @@ async def test_a_project_squatting_server_ports_never_gets_another_projects_traf
         # the squatter gone with its project, the victim's project starts as always
         await mallory.stop_project(attacker)
         await victim.start_project(target)
-        got = await victim.client.get(hub.project_url(target, "api/contents/mine.txt"))
-        assert got.status_code == 200 and got.json()["content"] == "the victim's own", got.text
+        got = await read_mine(hub, victim, target)
+        assert got.status_code == 200 and got.json()["content"] == MINE, got.text
         await victim.stop_project(target)
         hub.app.log.removeHandler(warnings)
 
@@ -246,21 +258,19 @@ async def test_the_route_of_a_server_that_dies_goes_before_another_program_can_a
         victim = await hub.person("victim")
         target = (await victim.create_project("Target"))["id"]
         await victim.start_project(target)
-        mine = {"type": "file", "format": "text", "content": "the victim's own"}
-        r = await victim.client.put(hub.project_url(target, "api/contents/mine.txt"), json=mine)
-        assert r.status_code in (200, 201), r.text
+        await write_mine(hub, victim, target)
         spawner = hub.app.users[target].spawner
         with Impostor(spawner.port) as impostor:
             os.killpg(spawner.handle["pid"], signal.SIGKILL)
             await asyncio.sleep(0.5)
             assert impostor.sock is not None, "the impostor never had the port"
-            got = await victim.client.get(hub.project_url(target, "api/contents/mine.txt"))
+            got = await read_mine(hub, victim, target)
             assert "squatted" not in got.text, "the dead server's traffic went to its port"
             assert impostor.answered == 0
             stopped = await victim.wait_for_state(target, "stopped", timeout=10)
             assert stopped["state"] == "stopped"
         # started again, it is the victim's own
         await victim.start_project(target)
-        got = await victim.client.get(hub.project_url(target, "api/contents/mine.txt"))
-        assert got.status_code == 200 and got.json()["content"] == "the victim's own", got.text
+        got = await read_mine(hub, victim, target)
+        assert got.status_code == 200 and got.json()["content"] == MINE, got.text
         await victim.stop_project(target)

@@ -424,9 +424,7 @@ c.SMCHub.default_quotas = {{"memory_mb": 300, "cpu": 0.1}}
 
 async def test_the_standby_takes_over_and_a_frozen_hub_never_acts(two_hubs):
     a, b = two_hubs["a"], two_hubs["b"]
-    await a.start()
-    await b.start(answer=False)
-    await until(lambda: equals(health(b), 503), 60, "the second hub standing by")
+    await active_and_standby(a, b)
     assert await health(a) == 200
     probes = Probes(two_hubs)
     probes.start()
@@ -493,6 +491,13 @@ async def test_the_standby_takes_over_and_a_frozen_hub_never_acts(two_hubs):
     await alice.stop_project(project)
 
 
+async def active_and_standby(a, b):
+    """Start hub `a`, then `b`, which stands by."""
+    await a.start()
+    await b.start(answer=False)
+    await until(lambda: equals(health(b), 503), 60, "the second hub standing by")
+
+
 async def equals(awaitable, value):
     return (await awaitable) == value
 
@@ -550,9 +555,7 @@ async def test_a_hub_cut_off_from_its_database_gives_way(two_hubs):
     """The active hub's database traffic is dropped (its link to PostgreSQL dead, with
     no reset): it exits before PostgreSQL ends its session, and the standby takes over."""
     a, b = two_hubs["a"], two_hubs["b"]
-    await a.start()
-    await b.start(answer=False)
-    await until(lambda: equals(health(b), 503), 60, "the second hub standing by")
+    await active_and_standby(a, b)
     probes = Probes(two_hubs)
     probes.start()
     alice = await a.person("alice")
@@ -594,9 +597,7 @@ async def test_a_hub_killed_during_20_starts_leaves_each_project_running_or_stop
     the standby has taken over, each is running and answers through the proxy, or is
     stopped with no process left; none runs unrouted or unknown."""
     a, b = two_hubs["a"], two_hubs["b"]
-    await a.start()
-    await b.start(answer=False)
-    await until(lambda: equals(health(b), 503), 60, "the second hub standing by")
+    await active_and_standby(a, b)
     alice = await a.person("alice")
     probes = Probes(two_hubs)
     probes.start()
@@ -708,15 +709,11 @@ async def test_containers_outlive_the_active_hub_and_a_start_it_cut_short_leaves
     with test_engine() as (engine, made):
         async with two_hub_site(hub_root, docker_node_config()) as hubs:
             a, b = hubs["a"], hubs["b"]
-            await a.start()
-            await b.start(answer=False)
-            await until(lambda: equals(health(b), 503), 60, "the second hub standing by")
+            await active_and_standby(a, b)
             alice = await a.person("alice")
             project = (await alice.create_project("In a container"))["id"]
             made.append(project)
-            assert (await alice.start_project(project))["node"] == "dock0"
-            (container,) = project_containers(engine, project)
-            started_at = container.attrs["State"]["StartedAt"]
+            container, started_at = await start_in_container(alice, engine, project)
             work = {"type": "file", "format": "text", "content": "kept"}
             r = await alice.client.put(a.project_url(project, "api/contents/w.txt"), json=work)
             assert r.status_code in (200, 201), r.text
@@ -760,6 +757,13 @@ async def test_containers_outlive_the_active_hub_and_a_start_it_cut_short_leaves
             for p in [project, *starting]:
                 await alice.stop_project(p)
                 assert [c for c in project_containers(engine, p) if c.status == "running"] == []
+
+
+async def start_in_container(person, engine, project):
+    """Start the project on the Docker node: its container, and when it started."""
+    assert (await person.start_project(project))["node"] == "dock0"
+    (container,) = project_containers(engine, project)
+    return container, container.attrs["State"]["StartedAt"]
 
 
 def assert_same_container(engine, project, container_id, started_at):
@@ -851,16 +855,12 @@ async def test_a_hub_whose_network_link_is_cut_gives_way(hub_root, hub_namespace
             to_proxy.target_port = a.port
             await to_proxy.start()
             try:
-                await a.start()
-                await b.start(answer=False)
-                await until(lambda: equals(health(b), 503), 60, "the second hub standing by")
+                await active_and_standby(a, b)
                 assert await health(a) == 200
                 alice = await a.person("alice")
                 project = (await alice.create_project("Beyond the cut"))["id"]
                 made.append(project)
-                assert (await alice.start_project(project))["node"] == "dock0"
-                (container,) = project_containers(engine, project)
-                started_at = container.attrs["State"]["StartedAt"]
+                container, started_at = await start_in_container(alice, engine, project)
                 kernel = Kernel(alice, project)
                 await kernel.open()
                 terminal = Terminal(alice, project)
