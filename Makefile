@@ -80,7 +80,12 @@ run: setup
 # network or files can reach of another's or of the hub's, how long a project server
 # trusts its cached check of a visitor, a big copy streamed through the hub, origins,
 # log scrubbing, the project server's authorizer for viewers, and the OpenAPI document
-# fuzzed by Schemathesis (the API tests check it on both). Their database work is
+# fuzzed by Schemathesis (the API tests check it on both), a local node's ports and who
+# listens on them, files copied and streamed between project servers, what a project
+# server lets collaborators and strangers do with its files and websockets (the access
+# records behind it are the access matrix's, on both), the authenticators' reserved names,
+# and nbgrader's grading in a student's project (a class of 100 is autograded on
+# PostgreSQL). Their database work is
 # the same projects, shares, snapshots and nodes rows that the API, access, course, move
 # and snapshot tests check on both. A file that mixes both kinds is named test by test.
 # Everything else runs on PostgreSQL too.
@@ -97,12 +102,15 @@ NO_DATABASE := tests/browser tests/localhub tests/test_kubernetes_objects.py \
   tests/test_autograde_docker.py tests/test_autograde_feedback.py tests/test_haproxy.py \
   tests/test_haproxy_tls.py tests/test_haproxy_traffic.py tests/test_course_snapshots.py \
   tests/test_environments_docker.py tests/test_full_environment.py \
+  tests/test_port_squatting.py tests/test_copy.py tests/test_project_servers.py \
+  tests/test_project_names.py tests/test_autograde.py::test_autograde_end_to_end \
+  tests/test_autograde.py::test_what_the_grader_prints_cannot_add_cells_or_points \
+  tests/test_autograde.py::test_a_notebook_past_its_time_is_stopped_with_its_kernel \
   tests/test_restart.py::test_a_server_starting_when_the_hub_dies_is_not_lost \
   tests/test_move.py::test_move_from_local_to_docker_and_back \
   tests/test_move.py::test_move_from_docker_to_a_swarm_machine_and_back \
   tests/test_access_matrix.py::test_removed_collaborator_loses_server_access_within_60s \
   tests/test_revocation.py::test_the_owner_keeps_their_websockets \
-  tests/test_copy.py::test_a_200_mb_folder_streams_through_the_hub \
   tests/test_snapshots.py::test_projects_cannot_read_the_repository_or_its_password \
   tests/test_exam_window.py::test_an_exam_without_network_on_a_docker_node
 

@@ -19,6 +19,19 @@ from .hubfixture import running_hub
 loopback_names.install()
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "runs_last: waits for something built beside the tests (the full image's first "
+        "build, tests/services/with-full-image.sh), so it runs after all the others",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    # a stable sort: the others keep their order
+    items.sort(key=lambda item: item.get_closest_marker("runs_last") is not None)
+
+
 @pytest.fixture(scope="session")
 def hub_root():
     # not pytest's tmp_path: its /tmp/pytest-of-root is 0700, and per-project accounts

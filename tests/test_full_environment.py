@@ -5,6 +5,7 @@ jupyterlab-latex server extension as JupyterLab's "Show LaTeX Preview" calls it.
 
 import asyncio
 import os
+import time
 
 import docker
 import pytest
@@ -14,11 +15,15 @@ from .hubprocess import HubProcess
 
 HOSTS = os.environ.get("SMCHUB_TEST_DOCKER_HOSTS", "").split()
 FULL_IMAGE = os.environ.get("SMCHUB_TEST_FULL_IMAGE", "")
+# the image's first build, going on beside the tests (tests/services/with-full-image.sh)
+FULL_IMAGE_BUILD = os.environ.get("SMCHUB_TEST_FULL_IMAGE_BUILD", "")
+BUILD_WAIT = 1800 if FULL_IMAGE_BUILD else 0
 # this file's projects network, on TEST-NET-3: a /28 no other test uses
 NETWORK, SUBNET = "smchub-test-full", "203.0.113.224/28"
 
 pytestmark = [
-    pytest.mark.timeout(300),
+    pytest.mark.timeout(300 + BUILD_WAIT),
+    pytest.mark.runs_last,
     pytest.mark.skipif(
         not HOSTS or not FULL_IMAGE,
         reason="needs the full image on a test Docker Engine "
@@ -43,8 +48,26 @@ Equation~\eqref{eq:sum} needs a second run for its reference; \qty{55}{\metre}.
 """
 
 
+async def built():
+    """Once the full image's build beside the tests has ended, whether it made the image."""
+    if not FULL_IMAGE_BUILD:
+        return
+    status = os.path.join(FULL_IMAGE_BUILD, "status")
+    deadline = time.monotonic() + BUILD_WAIT
+    while not os.path.exists(status):
+        if time.monotonic() > deadline:
+            pytest.fail(f"the full image's build took over {BUILD_WAIT} s: {FULL_IMAGE_BUILD}/log")
+        await asyncio.sleep(5)
+    with open(status) as f:
+        code = f.read().strip()
+    if code != "0":
+        with open(os.path.join(FULL_IMAGE_BUILD, "log")) as f:
+            pytest.fail(f"the full image's build failed ({code}):\n{f.read()[-4000:]}")
+
+
 @pytest.fixture
 async def full_hub(hub_root):
+    await built()
     node = {"name": "full", "backend": "docker", "url": HOSTS[0], "cpu": 2, "memory_mb": 3000,
             "options": {"image": FULL_IMAGE, "network": NETWORK,
                         "network_subnet": SUBNET}}  # fmt: skip
