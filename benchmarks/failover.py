@@ -1,17 +1,18 @@
 """(i) Two hubs, one active (README, "Two hubs, one active"), on smchub only.
 
-The site tests/test_two_hubs.py runs, on a PostgreSQL server of the bench's own
-(tests/services/postgres.sh, on loopback): two hubs configured alike, HAProxy in front of
-their own ports, configurable-http-proxy outside both, at smchub's default lease (10 s).
-Each figure is the time from the fault to the first successful `GET /hub/api/projects`
+The site tests/test_two_hubs.py runs (tests/hubsite.py): two hubs configured alike, each
+on a machine of its own (a network namespace on TEST-NET-1), PostgreSQL on a third,
+HAProxy and configurable-http-proxy on a fourth, at smchub's default lease (10 s). Each
+figure is the time from the fault to the first successful `GET /hub/api/projects`
 through the proxy and HAProxy (polled every 100 ms, 3 s per request at most):
 
 - SIGKILL of the active hub, `runs` times;
-- its database traffic dropped (a relay on loopback that stops passing bytes, as a dead
+- its database traffic dropped (the database's machine drops its packets, as a dead
   link would), `runs` times;
-- its network link cut (the hub in a network namespace of the bench's, behind a veth
-  pair on TEST-NET-1 taken down), `runs` times;
-- SIGKILL of the active hub running `projects` projects (local node): when the API
+- its network link cut (its machine's veth taken down), `runs` times;
+- SIGKILL of the active hub running `projects` projects on a local node, with both hubs
+  on one machine's loopback (a local node's projects live on the hub's machine) and a
+  PostgreSQL server of the bench's own (tests/services/postgres.sh): when the API
   answers, and when every project is listed running again (checked by the new hub).
 
 The issue's target: the new active hub serves requests within 5 s with 200 running
@@ -25,11 +26,10 @@ import statistics
 import subprocess
 import time
 
-from tests.test_two_hubs import (
+from tests.hubsite import (
+    active_and_standby,
     api_answers,
-    equals,
-    health,
-    network_namespace,
+    loopback_site,
     two_hub_site,
     until,
 )
@@ -49,9 +49,7 @@ c.SMCHub.snapshot_interval = 0
 
 async def _site_ready(hubs):
     a, b = hubs["a"], hubs["b"]
-    await a.start()
-    await b.start(answer=False)
-    await until(lambda: equals(health(b), 503), 60, "the second hub standing by")
+    await active_and_standby(a, b)
     return a, b, await a.person("alice")
 
 
@@ -61,7 +59,7 @@ async def _api_back(person, tic):
 
 
 async def _sigkill(root):
-    async with two_hub_site(root, SITE) as hubs:
+    async with two_hub_site(root, SITE) as (hubs, _):
         a, _, alice = await _site_ready(hubs)
         tic = time.monotonic()
         a.proc.send_signal(signal.SIGKILL)
@@ -70,27 +68,23 @@ async def _sigkill(root):
 
 
 async def _database_cut(root):
-    async with two_hub_site(root, SITE) as hubs:
-        a, _, alice = await _site_ready(hubs)
+    async with two_hub_site(root, SITE) as (hubs, lan):
+        _, _, alice = await _site_ready(hubs)
         tic = time.monotonic()
-        a.relay.dropping = True
-        try:
-            return await _api_back(alice, tic)
-        finally:
-            a.relay.dropping = False
+        lan.drop_between("db", "a")
+        return await _api_back(alice, tic)
 
 
 async def _link_cut(root):
-    with network_namespace() as namespace:
-        async with two_hub_site(root, SITE, a_netns=namespace) as hubs:
-            _, _, alice = await _site_ready(hubs)
-            tic = time.monotonic()
-            namespace["cut"]()
-            return await _api_back(alice, tic)
+    async with two_hub_site(root, SITE) as (hubs, lan):
+        _, _, alice = await _site_ready(hubs)
+        tic = time.monotonic()
+        lan.cut("a")
+        return await _api_back(alice, tic)
 
 
 async def _many_running(root, count, say):
-    async with two_hub_site(root, SITE) as hubs:
+    async with loopback_site(root, SITE) as hubs:
         a, _, alice = await _site_ready(hubs)
         projects = [(await alice.create_project(f"Running {i}"))["id"] for i in range(count)]
         for i in range(0, count, 20):
@@ -125,6 +119,7 @@ async def failover_benchmark(root, say, runs=3, projects=200):
     os.environ["SMCHUB_TEST_PG_URL"] = url
     try:
         kills, cuts, links = [], [], []
+        # on machines of their own, with their own PostgreSQL
         for i in range(runs):
             say(f"failover: SIGKILL, run {i + 1} of {runs}")
             kills.append(round(await _sigkill(root), 2))
@@ -132,6 +127,7 @@ async def failover_benchmark(root, say, runs=3, projects=200):
             cuts.append(round(await _database_cut(root), 2))
             say(f"failover: network link cut, run {i + 1} of {runs}")
             links.append(round(await _link_cut(root), 2))
+        # on one machine, on the bench's PostgreSQL
         many = await _many_running(root, projects, say)
     finally:
         if before is None:

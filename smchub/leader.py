@@ -14,7 +14,9 @@ once it may have lost it. Both follow from one lease of `lease` seconds:
 - PostgreSQL ends a session idle for `lease` seconds (``idle_session_timeout``), which
   releases its lock. The active hub's keeper thread queries every second, so a frozen
   hub, one cut from the network and one whose database went away all lose the lock
-  within `lease` seconds of their last query, and the standby takes it.
+  within `lease` seconds of their last query, and the standby takes it. The server's
+  own check of a dead peer (TCP keepalives) is held to the same lease, so that it
+  never frees the lock sooner.
 - The active hub notes when its last successful query was *sent*. The server saw it no
   earlier, so it cannot end the session before `lease` seconds after that moment. The hub
   stops acting FENCE_MARGIN seconds sooner: it exits (os._exit: JupyterHub's clean-up
@@ -53,10 +55,18 @@ def elects(db_url):
 
 def _connect_args(lease):
     """libpq settings of the lock connection: the server ends it when idle for the
-    lease, and both ends notice a dead peer well within the time the hub has to act."""
+    lease, and both ends notice a dead peer, the hub well within the time it has to act,
+    the server no sooner than the lease."""
     # the fence does not wait for these: they only make a lost connection an error
-    # soon, on either end, rather than a query that hangs
+    # soon on the hub's end, rather than a query that hangs
     dead_peer_ms = int((lease - FENCE_MARGIN) * 1000 / 2)
+    # The server's end must not give the lock up sooner than `lease` after the hub's last
+    # packet, which the hub's fence counts on: its keepalives find a dead peer, and with
+    # TCP_USER_TIMEOUT set Linux ends the connection only once nothing came from the
+    # peer for that long (and unacknowledged data waited that long). Faster keepalives
+    # alone freed the lock about 2 s after a link went dead, while the hub cut off from
+    # its database still had a second to act on its containers.
+    server_dead_peer_ms = int(lease * 1000)
     return {
         "connect_timeout": 3,
         "keepalives": 1,
@@ -70,8 +80,8 @@ def _connect_args(lease):
                 f"-c statement_timeout={dead_peer_ms}",
                 "-c tcp_keepalives_idle=1",
                 "-c tcp_keepalives_interval=1",
-                "-c tcp_keepalives_count=2",
-                f"-c tcp_user_timeout={dead_peer_ms}",
+                f"-c tcp_keepalives_count={max(2, int(lease))}",
+                f"-c tcp_user_timeout={server_dead_peer_ms}",
             ]
         ),
     }
