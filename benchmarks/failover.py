@@ -1,7 +1,7 @@
 """(i) Two hubs, one active (README, "Two hubs, one active"), on smchub only.
 
 The site tests/test_two_hubs.py runs (tests/hubsite.py): two hubs configured alike, each
-on a machine of its own (a network namespace on TEST-NET-1), PostgreSQL on a third,
+on a machine of its own (a network namespace on TEST-NET-2), PostgreSQL on a third,
 HAProxy and configurable-http-proxy on a fourth, at smchub's default lease (10 s). Each
 figure is the time from the fault to the first successful `GET /hub/api/projects`
 through the proxy and HAProxy (polled every 100 ms, 3 s per request at most):

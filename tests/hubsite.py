@@ -1,13 +1,14 @@
 """Two hubs on one PostgreSQL database, one active, as an admin runs them on separate
-machines: each machine a network namespace on 192.0.2.0/26 (TEST-NET-1; the test
-Swarm's machines are on TEST-NET-2, the test engines' networks on TEST-NET-3), linked to a
-bridge on this side (192.0.2.1), where the people (the tests) and the test Docker Engine
-are.
+machines: each machine a network namespace on 198.51.100.128/26, linked to a bridge on
+this side (198.51.100.129), where the people (the tests) and the test Docker Engine are.
+That is the upper part of TEST-NET-2, whose first addresses the test Swarm's link uses
+(docker/test-swarm.sh); TEST-NET-1 is this machine's own network here (eth0), and the
+test engines' networks are on TEST-NET-3.
 
-    balancer  192.0.2.10  HAProxy in front of the hubs, configurable-http-proxy
-    a         192.0.2.11  hub A
-    b         192.0.2.12  hub B
-    db        192.0.2.13  PostgreSQL
+    balancer  198.51.100.130  HAProxy in front of the hubs, configurable-http-proxy
+    a         198.51.100.131  hub A
+    b         198.51.100.132  hub B
+    db        198.51.100.133  PostgreSQL
 
 A machine's link can be taken down (`Lan.cut`), and a machine can drop another's packets
 (`Lan.drop_between`, iptables in its namespace): a dead link, with no reset.
@@ -19,6 +20,8 @@ local node's projects outlive the hub process that started them."""
 import asyncio
 import contextlib
 import glob
+import ipaddress
+import json
 import os
 import secrets
 import signal
@@ -32,9 +35,9 @@ from .hubfixture import new_database_url, remove_accounts_under
 from .hubprocess import HubProcess
 from .ports import unused_port
 
-LAN, LAN_GATEWAY, LAN_PREFIX = "192.0.2", "192.0.2.1", 26
+LAN, LAN_GATEWAY, LAN_SUBNET = "198.51.100", "198.51.100.129", "198.51.100.128/26"
 # machine: (last byte of its address, letter of its link's name)
-MACHINES = {"balancer": (10, "l"), "a": (11, "a"), "b": (12, "b"), "db": (13, "d")}
+MACHINES = {"balancer": (130, "l"), "a": (131, "a"), "b": (132, "b"), "db": (133, "d")}
 
 
 def haproxy_config(port, hubs, bind="127.0.0.1"):
@@ -170,8 +173,26 @@ def run(*command, ns=None):
         raise RuntimeError(f"{' '.join(done.args)}: {done.returncode}, {done.stderr.strip()}")
 
 
+def refuse_if_in_use(subnet):
+    """Stop before this machine's own traffic could be routed to the test's bridge: an
+    address of its own, a route, or a gateway in `subnet` (a wider route, as the test
+    Swarm's, is fine: the bridge's is more specific, for addresses no one else uses)."""
+    net = ipaddress.ip_network(subnet)
+    for entry in json.loads(subprocess.check_output(["ip", "-j", "-4", "addr"])):
+        for info in entry.get("addr_info", []):
+            if ipaddress.ip_address(info["local"]) in net:
+                raise RuntimeError(f"{subnet} is in use here: {entry['ifname']} {info['local']}")
+    for route in json.loads(subprocess.check_output(["ip", "-j", "-4", "route"])):
+        dst = route["dst"] if route["dst"] != "default" else "0.0.0.0/0"
+        gateway = route.get("gateway")
+        if ipaddress.ip_network(dst, strict=False).subnet_of(net) or (
+            gateway and ipaddress.ip_address(gateway) in net
+        ):  # fmt: skip
+            raise RuntimeError(f"{subnet} is in use here: route {route}")
+
+
 class Lan:
-    """A bridge on this side with 192.0.2.1, and a network namespace per machine
+    """A bridge on this side with 198.51.100.129, and a network namespace per machine
     (MACHINES), each linked to the bridge by a veth pair. Use as a context manager."""
 
     def __init__(self):
@@ -183,16 +204,18 @@ class Lan:
         self.dropped = []
 
     def __enter__(self):
+        refuse_if_in_use(LAN_SUBNET)
         try:
             run("ip", "link", "add", self.bridge, "type", "bridge")
-            run("ip", "addr", "add", f"{LAN_GATEWAY}/{LAN_PREFIX}", "dev", self.bridge)
+            prefix = LAN_SUBNET.split("/")[1]
+            run("ip", "addr", "add", f"{LAN_GATEWAY}/{prefix}", "dev", self.bridge)
             run("ip", "link", "set", self.bridge, "up")
             for machine, ns in self.ns.items():
                 run("ip", "netns", "add", ns)
                 run("ip", "link", "add", self.link[machine], "type", "veth", "peer", "name",
                     "eth0", "netns", ns)  # fmt: skip
                 run("ip", "link", "set", self.link[machine], "master", self.bridge, "up")
-                address = f"{self.address[machine]}/{LAN_PREFIX}"
+                address = f"{self.address[machine]}/{prefix}"
                 run("ip", "addr", "add", address, "dev", "eth0", ns=ns)
                 run("ip", "link", "set", "eth0", "up", ns=ns)
                 run("ip", "link", "set", "lo", "up", ns=ns)
@@ -251,7 +274,7 @@ def postgres_on(lan, folder, machine="db"):
 
     as_postgres(f"{bin_dir}/initdb", "-D", folder, "-U", "smchub", "--auth=trust", "-E", "UTF8")
     with open(os.path.join(folder, "pg_hba.conf"), "a") as f:
-        f.write(f"host all all {LAN}.0/{LAN_PREFIX} trust\n")
+        f.write(f"host all all {LAN_SUBNET} trust\n")
     address = lan.address[machine]
     options = f"-c listen_addresses={address} -p 5432 -k {folder} -c fsync=off"
     as_postgres(f"{bin_dir}/pg_ctl", "-D", folder, "-l", os.path.join(folder, "server.log"),
@@ -283,15 +306,17 @@ c.JupyterHub.cleanup_servers = False
 
 
 def start_proxies(root, lan=None, public=None, proxy_api=None, balancer=None, token=None,
-                  address="127.0.0.1"):  # fmt: skip
-    """HAProxy (its configuration written before) and configurable-http-proxy, on the
-    balancer machine of `lan`, or here; their output in proxies.log."""
+                  address="127.0.0.1", balancer_host=None):  # fmt: skip
+    """HAProxy (its configuration written before) and configurable-http-proxy on
+    `address`, on the balancer machine of `lan`, or here; their output in proxies.log.
+    The proxy sends what is not a project's to HAProxy at `balancer_host` (`address`)."""
     chp = os.path.join(os.path.dirname(sys.executable), "configurable-http-proxy")
     commands = [
         (["haproxy", "-f", os.path.join(root, "haproxy.cfg")], {}),
         ([chp, "--ip", address, "--port", str(public),
           "--api-ip", address, "--api-port", str(proxy_api),
-          "--default-target", f"http://{address}:{balancer}", "--log-level", "warn",
+          "--default-target", f"http://{balancer_host or address}:{balancer}",
+          "--log-level", "warn",
           # each project on its own origin (JupyterHub passes it with subdomains)
           "--host-routing"], {"CONFIGPROXY_AUTH_TOKEN": token}),
     ]  # fmt: skip
@@ -365,36 +390,38 @@ async def two_hub_site(hub_root, extra_config="", docker_subnet=None):
 
 
 @contextlib.asynccontextmanager
-async def loopback_site(hub_root, extra_config=""):
-    """The same two hubs on this machine's loopback, the test PostgreSQL server's new
-    database, a local node: its projects outlive the hub that started them. Hub A
-    reaches the database through a relay whose traffic the caller can drop
-    (`hubs["a"].relay`)."""
+async def loopback_site(hub_root, extra_config="", host="127.0.0.1"):
+    """The same two hubs on this machine, the test PostgreSQL server's new database:
+    a local node's projects outlive the hub that started them. The hubs and HAProxy
+    listen on `host` (this machine's loopback, or an address its compute nodes reach
+    it at), the proxy on loopback. Hub A reaches the database through a relay whose
+    traffic the caller can drop (`hubs["a"].relay`)."""
     root = os.path.join(hub_root, "two-hubs-" + secrets.token_hex(3))
     os.makedirs(root, mode=0o711)
     public, balancer, proxy_api = unused_port(), unused_port(), unused_port()
     token = secrets.token_hex(16)
     ports = {"a": unused_port(), "b": unused_port()}
     with open(os.path.join(root, "haproxy.cfg"), "w") as f:
-        f.write(haproxy_config(balancer, {n: ("127.0.0.1", p) for n, p in ports.items()}))
+        f.write(haproxy_config(balancer, {n: (host, p) for n, p in ports.items()}, bind=host))
     db_url = new_database_url(root)
     relay = Relay(int(db_url.rsplit(":", 1)[1].split("/")[0]))
     await relay.start()
     hubs = {}
     for name, hub_port in ports.items():
         settings = hub_settings(
-            root, public, f"http://127.0.0.1:{hub_port}", f"http://127.0.0.1:{balancer}",
+            root, public, f"http://{host}:{hub_port}", f"http://{host}:{balancer}",
             f"http://127.0.0.1:{proxy_api}", token, extra_config,
         )  # fmt: skip
         url = db_url.replace(f":{relay.target_port}/", f":{relay.port}/") if name == "a" else db_url
         hub = HubProcess(os.path.join(root, name), settings, db_url=url)
-        hub.port, hub.hub_port, hub.hub_host = public, hub_port, "127.0.0.1"
+        hub.port, hub.hub_port, hub.hub_host = public, hub_port, host
         hub.url = f"http://hub.localhost:{public}"
         hubs[name] = hub
     hubs["a"].relay = relay
     processes = []
     try:
-        processes = start_proxies(root, None, public, proxy_api, balancer, token)
+        processes = start_proxies(root, None, public, proxy_api, balancer, token,
+                                  balancer_host=host)  # fmt: skip
         yield hubs
     finally:
         await stop_site(hubs, processes)

@@ -1,5 +1,5 @@
 """Two hubs on one PostgreSQL database, one active, each on a machine of its own (network
-namespaces on TEST-NET-1, tests/hubsite.py): HAProxy on a fourth sends the hub's traffic
+namespaces on TEST-NET-2, tests/hubsite.py): HAProxy on a fourth sends the hub's traffic
 to the one whose /hub/health answers 200, configurable-http-proxy beside it keeps routing
 running projects, and the standby takes over when the active hub is killed, frozen
 (SIGSTOP) past its lease, cut off from its database or from the network; a frozen hub
@@ -53,9 +53,10 @@ pytestmark = [
 ]
 
 LEASE = 6
-# this test's projects network on the test engine: the upper half of TEST-NET-1 that the
-# hubs' machines (192.0.2.0/26) leave, room for the 21 projects of a test
-DOCKER_NETWORK, DOCKER_SUBNET = "smchub-test-two-hubs", "192.0.2.96/27"
+# this test's projects network on the test engine, room for the 21 projects of a test:
+# a part of TEST-NET-2 beside the hubs' machines (198.51.100.128/26, tests/hubsite.py)
+# that the test Swarm's link leaves alone (TEST-NET-3 is the test engines' own)
+DOCKER_NETWORK, DOCKER_SUBNET = "smchub-test-two-hubs", "198.51.100.192/27"
 NODE = {"name": "dock0", "backend": "docker", "url": DOCKER_HOSTS[0] if DOCKER_HOSTS else "",
         "cpu": 2, "memory_mb": 8000,
         "options": {"image": DOCKER_IMAGE, "network": DOCKER_NETWORK,
