@@ -84,8 +84,11 @@ run: setup
 # listens on them, files copied and streamed between project servers, what a project
 # server lets collaborators and strangers do with its files and websockets (the access
 # records behind it are the access matrix's, on both), the authenticators' reserved names,
-# and nbgrader's grading in a student's project (a class of 100 is autograded on
-# PostgreSQL). Their database work is
+# nbgrader's grading in a student's project (a class of 100 is autograded on PostgreSQL),
+# what a snapshot holds and brings back (who reaches snapshots, deleted projects and the
+# daily upkeep run on both), and what a course's files go through in one class's end to
+# end, peer feedback, a deadline's collect and an exam window (the steps' records are
+# the 100-student class's and the restarted jobs', on PostgreSQL). Their database work is
 # the same projects, shares, snapshots and nodes rows that the API, access, course, move
 # and snapshot tests check on both. A file that mixes both kinds is named test by test.
 # Everything else runs on PostgreSQL too.
@@ -106,6 +109,19 @@ NO_DATABASE := tests/browser tests/localhub tests/test_kubernetes_objects.py \
   tests/test_project_names.py tests/test_autograde.py::test_autograde_end_to_end \
   tests/test_autograde.py::test_what_the_grader_prints_cannot_add_cells_or_points \
   tests/test_autograde.py::test_a_notebook_past_its_time_is_stopped_with_its_kernel \
+  tests/test_autograde.py::test_autograde_needs_collected_nbgrader_work \
+  tests/test_snapshots.py::test_a_stop_takes_a_snapshot_that_brings_back_deleted_and_changed_work \
+  tests/test_snapshots.py::test_browse_download_and_snapshot_now \
+  tests/test_snapshots.py::test_restore_into_a_stopped_project_and_to_another_name \
+  tests/test_snapshots.py::test_restore_paths_cannot_leave_the_snapshot_or_the_home \
+  tests/test_snapshots.py::test_interval_snapshots_are_kept_only_when_files_changed \
+  tests/test_snapshots.py::test_a_move_takes_a_snapshot_before_the_home_leaves \
+  tests/test_snapshots.py::test_a_snapshot_that_fails_never_stops_a_project \
+  tests/test_snapshots.py::test_a_repository_that_went_away_is_not_silently_made_anew \
+  tests/test_courses.py::test_a_course_end_to_end \
+  tests/test_peer_feedback.py::test_peer_feedback_round_trip \
+  tests/test_deadlines.py::test_each_student_is_collected_at_their_deadline_and_late_work_apart \
+  tests/test_exam_window.py::test_an_exam_window_takes_terminals_and_downloads_away \
   tests/test_restart.py::test_a_server_starting_when_the_hub_dies_is_not_lost \
   tests/test_move.py::test_move_from_local_to_docker_and_back \
   tests/test_move.py::test_move_from_docker_to_a_swarm_machine_and_back \
@@ -147,11 +163,11 @@ test: setup
 	$(VENV)/bin/ruff check .
 	tests/services/with-docker.sh tests/services/with-swarm.sh tests/services/with-full-image.sh \
 	  bash -c \
-	  '$(VENV)/bin/pytest --durations=25 $(PYTEST_ARGS) \
+	  '$(VENV)/bin/pytest --durations=60 $(PYTEST_ARGS) \
 	     $(addprefix --deselect=,$(ON_POSTGRES_ONLY)) && \
 	   SMCHUB_TEST_PROXY=haproxy $(VENV)/bin/pytest --durations=10 $(PYTEST_ARGS) \
 	     $(BOTH_PROXIES) && \
-	   tests/services/with-postgres.sh $(VENV)/bin/pytest --durations=25 $(PYTEST_ARGS) \
+	   tests/services/with-postgres.sh $(VENV)/bin/pytest --durations=40 $(PYTEST_ARGS) \
 	     $(foreach t,$(NO_DATABASE),$(if $(findstring ::,$t),--deselect,--ignore)=$t)'
 
 lint: setup

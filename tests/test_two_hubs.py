@@ -33,9 +33,11 @@ from .hubsite import (
     equals,
     forward,
     health,
+    loopback_site,
     two_hub_site,
     until,
 )
+from .test_swarm import HUB_IP, MACHINES, MANAGER, needs_swarm, project_task, swarm_config
 
 DOCKER_HOSTS = os.environ.get("SMCHUB_TEST_DOCKER_HOSTS", "").split()
 DOCKER_IMAGE = os.environ.get("SMCHUB_TEST_PROJECT_IMAGE", "")
@@ -572,3 +574,67 @@ async def test_a_hub_killed_during_20_starts_leaves_each_project_running_or_stop
     for state in states.values():
         counts[state] = counts.get(state, 0) + 1
     print("after the kill: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+
+
+@needs_swarm
+async def test_a_swarm_service_outlives_the_active_hub(hub_root):
+    """A project as a service of the test Swarm, its hubs on this machine (where the
+    swarm's machines reach them, as in tests/test_swarm.py): the active hub killed, the
+    other adopts the service's task as it is, and its kernel keeps answering."""
+    import docker
+
+    manager = docker.DockerClient(base_url=MANAGER)
+    made = []
+    try:
+        config = swarm_config(0.5, f"c.SMCHub.active_hub_lease = {LEASE}\n")
+        async with loopback_site(hub_root, config, host=HUB_IP) as hubs:
+            a, b = hubs["a"], hubs["b"]
+            await active_and_standby(a, b)
+            alice = await a.person("alice")
+            project = (await alice.create_project("In a swarm"))["id"]
+            made.append(project)
+            node = (await alice.start_project(project))["node"]
+            assert node.startswith("swarm-"), node
+            service, task = project_task(manager, project)
+            kernel = Kernel(alice, project)
+            await kernel.open()
+            probes = Probes(hubs)
+            probes.start()
+
+            tic = time.monotonic()
+            a.proc.send_signal(signal.SIGKILL)
+            a.proc.wait()
+            await until(lambda: api_answers(alice), 5, "the API through the standby")
+            took = time.monotonic() - tic
+            assert (await alice.wait_for_state(project, "running", timeout=60))["node"] == node
+            same_service, same_task = project_task(manager, project)
+            assert (same_service.id, same_task["ID"]) == (service.id, task["ID"])
+            assert same_task["Status"]["State"] == "running"
+            count = kernel.count
+
+            async def kernel_went_on():
+                return kernel.count > count + 5
+
+            await until(kernel_went_on, 10, "the kernel answering with hub B active")
+            await kernel.close()
+            await probes.stop()
+            assert probes.samples > 10 and probes.both_active == [], probes.both_active
+            print(f"Swarm: the API answered {took:.1f} s after the SIGKILL, the same task "
+                  f"running; longest kernel reply {kernel.longest:.2f} s over "
+                  f"{kernel.count}")  # fmt: skip
+            await alice.stop_project(project)
+            assert manager.services.list(filters={"name": f"smchub-project-{project}"}) == []
+    finally:
+        for service in manager.services.list(filters={"label": "smchub.project"}):
+            if service.attrs["Spec"]["Labels"].get("smchub.project") in made:
+                service.remove()
+        for url in MACHINES.values():
+            engine = docker.DockerClient(base_url=url)
+            for container in engine.containers.list(all=True, filters={"label": "smchub.project"}):
+                if container.labels["smchub.project"] in made:
+                    container.remove(force=True)
+            for volume in engine.volumes.list(filters={"label": "smchub.project"}):
+                if volume.attrs["Labels"]["smchub.project"] in made:
+                    volume.remove(force=True)
+            engine.close()
+        manager.close()
