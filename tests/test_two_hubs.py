@@ -460,14 +460,20 @@ async def test_the_standby_takes_over_and_a_frozen_hub_never_acts(site):
     assert running_containers(site.engine, project) == []
 
 
+async def a_project_in_use(site, name):
+    """Hub A active and hub B standing by, alice's project `name` in a container, and
+    its kernel, its terminal, load and probes going (under_load)."""
+    await active_and_standby(site.a, site.b)
+    alice = await site.a.person("alice")
+    project, container, started_at = await start_in_container(site, alice, name)
+    return alice, project, container, started_at, await under_load(site, alice, project)
+
+
 async def test_a_hub_cut_off_from_its_database_gives_way(site):
     """The database's machine drops the active hub's packets (a dead link, no reset): the
     hub exits before PostgreSQL ends its session, and the standby takes over."""
     a, b = site.a, site.b
-    await active_and_standby(a, b)
-    alice = await a.person("alice")
-    project, container, started_at = await start_in_container(site, alice, "Through a cut")
-    load = await under_load(site, alice, project)
+    alice, project, container, started_at, load = await a_project_in_use(site, "Through a cut")
 
     tic = time.monotonic()
     site.lan.drop_between("db", "a")
@@ -496,10 +502,7 @@ async def test_a_hub_whose_network_link_is_cut_gives_way(site):
     PostgreSQL ends its session, and hub B answers within 20 s; the container, routed
     by the proxy on the balancer, keeps its kernel and terminal answering."""
     a, b = site.a, site.b
-    await active_and_standby(a, b)
-    alice = await a.person("alice")
-    project, container, started_at = await start_in_container(site, alice, "Beyond the cut")
-    load = await under_load(site, alice, project)
+    alice, project, container, started_at, load = await a_project_in_use(site, "Beyond the cut")
 
     tic = time.monotonic()
     site.lan.cut("a")
