@@ -15,15 +15,20 @@ CHECK_TIMEOUT = 10
 
 
 async def check_node(app, node_name):
-    """Whether the node's engine answers (within CHECK_TIMEOUT seconds)."""
+    """None if the node's engine answers (within CHECK_TIMEOUT seconds), else why not:
+    what the admin reads when the node is marked down (a refused certificate, a timeout)."""
     backend = app.backend_for(node_name)
     if backend is None:
-        return False
+        return "no backend for it"
     try:
-        return bool(await asyncio.wait_for(backend.check(), CHECK_TIMEOUT))
+        if await asyncio.wait_for(backend.check(), CHECK_TIMEOUT):
+            return None
+        return "its engine said it is not ready"
+    except TimeoutError:
+        return f"no answer within {CHECK_TIMEOUT} s"
     except Exception as e:
-        app.log.debug("Node %s did not answer: %s", node_name, e)
-        return False
+        app.log.debug("Node %s did not answer: %r", node_name, e)
+        return str(e) or type(e).__name__
 
 
 async def check_nodes(app):
@@ -44,16 +49,16 @@ async def check_nodes(app):
         if specs is not None:
             sync_discovered(app.db, cluster, specs, app.log)
     nodes = app.db.query(orm.ComputeNode).populate_existing().all()
-    answers = await asyncio.gather(*(check_node(app, n.name) for n in nodes))
+    problems = await asyncio.gather(*(check_node(app, n.name) for n in nodes))
     now = orm.now()
-    for node, answered in zip(nodes, answers, strict=True):
-        if answered:
+    for node, problem in zip(nodes, problems, strict=True):
+        if problem is None:
             node.last_seen = now
             if node.state == "down":
                 app.log.info("Node %s answers again: active", node.name)
                 node.state = "active"
         elif node.state == "active":
-            app.log.warning("Node %s does not answer: marking it down", node.name)
+            app.log.warning("Node %s does not answer (%s): marking it down", node.name, problem)
             node.state = "down"
     app.db.commit()
     for node in nodes:

@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import time
@@ -81,6 +82,8 @@ async def test_a_docker_node_that_stops_answering_is_marked_down(hub_root):
                 break
             await asyncio.sleep(0.1)
         assert nodes[node]["state"] == "down"
+        # the admin's log says why (here: its socket refuses), not only that it is down
+        assert re.search(rf"Node {node} does not answer \(.+\): marking it down", hub.log())
         assert (await alice.wait_for_state(first, "stopped", timeout=30))["state"] == "stopped"
         # new projects go to the other node
         second = (await alice.create_project("Elsewhere"))["id"]
