@@ -95,7 +95,8 @@ run: setup
 NO_DATABASE := tests/browser tests/localhub tests/test_kubernetes_objects.py \
   tests/test_package.py tests/test_placement.py tests/test_culler_rules.py \
   tests/test_course_rules.py tests/test_lockout_rules.py tests/test_embedded_default.py \
-  tests/test_docker_addresses.py tests/test_snapshot_storage.py tests/test_snapshot_nodes.py \
+  tests/test_docker_addresses.py tests/test_docker_tls.py tests/test_snapshot_storage.py \
+  tests/test_snapshot_nodes.py \
   tests/test_edit_history.py tests/test_swarm.py tests/test_docker_nodes.py \
   tests/test_docker_icc.py tests/test_isolation.py tests/test_faults.py \
   tests/test_forkserver.py tests/test_forkserver_requests.py tests/test_local_limits.py \

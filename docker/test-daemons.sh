@@ -26,7 +26,10 @@
 # SMCHUB_DOCKERD_IPTABLES (default 0; 1: the daemons manage iptables, for NAT, published
 # ports and enable_icc=false; refused unless this runs in a network namespace of its own,
 # as docker/test-swarm.sh's machines do: iptables rules belong to a network namespace, and
-# the host's own firewall is never touched).
+# the host's own firewall is never touched), SMCHUB_DOCKERD_TLS_ADDRESS (ADDRESS:PORT: the
+# daemon also answers there over TCP, clients verified by TLS, as a compute node on another
+# machine answers the hub; STATE_DIR/dK/tls/ holds ca.pem, cert.pem and key.pem, the
+# caller's, for one daemon started in a network namespace of its own).
 set -euo pipefail
 
 DOCKER=${DOCKER:-docker}
@@ -35,6 +38,7 @@ START_TIMEOUT=${SMCHUB_DOCKERD_START_TIMEOUT:-60}
 # Where the daemons' registry traffic goes: a closed port on loopback, so nothing is pulled.
 PULL_PROXY=${SMCHUB_DOCKERD_PULL_PROXY-http://127.0.0.1:9}
 IPTABLES=${SMCHUB_DOCKERD_IPTABLES:-0}
+TLS_ADDRESS=${SMCHUB_DOCKERD_TLS_ADDRESS:-}
 # Seconds a container gets to stop when its daemon is stopped, before it is killed
 # (Docker's default is 10); test containers hold nothing worth waiting for.
 SHUTDOWN_TIMEOUT=3
@@ -185,6 +189,16 @@ start_daemon() {
             die "SMCHUB_DOCKERD_IPTABLES=1 outside a named network namespace (ip netns): refused, the host's firewall is not the tests'"
         firewall=(--iptables=true --ip-masq=true)
     fi
+    # never an unauthenticated TCP socket: only clients with a certificate of the CA
+    local tcp=()
+    if [[ -n "$TLS_ADDRESS" ]]; then
+        local f
+        for f in ca cert key; do
+            [[ -f "$dir/tls/$f.pem" ]] || die "SMCHUB_DOCKERD_TLS_ADDRESS: $dir/tls/$f.pem is missing"
+        done
+        tcp=(--host "tcp://$TLS_ADDRESS" --tlsverify --tlscacert "$dir/tls/ca.pem"
+            --tlscert "$dir/tls/cert.pem" --tlskey "$dir/tls/key.pem")
+    fi
     # setsid: the daemon belongs to no caller's process group, so a test runner's Ctrl-C does
     # not kill it halfway; only `stop` ends it. dockerd writes its own pid file.
     # The proxy variables make any image pull (a mistyped image name, a spawner whose pull
@@ -198,6 +212,7 @@ start_daemon() {
     env "${proxy_env[@]}" setsid "$(command -v dockerd || echo /usr/sbin/dockerd)" \
         --config-file "$dir/daemon.json" \
         --host "$(daemon_url "$dir")" \
+        "${tcp[@]}" \
         --data-root "$dir/data" \
         --exec-root "$dir/x" \
         --pidfile "$dir/dockerd.pid" \

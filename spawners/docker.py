@@ -47,6 +47,7 @@ from ..environments import PinnedImageMissing
 from ..extensions.localhub.permissions import NETWORK
 from . import docker_homes, docker_snapshots
 from .backend import NodeBackend
+from .engine_client import EngineAPIClient, EngineClient
 from .hub_relay import HubRelay
 
 # the image gives this folder to uid 1000; Docker copies a mount point's owner onto an
@@ -223,7 +224,7 @@ class DockerBackend(NodeBackend):
         (making one asks the engine for its version, which may never answer)."""
         with self._client_lock:
             if self._client is None:
-                self._client = docker.DockerClient(
+                self._client = EngineClient(
                     base_url=self.node_url, tls=self._tls(), timeout=self.api_timeout
                 )
             return self._client
@@ -376,7 +377,7 @@ class DockerBackend(NodeBackend):
         start may rightly take longer."""
         with self._check_lock:
             if self._check_client is None:
-                self._check_client = docker.APIClient(
+                self._check_client = EngineAPIClient(
                     base_url=self.node_url, tls=self._tls(), timeout=self.check_timeout
                 )
             return self._check_client

@@ -1,14 +1,15 @@
 """Two hubs on one PostgreSQL database, one active, as an admin runs them on separate
 machines: each machine a network namespace on 198.51.100.128/26, linked to a bridge on
-this side (198.51.100.129), where the people (the tests) and the test Docker Engine are.
-That is the upper part of TEST-NET-2, whose first addresses the test Swarm's link uses
-(docker/test-swarm.sh); TEST-NET-1 is this machine's own network here (eth0), and the
-test engines' networks are on TEST-NET-3.
+this side (198.51.100.129), where the people (the tests) are. That is the upper part of
+TEST-NET-2, whose first addresses the test Swarm's link uses (docker/test-swarm.sh);
+TEST-NET-1 is this machine's own network here (eth0), and the test engines' networks are
+on TEST-NET-3.
 
     balancer  198.51.100.130  HAProxy in front of the hubs, configurable-http-proxy
     a         198.51.100.131  hub A
     b         198.51.100.132  hub B
     db        198.51.100.133  PostgreSQL
+    engine    198.51.100.134  a Docker Engine (`Engine`), answering on TCP with TLS
 
 A machine's link can be taken down (`Lan.cut`), and a machine can drop another's packets
 (`Lan.drop_between`, iptables in its namespace): a dead link, with no reset.
@@ -19,6 +20,7 @@ local node's projects outlive the hub process that started them."""
 
 import asyncio
 import contextlib
+import dataclasses
 import glob
 import ipaddress
 import json
@@ -29,7 +31,9 @@ import subprocess
 import sys
 import time
 
+import docker
 import httpx
+from certipy import Certipy
 
 from .hubfixture import new_database_url, remove_accounts_under
 from .hubprocess import HubProcess
@@ -37,7 +41,9 @@ from .ports import unused_port
 
 LAN, LAN_GATEWAY, LAN_SUBNET = "198.51.100", "198.51.100.129", "198.51.100.128/26"
 # machine: (last byte of its address, letter of its link's name)
-MACHINES = {"balancer": (130, "l"), "a": (131, "a"), "b": (132, "b"), "db": (133, "d")}
+MACHINES = {"balancer": (130, "l"), "a": (131, "a"), "b": (132, "b"), "db": (133, "d"),
+            "engine": (134, "e")}  # fmt: skip
+DOCKER_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docker")
 
 
 def haproxy_config(port, hubs, bind="127.0.0.1"):
@@ -159,13 +165,6 @@ class Relay:
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
-def forward(interface):
-    """Let this side forward packets that come in on `interface` (between the machines'
-    bridge and the test engine's; it may forward nothing else)."""
-    with open(f"/proc/sys/net/ipv4/conf/{interface}/forwarding", "w") as f:
-        f.write("1")
-
-
 def run(*command, ns=None):
     prefix = ["ip", "netns", "exec", ns] if ns else []
     done = subprocess.run([*prefix, *command], capture_output=True, text=True)
@@ -230,13 +229,6 @@ class Lan:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
 
-    def route(self, subnet, *machines):
-        """The machines reach `subnet`, on this side (the test engine's containers),
-        through the bridge; this side forwards between them."""
-        for machine in machines:
-            run("ip", "route", "add", subnet, "via", LAN_GATEWAY, ns=self.ns[machine])
-        forward(self.bridge)
-
     def cut(self, machine):
         run("ip", "link", "set", self.link[machine], "down")
 
@@ -285,6 +277,76 @@ def postgres_on(lan, folder, machine="db"):
     finally:
         subprocess.run(["runuser", "-u", "postgres", "--", f"{bin_dir}/pg_ctl", "-D", folder,
                         "-m", "immediate", "-w", "stop"], capture_output=True)  # fmt: skip
+
+
+@dataclasses.dataclass
+class Engine:
+    """A Docker Engine of its own on the engine machine, a compute node on another machine
+    as the hubs see it: they reach its API at `url` over TLS, with a client certificate
+    of a CA made for the site, and its project servers on the ports it publishes on its
+    address. Its data stays in `state` between runs, so the image is copied once from
+    `source`, an engine that has it. The test looks at it through `local`, its socket."""
+
+    state: str
+    source: str
+    image: str
+    url: str = f"tcp://{LAN}.{MACHINES['engine'][0]}:2376"
+    local: str = ""
+
+
+def daemons(engine, lan, *args, tls_address=""):
+    """docker/test-daemons.sh in the engine machine's network namespace only (nsenter:
+    its mounts stay this machine's), managing iptables there."""
+    env = {**os.environ, "SMCHUB_DOCKERD_IPTABLES": "1", "SMCHUB_DOCKERD_TLS_ADDRESS": tls_address}
+    done = subprocess.run(
+        ["nsenter", f"--net=/run/netns/{lan.ns['engine']}",
+         os.path.join(DOCKER_DIR, "test-daemons.sh"), *args, engine.state],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    if done.returncode:
+        raise RuntimeError(f"test-daemons.sh {args[0]}: {done.stderr.strip()}")
+    return done.stdout
+
+
+def site_ca(folder):
+    """A CA of the site's and its certificates: issue(name, *alt_names) makes one, signed
+    by it, and returns its files ({"key", "cert", "ca"})."""
+    certs = Certipy(store_dir=folder)
+    certs.create_ca("ca")
+
+    def issue(name, *alt_names):
+        return certs.create_signed_pair(name, "ca", alt_names=list(alt_names) or None)["files"]
+
+    return issue
+
+
+@contextlib.contextmanager
+def engine_on(lan, folder, engine):
+    """`engine` started on its machine, the image copied in; yields the hub's options
+    for it (tls_ca, tls_cert, tls_key: the site's CA, a client certificate of the hub's).
+    Afterwards the engine keeps none of the test's containers, volumes or networks, and
+    is stopped."""
+    issue = site_ca(os.path.join(folder, "engine-tls"))
+    server, client = issue("engine", f"IP:{lan.address['engine']}"), issue("hub")
+    tls = os.path.join(engine.state, "d0", "tls")
+    os.makedirs(tls, exist_ok=True)
+    for name, source in (("ca", server["ca"]), ("cert", server["cert"]), ("key", server["key"])):
+        with open(source, "rb") as f, open(os.path.join(tls, f"{name}.pem"), "wb") as out:
+            out.write(f.read())
+    address = engine.url.removeprefix("tcp://")
+    engine.local = daemons(engine, lan, "start", "1", tls_address=address).strip()
+    try:
+        subprocess.run([os.path.join(DOCKER_DIR, "load-image.sh"), engine.source, engine.local,
+                        engine.image], check=True, capture_output=True)  # fmt: skip
+        yield {"tls_ca": client["ca"], "tls_cert": client["cert"], "tls_key": client["key"]}
+    finally:
+        with contextlib.closing(docker.DockerClient(base_url=engine.local)) as api:
+            for container in api.containers.list(all=True):
+                container.remove(force=True)
+            for volume in api.volumes.list():
+                volume.remove(force=True)
+            api.networks.prune()
+        daemons(engine, lan, "stop")
 
 
 def hub_settings(root, public, hub_bind, hub_connect, proxy_api, token, extra):
@@ -343,23 +405,26 @@ async def stop_site(hubs, processes):
 
 
 @contextlib.asynccontextmanager
-async def two_hub_site(hub_root, extra_config="", docker_subnet=None):
+async def two_hub_site(hub_root, extra_config="", engine=None):
     """Two hubs (a, b) configured alike, each on a machine of its own, on a PostgreSQL
     server on a third, HAProxy and configurable-http-proxy on a fourth; neither hub
     started yet. The people reach the proxy's public port on this side's loopback (a
     relay to the balancer machine, their path to it), as `hub.url` says.
 
-    Yields (hubs, lan). With `docker_subnet`, the machines reach the test engine's
-    containers on that subnet through this side, and the containers reach the hubs'
-    API through the proxy on the balancer."""
+    Yields (hubs, lan). With `engine` (an Engine), that Docker Engine runs on the engine
+    machine, the hubs reach it with their client certificate, and its containers reach
+    the hubs' API through the proxy on the balancer."""
     root = os.path.join(hub_root, "two-hubs-" + secrets.token_hex(3))
     os.makedirs(root, mode=0o711)
     public, balancer, proxy_api = unused_port(), unused_port(), unused_port()
     token = secrets.token_hex(16)
-    with Lan() as lan, postgres_on(lan, os.path.join(root, "postgres")) as db_url:
+    with contextlib.ExitStack() as machines:
+        lan = machines.enter_context(Lan())
+        db_url = machines.enter_context(postgres_on(lan, os.path.join(root, "postgres")))
         front = lan.address["balancer"]
-        if docker_subnet:
-            lan.route(docker_subnet, "balancer", "a", "b")
+        if engine is not None:
+            tls = machines.enter_context(engine_on(lan, root, engine))
+            extra_config += "".join(f"c.DockerBackend.{k} = {v!r}\n" for k, v in tls.items())
             # the containers reach the active hub through the proxy, as anyone does
             extra_config += f'c.DockerBackend.hub_api_url = "http://{front}:{public}/hub/api"\n'
         ports = {"a": unused_port(), "b": unused_port()}

@@ -3,15 +3,14 @@ namespaces on TEST-NET-2, tests/hubsite.py): HAProxy on a fourth sends the hub's
 to the one whose /hub/health answers 200, configurable-http-proxy beside it keeps routing
 running projects, and the standby takes over when the active hub is killed, frozen
 (SIGSTOP) past its lease, cut off from its database or from the network; a frozen hub
-continued afterwards exits without acting. The projects run in containers on the test
-Docker Engine, which outlive the hubs and are adopted, not restarted. Throughout, under
+continued afterwards exits without acting. The projects run in containers on a Docker
+Engine on a fifth machine, which the hubs reach over TLS: the containers outlive the hubs
+and are adopted, not restarted. Throughout, under
 20 requests a second through HAProxy, probes every 100 ms never see two active hubs,
 and a kernel executing every 200 ms and a terminal answering every 200 ms through the
 proxy keep working."""
 
 import asyncio
-import contextlib
-import ipaddress
 import itertools
 import json
 import os
@@ -20,18 +19,18 @@ import signal
 import time
 import types
 
+import docker
 import httpx
 import pytest
-from docker import types as docker_types
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
 from .hubfixture import TLS
 from .hubsite import (
+    Engine,
     active_and_standby,
     api_answers,
     equals,
-    forward,
     health,
     loopback_site,
     two_hub_site,
@@ -41,6 +40,9 @@ from .test_swarm import HUB_IP, MACHINES, MANAGER, needs_swarm, project_task, sw
 
 DOCKER_HOSTS = os.environ.get("SMCHUB_TEST_DOCKER_HOSTS", "").split()
 DOCKER_IMAGE = os.environ.get("SMCHUB_TEST_PROJECT_IMAGE", "")
+# the engine machine's data, beside the test engines' (its image copied from theirs once)
+ENGINE_STATE = os.path.join(os.environ.get("SMCHUB_TEST_DOCKER_STATE", "/tmp/smchub-docker"),
+                            "lan-engine")  # fmt: skip
 
 pytestmark = [
     pytest.mark.timeout(600),
@@ -55,12 +57,11 @@ pytestmark = [
 ]
 
 LEASE = 6
-# this test's projects network on the test engine, room for the 21 projects of a test:
-# a part of TEST-NET-2 beside the hubs' machines (198.51.100.128/26, tests/hubsite.py)
-# that the test Swarm's link leaves alone (TEST-NET-3 is the test engines' own)
+# the projects' network on the engine machine, which the hub makes there, room for the 21
+# projects of a test: a part of TEST-NET-2 beside the machines (198.51.100.128/26,
+# tests/hubsite.py) that the test Swarm's link leaves alone, on that machine only
 DOCKER_NETWORK, DOCKER_SUBNET = "smchub-test-two-hubs", "198.51.100.192/27"
-NODE = {"name": "dock0", "backend": "docker", "url": DOCKER_HOSTS[0] if DOCKER_HOSTS else "",
-        "cpu": 2, "memory_mb": 8000,
+NODE = {"name": "dock0", "backend": "docker", "url": Engine.url, "cpu": 2, "memory_mb": 8000,
         "options": {"image": DOCKER_IMAGE, "network": DOCKER_NETWORK,
                     "network_subnet": DOCKER_SUBNET}}  # fmt: skip
 SITE = f"""
@@ -277,55 +278,17 @@ class Probes:
 
 @pytest.fixture
 async def site(hub_root):
-    """The two hubs (not started), their machines (`lan`), the test engine and the list
-    of the projects the test made there (their containers and volumes go afterwards)."""
-    with projects_engine() as (engine, made):
-        make_projects_network(engine)
-        async with two_hub_site(hub_root, SITE, docker_subnet=DOCKER_SUBNET) as (hubs, lan):
-            yield types.SimpleNamespace(hubs=hubs, a=hubs["a"], b=hubs["b"], lan=lan,
-                                        engine=engine, made=made)  # fmt: skip
-
-
-@contextlib.contextmanager
-def projects_engine():
-    """The test Docker Engine; the containers and volumes of the projects the test adds
-    to the list it is given, and the test's network, go afterwards."""
-    import docker
-
+    """The two hubs (not started), their machines (`lan`), and the engine machine's
+    Docker Engine as the test sees it (`engine`)."""
     assert DOCKER_HOSTS and DOCKER_IMAGE, "SMCHUB_TEST_DOCKER_HOSTS, SMCHUB_TEST_PROJECT_IMAGE"
-    engine = docker.DockerClient(base_url=DOCKER_HOSTS[0])
-    made = []
-    try:
-        yield engine, made
-    finally:
-        for container in engine.containers.list(all=True, filters={"label": "smchub.project"}):
-            if container.labels["smchub.project"] in made:
-                # the hub may be removing it too
-                with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                    container.remove(force=True)
-        for volume in engine.volumes.list(filters={"label": "smchub.project"}):
-            if volume.attrs["Labels"]["smchub.project"] in made:
-                with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                    volume.remove(force=True)
-        for network in engine.networks.list(names=[DOCKER_NETWORK]):
-            network.remove()
-        engine.close()
-
-
-def make_projects_network(engine):
-    """The projects' network of the test engine, made as smchub makes it but with a
-    bridge name the test knows, so that this side forwards between it and the hubs'
-    machines; the hubs find it and use it."""
-    gateway = str(next(ipaddress.ip_network(DOCKER_SUBNET).hosts()))
-    bridge = "s2hpr" + secrets.token_hex(3)
-    pool = docker_types.IPAMPool(subnet=DOCKER_SUBNET, gateway=gateway)
-    engine.networks.create(
-        DOCKER_NETWORK, driver="bridge", ipam=docker_types.IPAMConfig(pool_configs=[pool]),
-        options={"com.docker.network.bridge.enable_icc": "false",
-                 "com.docker.network.bridge.name": bridge},
-        labels={"smchub.network": "projects"},
-    )  # fmt: skip
-    forward(bridge)
+    machine = Engine(ENGINE_STATE, DOCKER_HOSTS[0], DOCKER_IMAGE)
+    async with two_hub_site(hub_root, SITE, engine=machine) as (hubs, lan):
+        engine = docker.DockerClient(base_url=machine.local)
+        try:
+            yield types.SimpleNamespace(hubs=hubs, a=hubs["a"], b=hubs["b"], lan=lan,
+                                        engine=engine)  # fmt: skip
+        finally:
+            engine.close()
 
 
 def project_containers(engine, project_id):
@@ -342,7 +305,6 @@ async def start_in_container(site, person, name):
     """A new project of `person`'s, started on the Docker node: its id, its container,
     and when that started."""
     project = (await person.create_project(name))["id"]
-    site.made.append(project)
     assert (await person.start_project(project))["node"] == "dock0"
     (container,) = project_containers(site.engine, project)
     return project, container.id, container.attrs["State"]["StartedAt"]
@@ -540,7 +502,6 @@ async def test_a_hub_killed_during_20_starts_leaves_each_project_running_or_stop
     probes = Probes(site.hubs)
     probes.start()
     projects = [(await alice.create_project(f"Start {i}"))["id"] for i in range(20)]
-    site.made.extend(projects)
     answers = await asyncio.gather(*(alice.api("POST", f"projects/{p}/start") for p in projects))
     refused = [r.text for r in answers if r.status_code != 202]
     assert refused == [], refused
@@ -584,7 +545,6 @@ async def test_a_swarm_service_outlives_the_active_hub(hub_root):
     """A project as a service of the test Swarm, its hubs on this machine (where the
     swarm's machines reach them, as in tests/test_swarm.py): the active hub killed, the
     other adopts the service's task as it is, and its kernel keeps answering."""
-    import docker
 
     manager = docker.DockerClient(base_url=MANAGER)
     made = []

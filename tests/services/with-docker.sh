@@ -3,6 +3,8 @@
 # project image built on the first and copied to the second:
 #   SMCHUB_TEST_DOCKER_HOSTS  "unix://.../d0/docker.sock unix://.../d1/docker.sock"
 #   SMCHUB_TEST_PROJECT_IMAGE smchub/project:<hash of its inputs>
+#   SMCHUB_TEST_DOCKER_STATE  the engines' state folder, where tests keep the data of
+#                             the engines they start themselves (tests/hubsite.py)
 # The daemons are stopped afterwards whatever the command does; their data folders stay
 # (in SMCHUB_DOCKER_STATE, default /tmp/smchub-docker) so unchanged images are reused.
 set -euo pipefail
@@ -16,4 +18,5 @@ mapfile -t hosts < <("$docker_dir/test-daemons.sh" start 2 "$state")
 image=$("$docker_dir/build-images.sh" -H "${hosts[0]}" --only project)
 "$docker_dir/load-image.sh" "${hosts[0]}" "${hosts[1]}" "$image"
 echo "Docker nodes for the tests: ${hosts[*]} with $image"
-SMCHUB_TEST_DOCKER_HOSTS="${hosts[*]}" SMCHUB_TEST_PROJECT_IMAGE="$image" "$@"
+SMCHUB_TEST_DOCKER_HOSTS="${hosts[*]}" SMCHUB_TEST_PROJECT_IMAGE="$image" \
+    SMCHUB_TEST_DOCKER_STATE="$state" "$@"
