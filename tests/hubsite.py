@@ -26,6 +26,7 @@ import ipaddress
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -330,9 +331,8 @@ def engine_on(lan, folder, engine):
     server, client = issue("engine", f"IP:{lan.address['engine']}"), issue("hub")
     tls = os.path.join(engine.state, "d0", "tls")
     os.makedirs(tls, exist_ok=True)
-    for name, source in (("ca", server["ca"]), ("cert", server["cert"]), ("key", server["key"])):
-        with open(source, "rb") as f, open(os.path.join(tls, f"{name}.pem"), "wb") as out:
-            out.write(f.read())
+    for name in ("ca", "cert", "key"):
+        shutil.copyfile(server[name], os.path.join(tls, f"{name}.pem"))
     address = engine.url.removeprefix("tcp://")
     engine.local = daemons(engine, lan, "start", "1", tls_address=address).strip()
     try:
