@@ -9,7 +9,8 @@ on TEST-NET-3.
     a         198.51.100.131  hub A
     b         198.51.100.132  hub B
     db        198.51.100.133  PostgreSQL
-    engine    198.51.100.134  a Docker Engine (`Engine`), answering on TCP with TLS
+    engine    198.51.100.134  a Docker Engine (`Engine`), answering on TCP with TLS; or
+                              a swarm of one, its manager
 
 A machine's link can be taken down (`Lan.cut`), and a machine can drop another's packets
 (`Lan.drop_between`, iptables in its namespace): a dead link, with no reset.
@@ -293,12 +294,17 @@ class Engine:
     image: str
     url: str = f"tcp://{LAN}.{MACHINES['engine'][0]}:2376"
     local: str = ""
+    # a swarm of this one machine, made as docker/test-swarm.sh makes one (no routing
+    # mesh; the projects' network of swarm scope from a config-only one)
+    swarm: bool = False
 
 
 def daemons(engine, lan, *args, tls_address=""):
     """docker/test-daemons.sh in the engine machine's network namespace only (nsenter:
     its mounts stay this machine's), managing iptables there."""
-    env = {**os.environ, "SMCHUB_DOCKERD_IPTABLES": "1", "SMCHUB_DOCKERD_TLS_ADDRESS": tls_address}
+    env = {**os.environ, "SMCHUB_DOCKERD_IPTABLES": "1", "SMCHUB_DOCKERD_TLS_ADDRESS": tls_address,
+           # a task starts from the image the machine has, not after asking a registry
+           "DOCKER_SERVICE_PREFER_OFFLINE_IMAGE": "1"}  # fmt: skip
     done = subprocess.run(
         ["nsenter", f"--net=/run/netns/{lan.ns['engine']}",
          os.path.join(DOCKER_DIR, "test-daemons.sh"), *args, engine.state],
@@ -338,15 +344,45 @@ def engine_on(lan, folder, engine):
     try:
         subprocess.run([os.path.join(DOCKER_DIR, "load-image.sh"), engine.source, engine.local,
                         engine.image], check=True, capture_output=True)  # fmt: skip
+        if engine.swarm:
+            make_swarm(engine, lan.address["engine"])
         yield {"tls_ca": client["ca"], "tls_cert": client["cert"], "tls_key": client["key"]}
     finally:
         with contextlib.closing(docker.DockerClient(base_url=engine.local)) as api:
+            if api.info()["Swarm"]["LocalNodeState"] != "inactive":
+                for service in api.services.list():
+                    service.remove()
             for container in api.containers.list(all=True):
                 container.remove(force=True)
             for volume in api.volumes.list():
                 volume.remove(force=True)
-            api.networks.prune()
+            if api.info()["Swarm"]["LocalNodeState"] != "inactive":
+                api.swarm.leave(force=True)
+            # every network made for the test, a swarm's config-only one too (which
+            # prune keeps)
+            for network in api.networks.list():
+                if network.name not in ("bridge", "host", "none"):
+                    network.remove()
         daemons(engine, lan, "stop")
+
+
+def make_swarm(engine, address):
+    """The engine's machine as a swarm of one, with the projects' network smchub uses."""
+
+    def cli(*args):
+        run("docker", "-H", engine.local, *args)
+
+    with contextlib.closing(docker.DockerClient(base_url=engine.local)) as api:
+        # one a test cut short left in the engine's data
+        for network in api.networks.list(names=["smchub-projects-config"]):
+            network.remove()
+        api.swarm.init(advertise_addr=address, listen_addr=f"{address}:2377")
+        api.networks.get("ingress").remove()
+    subnet = "198.51.100.192/27"
+    cli("network", "create", "--config-only", "--subnet", subnet,
+        "-o", "com.docker.network.bridge.enable_icc=false", "smchub-projects-config")  # fmt: skip
+    cli("network", "create", "-d", "bridge", "--scope", "swarm",
+        "--config-from", "smchub-projects-config", "smchub-projects")  # fmt: skip
 
 
 def hub_settings(root, public, hub_bind, hub_connect, proxy_api, token, extra):

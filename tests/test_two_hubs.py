@@ -5,7 +5,8 @@ running projects, and the standby takes over when the active hub is killed, froz
 (SIGSTOP) past its lease, cut off from its database or from the network; a frozen hub
 continued afterwards exits without acting. The projects run in containers on a Docker
 Engine on a fifth machine, which the hubs reach over TLS: the containers outlive the hubs
-and are adopted, not restarted. Throughout, under
+and are adopted, not restarted; so do Swarm services, on that machine as a swarm of one
+(link cut) and on the two-machine test Swarm (SIGKILL). Throughout, under
 20 requests a second through HAProxy, probes every 100 ms never see two active hubs,
 and a kernel executing every 200 ms and a terminal answering every 200 ms through the
 proxy keep working."""
@@ -538,6 +539,51 @@ async def test_a_hub_killed_during_20_starts_leaves_each_project_running_or_stop
     for state in states.values():
         counts[state] = counts.get(state, 0) + 1
     print("after the kill: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+
+
+async def test_a_swarm_service_outlives_a_hub_whose_link_is_cut(hub_root):
+    """The engine machine as a swarm of one (its manager over TLS), a project a service
+    there: hub A's link is cut, hub B takes over and adopts the service's task as it
+    is, and the project's kernel and terminal, routed by the proxy on the balancer,
+    answer throughout."""
+    machine = Engine(ENGINE_STATE, DOCKER_HOSTS[0], DOCKER_IMAGE, swarm=True)
+    entry = {"name": "swarm", "backend": "swarm", "url": Engine.url,
+             "options": {"cluster": True, "image": DOCKER_IMAGE}}  # fmt: skip
+    config = SITE.replace(repr(NODE), repr(entry))
+    config += "c.SMCHub.node_check_interval = 1\nc.SwarmBackend.stop_timeout = 3\n"
+    async with two_hub_site(hub_root, config, engine=machine) as (hubs, lan):
+        manager = docker.DockerClient(base_url=machine.local)
+        try:
+            site = types.SimpleNamespace(hubs=hubs, a=hubs["a"], b=hubs["b"], lan=lan)
+            a = site.a
+            await active_and_standby(a, site.b)
+            alice = await a.person("alice")
+            project = (await alice.create_project("In a swarm, beyond the cut"))["id"]
+            node = (await alice.start_project(project))["node"]
+            assert node.startswith("swarm-"), node
+            service, task = project_task(manager, project)
+            load = await under_load(site, alice, project)
+
+            tic = time.monotonic()
+            lan.cut("a")
+            exit_a = asyncio.ensure_future(exit_of(a, 30))
+            await until(lambda: api_answers(alice), 20, "the API after the cut")
+            took = time.monotonic() - tic
+            exited_at, code = await exit_a
+            assert code == 3, f"the cut-off hub exited with {code}:\n{a.log()[-3000:]}"
+            assert_active_only_after(load.probes, "b", tic, exited_at)
+            assert (await alice.wait_for_state(project, "running", timeout=60))["node"] == node
+            same_service, same_task = project_task(manager, project)
+            assert (same_service.id, same_task["ID"]) == (service.id, task["ID"])
+            assert same_task["Status"]["State"] == "running"
+            seen = await end_load(load)
+            exited = exited_at - tic
+            print(f"Swarm, link cut: the API answered after {took:.1f} s, the cut-off hub "
+                  f"had exited by {exited:.1f} s, the same task running; {seen}")  # fmt: skip
+            await alice.stop_project(project)
+            assert manager.services.list(filters={"name": f"smchub-project-{project}"}) == []
+        finally:
+            manager.close()
 
 
 @needs_swarm
