@@ -46,6 +46,12 @@ LAN, LAN_GATEWAY, LAN_SUBNET = "198.51.100", "198.51.100.129", "198.51.100.128/2
 MACHINES = {"balancer": (130, "l"), "a": (131, "a"), "b": (132, "b"), "db": (133, "d"),
             "engine": (134, "e")}  # fmt: skip
 DOCKER_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docker")
+# the engine machine's data, beside the test engines' (its image copied from theirs once)
+ENGINE_STATE = os.path.join(os.environ.get("SMCHUB_TEST_DOCKER_STATE", "/tmp/smchub-docker"),
+                            "lan-engine")  # fmt: skip
+# its projects' network, room for the 21 projects of a test: a part of TEST-NET-2 beside
+# the machines that the test Swarm's link leaves alone, on that machine only
+PROJECTS_SUBNET = "198.51.100.192/27"
 
 
 def haproxy_config(port, hubs, bind="127.0.0.1"):
@@ -349,14 +355,14 @@ def engine_on(lan, folder, engine):
         yield {"tls_ca": client["ca"], "tls_cert": client["cert"], "tls_key": client["key"]}
     finally:
         with contextlib.closing(docker.DockerClient(base_url=engine.local)) as api:
-            if api.info()["Swarm"]["LocalNodeState"] != "inactive":
-                for service in api.services.list():
-                    service.remove()
+            in_swarm = api.info()["Swarm"]["LocalNodeState"] != "inactive"
+            for service in api.services.list() if in_swarm else []:
+                service.remove()
             for container in api.containers.list(all=True):
                 container.remove(force=True)
             for volume in api.volumes.list():
                 volume.remove(force=True)
-            if api.info()["Swarm"]["LocalNodeState"] != "inactive":
+            if in_swarm:
                 api.swarm.leave(force=True)
             # every network made for the test, a swarm's config-only one too (which
             # prune keeps)
@@ -378,8 +384,7 @@ def make_swarm(engine, address):
             network.remove()
         api.swarm.init(advertise_addr=address, listen_addr=f"{address}:2377")
         api.networks.get("ingress").remove()
-    subnet = "198.51.100.192/27"
-    cli("network", "create", "--config-only", "--subnet", subnet,
+    cli("network", "create", "--config-only", "--subnet", PROJECTS_SUBNET,
         "-o", "com.docker.network.bridge.enable_icc=false", "smchub-projects-config")  # fmt: skip
     cli("network", "create", "-d", "bridge", "--scope", "swarm",
         "--config-from", "smchub-projects-config", "smchub-projects")  # fmt: skip

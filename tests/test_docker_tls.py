@@ -14,12 +14,10 @@ from requests.exceptions import RequestException
 
 from smchub.spawners.docker import DockerBackend
 
-from .hubsite import Engine, Lan, engine_on, site_ca
+from .hubsite import ENGINE_STATE, Engine, Lan, engine_on, site_ca
 
 DOCKER_HOSTS = os.environ.get("SMCHUB_TEST_DOCKER_HOSTS", "").split()
 DOCKER_IMAGE = os.environ.get("SMCHUB_TEST_PROJECT_IMAGE", "")
-ENGINE_STATE = os.path.join(os.environ.get("SMCHUB_TEST_DOCKER_STATE", "/tmp/smchub-docker"),
-                            "lan-engine")  # fmt: skip
 
 pytestmark = pytest.mark.skipif(
     not DOCKER_HOSTS and not os.environ.get("CI"),

@@ -28,6 +28,8 @@ from tornado.websocket import websocket_connect
 
 from .hubfixture import TLS
 from .hubsite import (
+    ENGINE_STATE,
+    PROJECTS_SUBNET,
     Engine,
     active_and_standby,
     api_answers,
@@ -41,9 +43,6 @@ from .test_swarm import HUB_IP, MACHINES, MANAGER, needs_swarm, project_task, sw
 
 DOCKER_HOSTS = os.environ.get("SMCHUB_TEST_DOCKER_HOSTS", "").split()
 DOCKER_IMAGE = os.environ.get("SMCHUB_TEST_PROJECT_IMAGE", "")
-# the engine machine's data, beside the test engines' (its image copied from theirs once)
-ENGINE_STATE = os.path.join(os.environ.get("SMCHUB_TEST_DOCKER_STATE", "/tmp/smchub-docker"),
-                            "lan-engine")  # fmt: skip
 
 pytestmark = [
     pytest.mark.timeout(600),
@@ -58,13 +57,11 @@ pytestmark = [
 ]
 
 LEASE = 6
-# the projects' network on the engine machine, which the hub makes there, room for the 21
-# projects of a test: a part of TEST-NET-2 beside the machines (198.51.100.128/26,
-# tests/hubsite.py) that the test Swarm's link leaves alone, on that machine only
-DOCKER_NETWORK, DOCKER_SUBNET = "smchub-test-two-hubs", "198.51.100.192/27"
+# the projects' network on the engine machine, which the hub makes there
+DOCKER_NETWORK = "smchub-test-two-hubs"
 NODE = {"name": "dock0", "backend": "docker", "url": Engine.url, "cpu": 2, "memory_mb": 8000,
         "options": {"image": DOCKER_IMAGE, "network": DOCKER_NETWORK,
-                    "network_subnet": DOCKER_SUBNET}}  # fmt: skip
+                    "network_subnet": PROJECTS_SUBNET}}  # fmt: skip
 SITE = f"""
 c.SMCHub.active_hub_lease = {LEASE}
 c.SMCHub.compute_nodes = [{NODE!r}]
@@ -460,6 +457,22 @@ async def test_a_hub_cut_off_from_its_database_gives_way(site):
     await alice.stop_project(project)
 
 
+async def cut_link_of_a(site, person, load):
+    """Hub A's machine loses its link: the API answers again within 20 s, hub A exits
+    with 3 (it cannot prove it holds the lock), and hub B answered as the active hub
+    only after that. Returns when the API answered and when hub A had exited (seconds
+    after the cut)."""
+    tic = time.monotonic()
+    site.lan.cut("a")
+    exit_a = asyncio.ensure_future(exit_of(site.a, 30))
+    await until(lambda: api_answers(person), 20, "the API after the cut")
+    took = time.monotonic() - tic
+    exited_at, code = await exit_a
+    assert code == 3, f"the cut-off hub exited with {code}:\n{site.a.log()[-3000:]}"
+    assert_active_only_after(load.probes, "b", tic, exited_at)
+    return took, exited_at - tic
+
+
 async def test_a_hub_whose_network_link_is_cut_gives_way(site):
     """Hub A's machine loses its link: hub A exits (it cannot prove it holds the lock),
     PostgreSQL ends its session, and hub B answers within 20 s; the container, routed
@@ -467,17 +480,9 @@ async def test_a_hub_whose_network_link_is_cut_gives_way(site):
     a, b = site.a, site.b
     alice, project, container, started_at, load = await a_project_in_use(site, "Beyond the cut")
 
-    tic = time.monotonic()
-    site.lan.cut("a")
-    exit_a = asyncio.ensure_future(exit_of(a, 30))
-    await until(lambda: api_answers(alice), 20, "the API after the cut")
-    took = time.monotonic() - tic
-    exited_at, code = await exit_a
-    gave_up = exited_at - tic
-    assert code == 3, f"the cut-off hub exited with {code}:\n{a.log()[-3000:]}"
+    took, gave_up = await cut_link_of_a(site, alice, load)
     assert "may have lost the active hub's lock" in a.log()
     assert await health(b) == 200
-    assert_active_only_after(load.probes, "b", tic, exited_at)
     assert (await alice.wait_for_state(project, "running", timeout=60))["node"] == "dock0"
     assert_same_container(site.engine, project, container, started_at)
     seen = await end_load(load)
@@ -564,20 +569,12 @@ async def test_a_swarm_service_outlives_a_hub_whose_link_is_cut(hub_root):
             service, task = project_task(manager, project)
             load = await under_load(site, alice, project)
 
-            tic = time.monotonic()
-            lan.cut("a")
-            exit_a = asyncio.ensure_future(exit_of(a, 30))
-            await until(lambda: api_answers(alice), 20, "the API after the cut")
-            took = time.monotonic() - tic
-            exited_at, code = await exit_a
-            assert code == 3, f"the cut-off hub exited with {code}:\n{a.log()[-3000:]}"
-            assert_active_only_after(load.probes, "b", tic, exited_at)
+            took, exited = await cut_link_of_a(site, alice, load)
             assert (await alice.wait_for_state(project, "running", timeout=60))["node"] == node
             same_service, same_task = project_task(manager, project)
             assert (same_service.id, same_task["ID"]) == (service.id, task["ID"])
             assert same_task["Status"]["State"] == "running"
             seen = await end_load(load)
-            exited = exited_at - tic
             print(f"Swarm, link cut: the API answered after {took:.1f} s, the cut-off hub "
                   f"had exited by {exited:.1f} s, the same task running; {seen}")  # fmt: skip
             await alice.stop_project(project)
